@@ -1,0 +1,244 @@
+"""The ``portal`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from portal.settings import ConfigurationError, Settings, load_settings
+
+DEMO_CUSTOMERS_SHOWN = ("C-1001", "C-1003", "C-1005")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigurationError as error:
+        sys.exit(f"configuration error: {error}")
+
+
+def _prepare_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from portal import migrate
+
+    settings = _settings()
+    _prepare_sqlite_dir(settings.database_url)
+    if args.db_command == "upgrade":
+        migrate.upgrade(settings.database_url, args.revision)
+    elif args.db_command == "downgrade":
+        migrate.downgrade(settings.database_url, args.revision)
+    elif args.db_command == "current":
+        migrate.current(settings.database_url)
+    elif args.db_command == "check":
+        from portal.db import make_engine
+        from portal.schema_check import schema_differences
+
+        engine = make_engine(settings.database_url)
+        differences = schema_differences(engine)
+        engine.dispose()
+        if differences:
+            print("The models and the migrations differ:")
+            for difference in differences:
+                print(f"  {difference}")
+            return 1
+        print("The database schema matches the models.")
+    return 0
+
+
+def _customer_or_exit(db: object, company_id: int, reference: str) -> object:
+    from portal.links.errors import UnknownCustomer
+    from portal.links.service import find_customer
+
+    try:
+        return find_customer(db, company_id, reference)  # type: ignore[arg-type]
+    except UnknownCustomer:
+        sys.exit(f"no customer with reference {reference!r}")
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    from portal.company.service import sync_company
+    from portal.db import make_engine, make_session_factory, transaction
+    from portal.links.errors import UnknownInvoice
+    from portal.links.service import issue_link
+    from portal.links.tokens import MAX_LIFETIME_DAYS, LinkSigner
+
+    settings = _settings()
+    if args.days is not None and not 1 <= args.days <= MAX_LIFETIME_DAYS:
+        sys.exit(f"--days must be between 1 and {MAX_LIFETIME_DAYS}")
+    signer = LinkSigner(settings.secret_keys, settings.link_max_age_seconds)
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_session_factory(engine)) as db:
+            company = sync_company(db, settings.company)
+            customer = _customer_or_exit(db, company.id, args.customer_ref)
+            try:
+                url = issue_link(db, signer, settings.base_url, customer,  # type: ignore[arg-type]
+                                 invoice_numbers=args.invoice or (), lifetime_days=args.days,
+                                 purpose="command-line")
+            except UnknownInvoice as error:
+                sys.exit(str(error))
+    finally:
+        engine.dispose()
+    print(url)
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from portal.company.service import sync_company
+    from portal.db import make_engine, make_session_factory, transaction
+    from portal.links.service import revoke_links
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_session_factory(engine)) as db:
+            company = sync_company(db, settings.company)
+            customer = _customer_or_exit(db, company.id, args.customer_ref)
+            revoke_links(db, customer, actor_id="command-line")  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+    print(f"Every earlier link of {args.customer_ref} is revoked and its portal sessions ended.")
+    return 0
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "portal.web.app:asgi",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        log_level="info",
+        access_log=False,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if args.migrate:
+        from portal import migrate
+
+        _prepare_sqlite_dir(settings.database_url)
+        migrate.upgrade(settings.database_url)
+    _serve(settings, args.host, args.port, args.workers)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from portal import migrate
+    from portal.company.service import sync_company
+    from portal.db import make_engine, make_session_factory, transaction
+    from portal.demo.seed import seed_demo
+    from portal.links.service import find_customer, issue_link
+    from portal.links.tokens import LinkSigner
+
+    settings = _settings()
+    if not settings.development:
+        sys.exit("portal demo seeds made-up customers: run it with PORTAL_ENVIRONMENT=development")
+    base_url = f"http://{args.host}:{args.port}"
+    if "PORTAL_BASE_URL" not in os.environ:
+        os.environ["PORTAL_BASE_URL"] = base_url
+        settings = _settings()
+    _prepare_sqlite_dir(settings.database_url)
+    migrate.upgrade(settings.database_url)
+    signer = LinkSigner(settings.secret_keys, settings.link_max_age_seconds)
+    engine = make_engine(settings.database_url)
+    with transaction(make_session_factory(engine)) as db:
+        company = sync_company(db, settings.company)
+        seed_demo(db, company, settings.documents_dir)
+        links = []
+        for reference in DEMO_CUSTOMERS_SHOWN:
+            customer = find_customer(db, company.id, reference)
+            links.append((customer, issue_link(db, signer, settings.base_url, customer, purpose="demo")))
+    engine.dispose()
+    print("\nRelance demo is ready.\n")
+    print("Portal links (each opens one demo customer's account):")
+    for customer, url in links:
+        print(f"  {customer.reference}  {customer.name:<28} ({customer.language})  {url}")
+    print(f"\nDatabase: {settings.database_url}")
+    print("Print a fresh link at any time:  portal link C-1002")
+    if args.no_serve:
+        return 0
+    print(f"Serving on {settings.base_url} (Ctrl+C to stop)\n", flush=True)
+    _serve(settings, args.host, args.port, 1)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="portal",
+        description="Relance: payment portal behind signed reminder links. "
+        "Settings come from PORTAL_* environment variables (see docs/configuration.md).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = commands.add_parser("db", help="database schema (migrations)",
+                             description="Apply or inspect the database migrations.")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser("upgrade", help="apply migrations (default: up to the latest)",
+                                     description="Apply migrations up to REVISION (default: head).")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    downgrade = db_commands.add_parser("downgrade", help="revert migrations down to a revision",
+                                       description="Revert migrations down to REVISION ('base' for all).")
+    downgrade.add_argument("revision")
+    db_commands.add_parser("current", help="show the applied revision",
+                           description="Show the revision the database is at.")
+    db_commands.add_parser("check", help="fail if the models and the migrations differ",
+                           description="Compare the migrated schema with the models; exit 1 on any difference.")
+    db.set_defaults(handler=cmd_db)
+
+    demo = commands.add_parser(
+        "demo", help="migrate, seed demo data, print portal links and serve",
+        description="Apply migrations, seed a demo company with ten customers and forty invoices "
+        "(idempotent), print three portal links, then serve the app.",
+    )
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--no-serve", action="store_true", help="seed and print links, then exit")
+    demo.set_defaults(handler=cmd_demo)
+
+    serve = commands.add_parser("serve", help="serve the application with uvicorn",
+                                description="Serve the application with uvicorn.")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--migrate", action="store_true", help="apply migrations before serving")
+    serve.set_defaults(handler=cmd_serve)
+
+    link = commands.add_parser("link", help="print a fresh signed portal link for a customer",
+                               description="Print a fresh signed portal URL for CUSTOMER_REF.")
+    link.add_argument("customer_ref", metavar="CUSTOMER_REF", help="the customer's reference")
+    link.add_argument("--invoice", action="append", metavar="NUMBER",
+                      help="limit the link to this invoice (repeatable)")
+    link.add_argument("--days", type=int, metavar="N",
+                      help="days the link stays valid (default: PORTAL_LINK_MAX_AGE_DAYS)")
+    link.set_defaults(handler=cmd_link)
+
+    revoke = commands.add_parser(
+        "revoke-links", help="make every earlier link of a customer stop working",
+        description="Revoke every link issued so far to CUSTOMER_REF and end its portal sessions.",
+    )
+    revoke.add_argument("customer_ref", metavar="CUSTOMER_REF")
+    revoke.set_defaults(handler=cmd_revoke)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

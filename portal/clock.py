@@ -1,0 +1,26 @@
+"""The current time, in one place so tests and the demo can set it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+_frozen: dt.datetime | None = None
+
+
+def now() -> dt.datetime:
+    """The current instant, timezone-aware UTC."""
+    return _frozen if _frozen is not None else dt.datetime.now(dt.UTC)
+
+
+def today_in(timezone: str) -> dt.date:
+    """Today's date for someone living in ``timezone``."""
+    return now().astimezone(ZoneInfo(timezone)).date()
+
+
+def freeze(instant: dt.datetime | None) -> None:
+    """Pin the clock (tests, benchmarks); ``None`` lets it run again."""
+    global _frozen
+    if instant is not None and instant.tzinfo is None:
+        raise ValueError("freeze() needs an aware datetime")
+    _frozen = instant.astimezone(dt.UTC) if instant is not None else None

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Boolean, Date, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import Base, BigId, UTCDateTime
+
+
+class RiskSegment(enum.StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Customer(Base):
+    """A debtor: one account of the company's accounting system."""
+
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("company_id", "reference"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    reference: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8), default="fr")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
+    risk_segment: Mapped[RiskSegment] = mapped_column(
+        Enum(RiskSegment, native_enum=False, length=16, create_constraint=True,
+             values_callable=lambda e: [m.value for m in e]),
+        default=RiskSegment.MEDIUM,
+    )
+    strategic: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped to revoke every link and portal session issued before.
+    link_version: Mapped[int] = mapped_column(Integer, default=1)
+    # The credit manager who follows this account (back office).
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # A credit manager may hold every reminder of the customer until this date.
+    reminders_paused_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    contacts: Mapped[list[Contact]] = relationship(
+        back_populates="customer", order_by="Contact.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def primary_contact(self) -> Contact | None:
+        for contact in self.contacts:
+            if contact.is_primary:
+                return contact
+        return self.contacts[0] if self.contacts else None
+
+
+class Contact(Base):
+    """A person at the debtor who receives reminders."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True, index=True)
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    receives_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    customer: Mapped[Customer] = relationship(back_populates="contacts")

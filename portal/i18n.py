@@ -1,0 +1,91 @@
+"""Translations (Babel message catalogs) and the current request's locale."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gettext
+from contextvars import ContextVar
+from functools import cache
+from io import BytesIO
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date as babel_format_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "messages"
+SUPPORTED = ("fr", "en")
+
+current_locale: ContextVar[str] = ContextVar("current_locale", default="fr")
+
+
+@cache
+def translations(locale: str) -> gettext.NullTranslations:
+    """The catalog for ``locale``, compiled in memory from its .po file."""
+    po_path = LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not po_path.is_file():
+        return gettext.NullTranslations()
+    with po_path.open("rb") as po_file:
+        catalog = read_po(po_file, locale=locale)
+    buffer = BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def gettext_(message: str, **variables: object) -> str:
+    text = translations(current_locale.get()).gettext(message)
+    return text % variables if variables else text
+
+
+def ngettext_(singular: str, plural: str, n: int, **variables: object) -> str:
+    text = translations(current_locale.get()).ngettext(singular, plural, n)
+    variables.setdefault("num", n)
+    return text % variables
+
+
+_ = gettext_
+
+
+def translate_in(locale: str, message: str, **variables: object) -> str:
+    text = translations(locale).gettext(message)
+    return text % variables if variables else text
+
+
+def normalise(tag: str | None, supported: tuple[str, ...] = SUPPORTED) -> str | None:
+    """``"fr-CA"`` -> ``"fr"`` when French is supported; None for anything unknown."""
+    if not tag:
+        return None
+    base = tag.strip().replace("_", "-").split("-")[0].lower()
+    return base if base in supported else None
+
+
+def negotiate(accept_language: str | None, supported: tuple[str, ...]) -> str | None:
+    """The best supported language of an Accept-Language header."""
+    if not accept_language:
+        return None
+    weighted: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept_language.split(",")):
+        tag, _sep, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if (language := normalise(tag, supported)) and quality > 0:
+            weighted.append((-quality, position, language))
+    return min(weighted)[2] if weighted else None
+
+
+def format_date(value: dt.date, locale: str, form: str = "medium") -> str:
+    return babel_format_date(value, format=form, locale=locale)
+
+
+def language_name(code: str) -> str:
+    try:
+        return Locale.parse(code).get_display_name(code).capitalize()
+    except (UnknownLocaleError, ValueError):
+        return code

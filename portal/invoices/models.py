@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.customers.models import Customer
+from portal.db import Base, BigId, UTCDateTime
+
+
+class InvoiceStatus(enum.StrEnum):
+    OPEN = "open"  # something remains to be paid (possibly partially paid)
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+class Invoice(Base):
+    """An invoice issued to a customer; money in minor units of ``currency``."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("company_id", "number"),
+        CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
+        CheckConstraint("paid_minor >= 0", name="paid_not_negative"),
+        Index("ix_invoices_customer_status_due", "customer_id", "status", "due_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    number: Mapped[str] = mapped_column(String(64))
+    issue_date: Mapped[dt.date] = mapped_column(Date)
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    # Sum of allocations, kept in step by the payments service in the same transaction.
+    paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[InvoiceStatus] = mapped_column(
+        Enum(InvoiceStatus, native_enum=False, length=16, create_constraint=True,
+             values_callable=lambda e: [m.value for m in e]),
+        default=InvoiceStatus.OPEN,
+    )
+    # Path of the stored PDF, relative to the documents directory.
+    pdf_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    reminders_paused_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    customer: Mapped[Customer] = relationship()
+
+    @property
+    def remaining_minor(self) -> int:
+        if self.status is InvoiceStatus.CANCELLED:
+            return 0
+        return max(self.amount_minor - self.paid_minor, 0)
+
+    def days_overdue(self, today: dt.date) -> int:
+        if self.remaining_minor == 0:
+            return 0
+        return max((today - self.due_date).days, 0)

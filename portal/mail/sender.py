@@ -1,0 +1,82 @@
+"""Composing emails from templates and handing them to SMTP (or a local folder)."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment
+
+from portal import clock, i18n
+from portal.settings import SmtpSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    to: str
+    subject: str
+    text: str
+    html: str
+    message_id: str
+
+
+def compose(env: Environment, name: str, to: str, locale: str, sender_domain: str,
+            **context: Any) -> OutgoingEmail:
+    """Render templates/email/<name>/{subject.txt,body.txt,body.html} in ``locale``."""
+    token = i18n.current_locale.set(locale)
+    try:
+        subject = env.get_template(f"email/{name}/subject.txt").render(**context).strip()
+        text = env.get_template(f"email/{name}/body.txt").render(**context)
+        html = env.get_template(f"email/{name}/body.html").render(**context)
+    finally:
+        i18n.current_locale.reset(token)
+    return OutgoingEmail(to, " ".join(subject.split()), text, html, make_msgid(domain=sender_domain))
+
+
+def to_mime(email: OutgoingEmail, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = email.to
+    message["Subject"] = email.subject
+    message["Message-ID"] = email.message_id
+    message["Date"] = clock.now().strftime("%a, %d %b %Y %H:%M:%S +0000")
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(email.text)
+    message.add_alternative(email.html, subtype="html")
+    return message
+
+
+class Mailer:
+    """Sends through SMTP when a host is configured; otherwise writes .eml files to a folder."""
+
+    def __init__(self, smtp: SmtpSettings, spool_dir: Path) -> None:
+        self.smtp = smtp
+        self.spool_dir = spool_dir
+
+    def send(self, email: OutgoingEmail) -> None:
+        message = to_mime(email, self.smtp.sender)
+        if not self.smtp.enabled:
+            self.spool_dir.mkdir(parents=True, exist_ok=True)
+            name = email.message_id.strip("<>").replace("@", "_").replace("/", "_")
+            (self.spool_dir / f"{name}.eml").write_bytes(bytes(message))
+            log.info("email to %s spooled in %s (no SMTP host configured)", email.to, self.spool_dir)
+            return
+        context = ssl.create_default_context()
+        smtp_class = smtplib.SMTP_SSL if self.smtp.security == "tls" else smtplib.SMTP
+        kwargs: dict[str, Any] = {"timeout": self.smtp.timeout_seconds}
+        if self.smtp.security == "tls":
+            kwargs["context"] = context
+        with smtp_class(self.smtp.host, self.smtp.port, **kwargs) as client:
+            if self.smtp.security == "starttls":
+                client.starttls(context=context)
+            if self.smtp.username:
+                client.login(self.smtp.username, self.smtp.password)
+            client.send_message(message)

@@ -1,0 +1,32 @@
+"""Every mapped class, imported so the metadata is complete (Alembic, tests)."""
+
+from portal.access.models import DebtorSession
+from portal.company.models import Company
+from portal.customers.models import Contact, Customer, RiskSegment
+from portal.db import Base
+from portal.invoices.models import Invoice, InvoiceStatus
+from portal.links.models import FreshLinkRequest, LinkScope
+from portal.payments.models import Payment, PaymentAllocation, PaymentMethod, PaymentStatus
+from portal.timeline.models import Actor, TimelineEvent
+from portal.users.models import Role, User
+
+__all__ = [
+    "Actor",
+    "Base",
+    "Company",
+    "Contact",
+    "Customer",
+    "DebtorSession",
+    "FreshLinkRequest",
+    "Invoice",
+    "InvoiceStatus",
+    "LinkScope",
+    "Payment",
+    "PaymentAllocation",
+    "PaymentMethod",
+    "PaymentStatus",
+    "RiskSegment",
+    "Role",
+    "TimelineEvent",
+    "User",
+]

@@ -1,0 +1,72 @@
+"""Money: integer minor units with an ISO 4217 currency; never floats."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from babel.numbers import format_currency, get_currency_precision
+
+
+def minor_digits(currency: str) -> int:
+    return int(get_currency_precision(currency))
+
+
+def to_decimal(amount_minor: int, currency: str) -> Decimal:
+    return Decimal(amount_minor).scaleb(-minor_digits(currency))
+
+
+def format_money(amount_minor: int, currency: str, locale: str) -> str:
+    """``123456, "EUR", "fr"`` -> ``1 234,56 €`` (narrow no-break spaces, as Babel writes them)."""
+    return format_currency(to_decimal(amount_minor, currency), currency, locale=locale)
+
+
+def format_plain(amount_minor: int, currency: str) -> str:
+    """Machine-readable decimal (CSV, QR codes): ``123456, "EUR"`` -> ``1234.56``."""
+    return f"{to_decimal(amount_minor, currency):f}"
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """A typed amount (``1 234,56`` or ``1234.56``) to minor units; ValueError if unreadable."""
+    cleaned = text.strip().replace("\u202f", "").replace("\xa0", "").replace(" ", "")
+    if "," in cleaned and "." in cleaned:
+        cleaned = cleaned.replace(".", "") if cleaned.rfind(",") > cleaned.rfind(".") else cleaned
+        cleaned = cleaned.replace(",", ".") if "," in cleaned else cleaned
+    cleaned = cleaned.replace(",", ".")
+    try:
+        value = Decimal(cleaned)
+    except ArithmeticError:
+        raise ValueError(text) from None
+    if not value.is_finite():
+        raise ValueError(text)
+    scaled = value.scaleb(minor_digits(currency))
+    if scaled != scaled.to_integral_value():
+        raise ValueError(text)
+    return int(scaled)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    key: int
+    amount_minor: int
+
+
+def allocate(amount_minor: int, remaining: Sequence[tuple[int, int]]) -> tuple[list[Allocation], int]:
+    """Spread ``amount_minor`` over ``(key, remaining)`` pairs in the order given.
+
+    Returns the allocations and what is left over (the customer's credit). The
+    allocations plus the credit always equal the amount; nothing is negative.
+    """
+    if amount_minor < 0:
+        raise ValueError("cannot allocate a negative amount")
+    left = amount_minor
+    allocations: list[Allocation] = []
+    for key, due in remaining:
+        if left == 0:
+            break
+        part = min(left, max(due, 0))
+        if part > 0:
+            allocations.append(Allocation(key, part))
+            left -= part
+    return allocations, left

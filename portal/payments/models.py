@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import Base, BigId, UTCDateTime
+
+
+class PaymentMethod(enum.StrEnum):
+    CARD = "card"
+    TRANSFER = "transfer"
+    DIRECT_DEBIT = "direct_debit"
+    OTHER = "other"
+
+
+class PaymentStatus(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+
+
+class Payment(Base):
+    """Money received from a customer. What is not allocated is the customer's credit."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        # A provider's payment is recorded once, whatever the number of deliveries.
+        UniqueConstraint("provider", "provider_reference"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[PaymentMethod] = mapped_column(
+        Enum(PaymentMethod, native_enum=False, length=16, create_constraint=True,
+             values_callable=lambda e: [m.value for m in e])
+    )
+    status: Mapped[PaymentStatus] = mapped_column(
+        Enum(PaymentStatus, native_enum=False, length=24, create_constraint=True,
+             values_callable=lambda e: [m.value for m in e]),
+        default=PaymentStatus.SUCCEEDED,
+    )
+    provider: Mapped[str] = mapped_column(String(32))  # "stripe", "bank", "manual", "import"
+    provider_reference: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    allocations: Mapped[list[PaymentAllocation]] = relationship(
+        back_populates="payment", cascade="all, delete-orphan"
+    )
+
+    @property
+    def allocated_minor(self) -> int:
+        return sum(a.amount_minor for a in self.allocations)
+
+    @property
+    def credit_minor(self) -> int:
+        return self.amount_minor - self.allocated_minor
+
+
+class PaymentAllocation(Base):
+    """The part of a payment that settles one invoice."""
+
+    __tablename__ = "payment_allocations"
+    __table_args__ = (
+        UniqueConstraint("payment_id", "invoice_id"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+
+    payment: Mapped[Payment] = relationship(back_populates="allocations")

@@ -1,0 +1,224 @@
+"""Configuration: the only module that reads the environment.
+
+Every setting comes from an environment variable named ``PORTAL_<NAME>``; a
+``.env`` file in the working directory fills in what the environment does not
+set. docs/configuration.md lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEVELOPMENT_SECRET = "development-secret-change-me"  # noqa: S105 - refused outside development
+
+ENVIRONMENTS = ("development", "test", "production")
+HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+
+def _secret_repr(value: object) -> str:
+    return "'***'" if value else "''"
+
+
+@dataclass(frozen=True)
+class CompanyIdentity:
+    """Who the debtor is dealing with: shown on every page, email and PDF."""
+
+    name: str = "Relance Demo SAS"
+    legal_name: str = "Relance Demo SAS"
+    address: str = "12 rue de la Paix\n75002 Paris\nFrance"
+    registration: str = "SIREN 123 456 789"
+    vat_number: str = "FR32123456789"
+    email: str = "credit@relance.example"
+    phone: str = "+33 1 23 45 67 89"
+    website: str = "https://relance.example"
+    logo_path: str = ""
+    primary_colour: str = "#1f4e79"
+    accent_colour: str = "#0b7a53"
+    iban: str = "FR7630006000011234567890189"
+    bic: str = "AGRIFRPPXXX"
+    country: str = "FR"
+    currency: str = "EUR"
+    timezone: str = "Europe/Paris"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"  # "none", "starttls" or "tls"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    sender: str = "Relance <no-reply@relance.example>"
+    timeout_seconds: float = 10.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = "development"
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'relance.db'}"
+    secret_keys: tuple[str, ...] = field(default=(DEVELOPMENT_SECRET,), repr=False)
+    base_url: str = "http://127.0.0.1:8000"
+    link_max_age_days: int = 45
+    languages: tuple[str, ...] = ("fr", "en")
+    default_language: str = "fr"
+    session_idle_minutes: int = 30
+    frame_ancestors: tuple[str, ...] = ("'self'",)
+    documents_dir: Path = PROJECT_ROOT / "var" / "documents"
+    pdf_font_path: str = ""
+    fresh_link_limit_per_hour: int = 5
+    company: CompanyIdentity = field(default_factory=CompanyIdentity)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={_secret_repr(getattr(self, f.name))}"
+            if f.name == "secret_keys"
+            else f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+        )
+        return f"Settings({shown})"
+
+    @property
+    def development(self) -> bool:
+        return self.environment in ("development", "test")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return not self.development
+
+    @property
+    def link_max_age_seconds(self) -> int:
+        return self.link_max_age_days * 86400
+
+    def check(self) -> None:
+        """Refuse configurations that are unsafe or unusable."""
+        if self.environment not in ENVIRONMENTS:
+            raise ConfigurationError(f"PORTAL_ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}")
+        if not self.secret_keys or any(not key for key in self.secret_keys):
+            raise ConfigurationError("PORTAL_SECRET_KEYS must list at least one secret")
+        if not self.development:
+            weak = [k for k in self.secret_keys if k == DEVELOPMENT_SECRET or len(k) < 32]
+            if weak:
+                raise ConfigurationError(
+                    "PORTAL_SECRET_KEYS holds the development default or a secret shorter "
+                    "than 32 characters; generate one with: "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                )
+            if not self.base_url.startswith("https://"):
+                raise ConfigurationError("PORTAL_BASE_URL must use https outside development")
+        if self.default_language not in self.languages:
+            raise ConfigurationError("PORTAL_DEFAULT_LANGUAGE must be one of PORTAL_LANGUAGES")
+        unknown = set(self.languages) - {"fr", "en"}
+        if unknown:
+            raise ConfigurationError(f"PORTAL_LANGUAGES: no translation for {sorted(unknown)}")
+        if self.link_max_age_days < 1:
+            raise ConfigurationError("PORTAL_LINK_MAX_AGE_DAYS must be at least 1")
+        for name in ("primary_colour", "accent_colour"):
+            if not HEX_COLOUR.match(getattr(self.company, name)):
+                raise ConfigurationError(
+                    f"PORTAL_COMPANY_{name.upper()} must be a colour like #1f4e79"
+                )
+        if self.company.iban:
+            from stdnum import iban as iban_check
+
+            if not iban_check.is_valid(self.company.iban):
+                raise ConfigurationError("PORTAL_COMPANY_IBAN is not a valid IBAN")
+        if self.company.bic:
+            from stdnum import bic as bic_check
+
+            if not bic_check.is_valid(self.company.bic):
+                raise ConfigurationError("PORTAL_COMPANY_BIC is not a valid BIC")
+        if self.smtp.security not in ("none", "starttls", "tls"):
+            raise ConfigurationError("PORTAL_SMTP_SECURITY must be none, starttls or tls")
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _as_int(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigurationError(f"PORTAL_{name} must be a whole number") from None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Read settings from ``environ`` (default: os.environ) over a ``.env`` file."""
+    source: dict[str, str] = {}
+    dotenv_path = env_file if env_file is not None else Path.cwd() / ".env"
+    if environ is None and dotenv_path.is_file():
+        source.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    source.update(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        return source.get(f"PORTAL_{name}")
+
+    values: dict[str, Any] = {}
+    simple_text = {
+        "ENVIRONMENT": "environment",
+        "DATABASE_URL": "database_url",
+        "BASE_URL": "base_url",
+        "DEFAULT_LANGUAGE": "default_language",
+        "PDF_FONT_PATH": "pdf_font_path",
+    }
+    for env_name, attr in simple_text.items():
+        if (raw := get(env_name)) is not None:
+            values[attr] = raw.strip()
+    for env_name, attr in {
+        "LINK_MAX_AGE_DAYS": "link_max_age_days",
+        "SESSION_IDLE_MINUTES": "session_idle_minutes",
+        "FRESH_LINK_LIMIT_PER_HOUR": "fresh_link_limit_per_hour",
+    }.items():
+        if (raw := get(env_name)) is not None:
+            values[attr] = _as_int(env_name, raw)
+    if (raw := get("SECRET_KEYS")) is not None:
+        values["secret_keys"] = _split(raw)
+    if (raw := get("LANGUAGES")) is not None:
+        values["languages"] = _split(raw)
+    if (raw := get("FRAME_ANCESTORS")) is not None:
+        values["frame_ancestors"] = tuple(raw.split())
+    if (raw := get("DOCUMENTS_DIR")) is not None:
+        values["documents_dir"] = Path(raw)
+    if "base_url" in values:
+        values["base_url"] = values["base_url"].rstrip("/")
+
+    company: dict[str, Any] = {}
+    for f in fields(CompanyIdentity):
+        if (raw := get(f"COMPANY_{f.name.upper()}")) is not None:
+            company[f.name] = raw.replace("\\n", "\n").strip()
+    if "iban" in company:
+        company["iban"] = company["iban"].replace(" ", "").upper()
+    values["company"] = CompanyIdentity(**company)
+
+    smtp: dict[str, Any] = {}
+    for f in fields(SmtpSettings):
+        if (raw := get(f"SMTP_{f.name.upper()}")) is not None:
+            if f.name == "port":
+                smtp[f.name] = _as_int("SMTP_PORT", raw)
+            elif f.name == "timeout_seconds":
+                smtp[f.name] = float(raw)
+            else:
+                smtp[f.name] = raw
+    values["smtp"] = SmtpSettings(**smtp)
+
+    settings = Settings(**values)
+    settings.check()
+    return settings

@@ -1,0 +1,60 @@
+"""Writing to the timeline, and keeping it append-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, UOWTransaction
+
+from portal import clock
+from portal.timeline.models import Actor, TimelineEvent
+
+
+class TimelineIsAppendOnly(RuntimeError):
+    pass
+
+
+def record(
+    session: Session,
+    *,
+    company_id: int,
+    action: str,
+    actor: Actor,
+    actor_id: str | None = None,
+    customer_id: int | None = None,
+    subject_type: str | None = None,
+    subject_id: str | int | None = None,
+    details: dict[str, Any] | None = None,
+) -> TimelineEvent:
+    """Add an event to the session; it commits with the change it describes."""
+    entry = TimelineEvent(
+        company_id=company_id,
+        customer_id=customer_id,
+        occurred_at=clock.now(),
+        actor=actor,
+        actor_id=actor_id,
+        action=action,
+        subject_type=subject_type,
+        subject_id=None if subject_id is None else str(subject_id),
+        details=details or {},
+    )
+    session.add(entry)
+    return entry
+
+
+def customer_timeline(session: Session, customer_id: int, limit: int = 200) -> list[TimelineEvent]:
+    query = (
+        select(TimelineEvent)
+        .where(TimelineEvent.customer_id == customer_id)
+        .order_by(TimelineEvent.occurred_at.desc(), TimelineEvent.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_rewriting_history(session: Session, _ctx: UOWTransaction, _instances: Any) -> None:
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, TimelineEvent) and (obj in session.deleted or session.is_modified(obj)):
+            raise TimelineIsAppendOnly("timeline events cannot be changed or deleted")

@@ -1,0 +1,83 @@
+"""The ASGI application: create_app(settings) wires settings, database, templates and routes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from portal.company.service import sync_company
+from portal.db import make_engine, make_session_factory, transaction
+from portal.links.tokens import LinkSigner
+from portal.mail.sender import Mailer
+from portal.settings import PROJECT_ROOT, Settings, load_settings
+from portal.templating import make_environment
+from portal.web import errors, links, portal, system
+from portal.web.middleware import CrossSiteRequestGuard, SecurityHeaders
+
+STATIC_DIR = PROJECT_ROOT / "static"
+HTMX_DIR = PROJECT_ROOT / "node_modules" / "htmx.org" / "dist"
+WEBHOOK_PREFIX = "/webhooks/"
+
+
+def create_app(
+    settings: Settings | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+) -> Starlette:
+    settings = settings or load_settings()
+    settings.check()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = None
+        factory = session_factory
+        if factory is None:
+            engine = make_engine(settings.database_url)
+            factory = make_session_factory(engine)
+        with transaction(factory) as db:
+            company = sync_company(db, settings.company)
+            company_id = company.id
+        app.state.session_factory = factory
+        app.state.company_id = company_id
+        try:
+            yield
+        finally:
+            if engine is not None:
+                engine.dispose()
+
+    middleware = [
+        Middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors, hsts=not settings.development),
+        Middleware(CrossSiteRequestGuard, allowed_origins=[settings.base_url],
+                   exempt_prefixes=[WEBHOOK_PREFIX]),
+    ]
+    routes = [
+        *system.routes,
+        *links.routes,
+        *portal.routes,
+        Mount("/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    app = Starlette(
+        debug=False,
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={404: errors.http_error, 405: errors.http_error, 500: errors.server_error,
+                            Exception: errors.server_error},
+    )
+    app.state.settings = settings
+    app.state.templates = make_environment()
+    app.state.signer = LinkSigner(settings.secret_keys, settings.link_max_age_seconds)
+    app.state.mailer = Mailer(settings.smtp, PROJECT_ROOT / "var" / "mail")
+    app.state.htmx_available = (HTMX_DIR / "htmx.min.js").is_file()
+    return app
+
+
+def asgi() -> Starlette:
+    """Entry point for ``uvicorn --factory portal.web.app:asgi``."""
+    return create_app()

@@ -1,0 +1,219 @@
+"""The debtor's pages: summary, invoices, documents, language and logout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from portal import clock, i18n
+from portal.access import service as access_service
+from portal.access.service import PortalAccess
+from portal.company.models import Company
+from portal.invoices import documents
+from portal.invoices import service as invoices
+from portal.invoices.service import Scope
+from portal.settings import Settings
+from portal.timeline.models import Actor
+from portal.timeline.service import record
+from portal.web.context import (
+    LANGUAGE_COOKIE,
+    choose_language,
+    clear_session_cookie,
+    current_access,
+    safe_next,
+    use_language,
+)
+from portal.web.rendering import render, unit_of_work
+
+SHOW_FILTERS = ("all", "overdue", "upcoming")
+
+
+def _scope(access: PortalAccess) -> Scope:
+    return Scope(access.customer.id, access.invoice_ids)
+
+
+def _no_session(request: Request) -> Response:
+    """Without a live session: the welcome page, which offers a fresh link."""
+    use_language(choose_language(request))
+    status = 200 if request.url.path == "/" else 401
+    return render(request, "portal/welcome.html", {"access": None}, status_code=status)
+
+
+def home(request: Request) -> Response:
+    with unit_of_work(request) as db:
+        access = current_access(request, db)
+        if access is None:
+            return _no_session(request)
+        use_language(choose_language(request, access))
+        today = clock.today_in(access.customer.timezone)
+        open_items = invoices.open_invoices(db, _scope(access))
+        show = request.query_params.get("show", "all")
+        if show not in SHOW_FILTERS:
+            show = "all"
+        shown = [
+            i for i in open_items
+            if show == "all" or (show == "overdue") == (i.due_date < today)
+        ]
+        context: dict[str, Any] = {
+            "access": access,
+            "customer": access.customer,
+            "today": today,
+            "totals": invoices.summarise(open_items, today),
+            "invoices": shown,
+            "open_count": len(open_items),
+            "show": show,
+            "filters": SHOW_FILTERS,
+        }
+        return render(request, "portal/home.html", context, block="invoice_table")
+
+
+def paid(request: Request) -> Response:
+    with unit_of_work(request) as db:
+        access = current_access(request, db)
+        if access is None:
+            return _no_session(request)
+        use_language(choose_language(request, access))
+        today = clock.today_in(access.customer.timezone)
+        items = invoices.paid_invoices(db, _scope(access))
+        return render(request, "portal/paid.html",
+                      {"access": access, "customer": access.customer, "invoices": items, "today": today})
+
+
+def invoice_detail(request: Request) -> Response:
+    invoice_id: int = request.path_params["invoice_id"]
+    with unit_of_work(request) as db:
+        access = current_access(request, db)
+        if access is None:
+            return _no_session(request)
+        use_language(choose_language(request, access))
+        invoice = invoices.get_invoice(db, _scope(access), invoice_id)
+        if invoice is None:
+            raise HTTPException(404)
+        today = clock.today_in(access.customer.timezone)
+        return render(request, "portal/invoice.html",
+                      {"access": access, "customer": access.customer, "invoice": invoice, "today": today})
+
+
+def _company(request: Request, db: Any) -> Company:
+    company = db.get(Company, request.app.state.company_id)
+    assert company is not None
+    return company
+
+
+def invoice_pdf(request: Request) -> Response:
+    invoice_id: int = request.path_params["invoice_id"]
+    settings: Settings = request.app.state.settings
+    with unit_of_work(request) as db:
+        access = current_access(request, db)
+        if access is None:
+            return _no_session(request)
+        language = choose_language(request, access)
+        use_language(language)
+        invoice = invoices.get_invoice(db, _scope(access), invoice_id)
+        if invoice is None:
+            raise HTTPException(404)
+        record(db, company_id=access.customer.company_id, customer_id=access.customer.id,
+               actor=Actor.DEBTOR, action="invoice.downloaded", subject_type="invoice",
+               subject_id=invoice.id, details={"number": invoice.number})
+        filename = f"{invoice.number}.pdf".replace("/", "-").replace('"', "")
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"',
+                   "Cache-Control": "no-store"}
+        if invoice.pdf_path:
+            try:
+                path = documents.stored_pdf(settings.documents_dir, invoice.pdf_path)
+            except documents.DocumentNotFound:
+                path = None
+            if path is not None:
+                return FileResponse(path, media_type="application/pdf", headers=headers)
+        body = documents.invoice_pdf(_company(request, db), access.customer, invoice, language,
+                                     settings.pdf_font_path)
+        return Response(body, media_type="application/pdf", headers=headers)
+
+
+def statement(request: Request) -> Response:
+    kind = request.path_params["kind"]
+    if kind not in ("pdf", "csv"):
+        raise HTTPException(404)
+    settings: Settings = request.app.state.settings
+    with unit_of_work(request) as db:
+        access = current_access(request, db)
+        if access is None:
+            return _no_session(request)
+        language = choose_language(request, access)
+        use_language(language)
+        today = clock.today_in(access.customer.timezone)
+        items = invoices.all_invoices(db, _scope(access))
+        stem = f"statement-{access.customer.reference}-{today.isoformat()}"
+        headers = {"Content-Disposition": f'attachment; filename="{stem}.{kind}"',
+                   "Cache-Control": "no-store"}
+        if kind == "csv":
+            return Response(documents.statement_csv(items, today), media_type="text/csv; charset=utf-8",
+                            headers=headers)
+        body = documents.statement_pdf(_company(request, db), access.customer, items, language, today,
+                                       settings.pdf_font_path)
+        return Response(body, media_type="application/pdf", headers=headers)
+
+
+async def switch_language(request: Request) -> Response:
+    form = await request.form()
+    settings: Settings = request.app.state.settings
+    raw = form.get("language")
+    language = i18n.normalise(raw if isinstance(raw, str) else None, settings.languages)
+    raw_next = form.get("next")
+    target = safe_next(raw_next if isinstance(raw_next, str) else None)
+    response = RedirectResponse(target, status_code=303)
+    if language is None:
+        return response
+    response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, samesite="lax",
+                        secure=settings.secure_cookies, httponly=True)
+    session_factory = request.app.state.session_factory
+
+    def remember() -> None:
+        with session_factory() as db, db.begin():
+            access = current_access(request, db)
+            if access is not None:
+                access_service.set_language(db, access.session_id, language)
+
+    from starlette.concurrency import run_in_threadpool
+
+    await run_in_threadpool(remember)
+    return response
+
+
+def logout(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    with unit_of_work(request) as db:
+        access = current_access(request, db)
+        if access is not None:
+            access_service.end_session(db, access.session_id)
+            record(db, company_id=access.customer.company_id, customer_id=access.customer.id,
+                   actor=Actor.DEBTOR, action="portal.logged_out")
+            language = choose_language(request, access)
+        else:
+            language = choose_language(request)
+    response = RedirectResponse("/logged-out", status_code=303)
+    clear_session_cookie(response, settings)
+    response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, samesite="lax",
+                        secure=settings.secure_cookies, httponly=True)
+    return response
+
+
+def logged_out(request: Request) -> Response:
+    use_language(choose_language(request))
+    return render(request, "portal/logged_out.html", {"access": None})
+
+
+routes = [
+    Route("/", home, name="home"),
+    Route("/paid", paid, name="paid"),
+    Route("/invoices/{invoice_id:int}", invoice_detail, name="invoice"),
+    Route("/invoices/{invoice_id:int}/pdf", invoice_pdf, name="invoice_pdf"),
+    Route("/statement.{kind:str}", statement, name="statement"),
+    Route("/language", switch_language, methods=["POST"], name="language"),
+    Route("/logout", logout, methods=["POST"], name="logout"),
+    Route("/logged-out", logged_out, name="logged_out"),
+]

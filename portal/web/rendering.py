@@ -1,0 +1,67 @@
+"""Page rendering: full pages, or one named block for htmx requests."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from collections.abc import Iterator
+from typing import Any
+
+from jinja2_fragments import render_block
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from portal import i18n
+
+
+def is_htmx(request: Request) -> bool:
+    headers = request.headers
+    return (
+        headers.get("hx-request") == "true"
+        and headers.get("hx-boosted") != "true"
+        and headers.get("hx-history-restore-request") != "true"
+    )
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+    block: str | None = None,
+    background: BackgroundTask | None = None,
+) -> HTMLResponse:
+    """Render ``template``; an htmx request for ``block`` gets only that block."""
+    state = request.app.state
+    env = state.templates
+    full_context = {
+        "request": request,
+        "settings": state.settings,
+        "company": state.settings.company,
+        "locale": i18n.current_locale.get(),
+        "languages": state.settings.languages,
+        "htmx_available": state.htmx_available,
+        **context,
+    }
+    if block is not None and is_htmx(request):
+        html = render_block(env, template, block, full_context)
+    else:
+        html = env.get_template(template).render(full_context)
+    response = HTMLResponse(html, status_code=status_code, background=background)
+    response.headers["Vary"] = "HX-Request, Cookie, Accept-Language"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Language"] = i18n.current_locale.get()
+    return response
+
+
+@contextmanager
+def unit_of_work(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed before the response leaves."""
+    with request.app.state.session_factory() as session, session.begin():
+        yield session
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None

@@ -1,0 +1,53 @@
+"""Health check, brand stylesheet and logo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from portal.settings import PROJECT_ROOT, Settings
+
+DEFAULT_LOGO = PROJECT_ROOT / "static" / "img" / "logo.svg"
+
+
+async def healthz(request: Request) -> Response:
+    def check() -> bool:
+        try:
+            with request.app.state.session_factory() as db:
+                db.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - any failure means unhealthy
+            return False
+
+    healthy = await run_in_threadpool(check)
+    return JSONResponse(
+        {"status": "ok" if healthy else "unavailable", "database": "ok" if healthy else "unreachable"},
+        status_code=200 if healthy else 503,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def brand_css(request: Request) -> Response:
+    """The company's colours as CSS variables (no inline style under the CSP)."""
+    company = request.app.state.settings.company
+    css = f":root{{--brand:{company.primary_colour};--accent:{company.accent_colour};}}\n"
+    return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=300"})
+
+
+async def logo(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    configured = Path(settings.company.logo_path) if settings.company.logo_path else None
+    path = configured if configured is not None and configured.is_file() else DEFAULT_LOGO
+    return FileResponse(path, headers={"Cache-Control": "public, max-age=300"})
+
+
+routes = [
+    Route("/healthz", healthz, name="healthz"),
+    Route("/brand.css", brand_css, name="brand_css"),
+    Route("/logo", logo, name="logo"),
+]
