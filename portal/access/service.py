@@ -69,7 +69,7 @@ def load_access(session: Session, secret: str | None, idle: dt.timedelta) -> Por
     ).first()
     if row is None:
         return None
-    debtor_session, customer = row.tuple()
+    debtor_session, customer = row[0], row[1]
     now = clock.now()
     if debtor_session.ended_at is not None:
         return None

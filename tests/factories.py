@@ -1,0 +1,58 @@
+"""Factories for test data: explicit values, sensible defaults, no shared state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.company.models import Company
+from portal.customers.models import Contact, Customer
+from portal.invoices.models import Invoice, InvoiceStatus
+
+_sequence = itertools.count(1)
+
+
+def make_customer(db: Session, company: Company, *, email: str | None = None, **values: Any) -> Customer:
+    n = next(_sequence)
+    customer = Customer(
+        company_id=company.id,
+        reference=values.pop("reference", f"T-{n:05d}"),
+        name=values.pop("name", f"Customer {n}"),
+        language=values.pop("language", "fr"),
+        timezone=values.pop("timezone", "Europe/Paris"),
+        link_version=values.pop("link_version", 1),
+        created_at=clock.now(),
+        **values,
+    )
+    customer.contacts.append(
+        Contact(name=f"Contact {n}", email=email or f"contact{n}@example.com", is_primary=True)
+    )
+    db.add(customer)
+    db.flush()
+    return customer
+
+
+def make_invoice(db: Session, customer: Customer, *, amount_minor: int = 10_000,
+                 due_in_days: int = 10, **values: Any) -> Invoice:
+    n = next(_sequence)
+    due = values.pop("due_date", clock.now().date() + dt.timedelta(days=due_in_days))
+    invoice = Invoice(
+        company_id=customer.company_id,
+        customer_id=customer.id,
+        number=values.pop("number", f"INV-{n:06d}"),
+        issue_date=values.pop("issue_date", due - dt.timedelta(days=30)),
+        due_date=due,
+        currency=values.pop("currency", "EUR"),
+        amount_minor=amount_minor,
+        paid_minor=values.pop("paid_minor", 0),
+        status=values.pop("status", InvoiceStatus.OPEN),
+        created_at=clock.now(),
+        **values,
+    )
+    db.add(invoice)
+    db.flush()
+    return invoice
