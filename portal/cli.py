@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from portal.settings import ConfigurationError, Settings, load_settings
 
@@ -80,9 +82,15 @@ def cmd_link(args: argparse.Namespace) -> int:
             company = sync_company(db, settings.company)
             customer = _customer_or_exit(db, company.id, args.customer_ref)
             try:
-                url = issue_link(db, signer, settings.base_url, customer,  # type: ignore[arg-type]
-                                 invoice_numbers=args.invoice or (), lifetime_days=args.days,
-                                 purpose="command-line")
+                url = issue_link(
+                    db,
+                    signer,
+                    settings.base_url,
+                    customer,  # type: ignore[arg-type]
+                    invoice_numbers=args.invoice or (),
+                    lifetime_days=args.days,
+                    purpose="command-line",
+                )
             except UnknownInvoice as error:
                 sys.exit(str(error))
     finally:
@@ -109,6 +117,19 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, plus the application's own loggers at the configured level."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["portal"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -119,8 +140,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
-        log_level="info",
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_level=settings.log_level,
+        log_config=_log_config(settings.log_level),
         access_log=False,
     )
 
@@ -161,7 +183,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         links = []
         for reference in DEMO_CUSTOMERS_SHOWN:
             customer = find_customer(db, company.id, reference)
-            links.append((customer, issue_link(db, signer, settings.base_url, customer, purpose="demo")))
+            links.append(
+                (customer, issue_link(db, signer, settings.base_url, customer, purpose="demo"))
+            )
     engine.dispose()
     print("\nRelance demo is ready.\n")
     print("Portal links (each opens one demo customer's account):")
@@ -184,23 +208,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    db = commands.add_parser("db", help="database schema (migrations)",
-                             description="Apply or inspect the database migrations.")
+    db = commands.add_parser(
+        "db",
+        help="database schema (migrations)",
+        description="Apply or inspect the database migrations.",
+    )
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    upgrade = db_commands.add_parser("upgrade", help="apply migrations (default: up to the latest)",
-                                     description="Apply migrations up to REVISION (default: head).")
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="apply migrations (default: up to the latest)",
+        description="Apply migrations up to REVISION (default: head).",
+    )
     upgrade.add_argument("revision", nargs="?", default="head")
-    downgrade = db_commands.add_parser("downgrade", help="revert migrations down to a revision",
-                                       description="Revert migrations down to REVISION ('base' for all).")
+    downgrade = db_commands.add_parser(
+        "downgrade",
+        help="revert migrations down to a revision",
+        description="Revert migrations down to REVISION ('base' for all).",
+    )
     downgrade.add_argument("revision")
-    db_commands.add_parser("current", help="show the applied revision",
-                           description="Show the revision the database is at.")
-    db_commands.add_parser("check", help="fail if the models and the migrations differ",
-                           description="Compare the migrated schema with the models; exit 1 on any difference.")
+    db_commands.add_parser(
+        "current",
+        help="show the applied revision",
+        description="Show the revision the database is at.",
+    )
+    db_commands.add_parser(
+        "check",
+        help="fail if the models and the migrations differ",
+        description="Compare the migrated schema with the models; exit 1 on any difference.",
+    )
     db.set_defaults(handler=cmd_db)
 
     demo = commands.add_parser(
-        "demo", help="migrate, seed demo data, print portal links and serve",
+        "demo",
+        help="migrate, seed demo data, print portal links and serve",
         description="Apply migrations, seed a demo company with ten customers and forty invoices "
         "(idempotent), print three portal links, then serve the app.",
     )
@@ -209,25 +249,40 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-serve", action="store_true", help="seed and print links, then exit")
     demo.set_defaults(handler=cmd_demo)
 
-    serve = commands.add_parser("serve", help="serve the application with uvicorn",
-                                description="Serve the application with uvicorn.")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the application with uvicorn",
+        description="Serve the application with uvicorn.",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--migrate", action="store_true", help="apply migrations before serving")
     serve.set_defaults(handler=cmd_serve)
 
-    link = commands.add_parser("link", help="print a fresh signed portal link for a customer",
-                               description="Print a fresh signed portal URL for CUSTOMER_REF.")
+    link = commands.add_parser(
+        "link",
+        help="print a fresh signed portal link for a customer",
+        description="Print a fresh signed portal URL for CUSTOMER_REF.",
+    )
     link.add_argument("customer_ref", metavar="CUSTOMER_REF", help="the customer's reference")
-    link.add_argument("--invoice", action="append", metavar="NUMBER",
-                      help="limit the link to this invoice (repeatable)")
-    link.add_argument("--days", type=int, metavar="N",
-                      help="days the link stays valid (default: PORTAL_LINK_MAX_AGE_DAYS)")
+    link.add_argument(
+        "--invoice",
+        action="append",
+        metavar="NUMBER",
+        help="limit the link to this invoice (repeatable)",
+    )
+    link.add_argument(
+        "--days",
+        type=int,
+        metavar="N",
+        help="days the link stays valid (default: PORTAL_LINK_MAX_AGE_DAYS)",
+    )
     link.set_defaults(handler=cmd_link)
 
     revoke = commands.add_parser(
-        "revoke-links", help="make every earlier link of a customer stop working",
+        "revoke-links",
+        help="make every earlier link of a customer stop working",
         description="Revoke every link issued so far to CUSTOMER_REF and end its portal sessions.",
     )
     revoke.add_argument("customer_ref", metavar="CUSTOMER_REF")

@@ -81,11 +81,17 @@ def negotiate(accept_language: str | None, supported: tuple[str, ...]) -> str | 
 
 
 def format_date(value: dt.date, locale: str, form: str = "medium") -> str:
-    return babel_format_date(value, format=form, locale=locale)
+    return babel_format_date(value, format=form, locale=_parsed_locale(locale))
+
+
+@cache
+def _parsed_locale(code: str) -> Locale:
+    return Locale.parse(code)
 
 
 def language_name(code: str) -> str:
     try:
-        return Locale.parse(code).get_display_name(code).capitalize()
+        name = Locale.parse(code).get_display_name(code)
     except (UnknownLocaleError, ValueError):
         return code
+    return name.capitalize() if name else code

@@ -32,17 +32,26 @@ KEYWORDS = {
 POT_PATH = LOCALE_DIR / f"{DOMAIN}.pot"
 
 
-def _extract(directory: str, method_map: list[tuple[str, str]], options: dict[str, dict[str, str]]
-             ) -> Iterable[tuple[str, int, str | tuple[str, ...], list[str], str | None]]:
+def _extract(
+    directory: str, method_map: list[tuple[str, str]], options: dict[str, dict[str, str]]
+) -> Iterable[tuple[str, int, str | tuple[str, ...], list[str], str | None]]:
     return extract_from_dir(
-        PROJECT_ROOT / directory, method_map=method_map, options_map=options, keywords=KEYWORDS,
-        comment_tags=("Translators:",), strip_comment_tags=True,
+        PROJECT_ROOT / directory,
+        method_map=method_map,
+        options_map=options,
+        keywords=KEYWORDS,
+        comment_tags=("Translators:",),
+        strip_comment_tags=True,
     )
 
 
 def extract() -> Catalog:
     catalog = Catalog(project="Relance", domain=DOMAIN, charset="utf-8")
-    jinja_options = {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}
+    jinja_options = {
+        "extensions": "jinja2.ext.i18n",
+        "trim_blocks": "true",
+        "lstrip_blocks": "true",
+    }
     sources = [
         ("portal", [("**.py", "python")], {}),
         (
@@ -52,9 +61,16 @@ def extract() -> Catalog:
         ),
     ]
     for directory, method_map, options in sources:
-        for filename, lineno, message, comments, context in _extract(directory, method_map, options):
-            catalog.add(message, None, [(f"{directory}/{filename}", lineno)],
-                        auto_comments=comments, context=context)
+        for filename, lineno, message, comments, context in _extract(
+            directory, method_map, options
+        ):
+            catalog.add(
+                message,
+                None,
+                [(f"{directory}/{filename}", lineno)],
+                auto_comments=comments,
+                context=context,
+            )
     return catalog
 
 

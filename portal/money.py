@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache, lru_cache
 
-from babel.numbers import format_currency, get_currency_precision
+from babel import Locale
+from babel.numbers import NumberPattern, get_currency_precision, parse_pattern
+
+_PLAIN_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
 
+@cache
 def minor_digits(currency: str) -> int:
     return int(get_currency_precision(currency))
+
+
+@cache
+def babel_locale(code: str) -> Locale:
+    """Parsed once per process: Babel would otherwise parse the tag on every call."""
+    return Locale.parse(code)
 
 
 def to_decimal(amount_minor: int, currency: str) -> Decimal:
     return Decimal(amount_minor).scaleb(-minor_digits(currency))
 
 
+@lru_cache(maxsize=16384)
 def format_money(amount_minor: int, currency: str, locale: str) -> str:
     """``123456, "EUR", "fr"`` -> ``1 234,56 €`` (narrow no-break spaces, as Babel writes them)."""
-    return format_currency(to_decimal(amount_minor, currency), currency, locale=locale)
+    pattern, parsed = _currency_pattern(locale)
+    return str(pattern.apply(to_decimal(amount_minor, currency), parsed, currency=currency))
+
+
+@cache
+def _currency_pattern(locale: str) -> tuple[NumberPattern, Locale]:
+    parsed = babel_locale(locale)
+    return parse_pattern(parsed.currency_formats["standard"]), parsed
 
 
 def format_plain(amount_minor: int, currency: str) -> str:
@@ -31,9 +51,12 @@ def parse_amount(text: str, currency: str) -> int:
     """A typed amount (``1 234,56`` or ``1234.56``) to minor units; ValueError if unreadable."""
     cleaned = text.strip().replace("\u202f", "").replace("\xa0", "").replace(" ", "")
     if "," in cleaned and "." in cleaned:
-        cleaned = cleaned.replace(".", "") if cleaned.rfind(",") > cleaned.rfind(".") else cleaned
-        cleaned = cleaned.replace(",", ".") if "," in cleaned else cleaned
+        # Whichever separator comes last is the decimal one; the other groups thousands.
+        grouping = "." if cleaned.rfind(",") > cleaned.rfind(".") else ","
+        cleaned = cleaned.replace(grouping, "")
     cleaned = cleaned.replace(",", ".")
+    if not _PLAIN_DECIMAL.match(cleaned):
+        raise ValueError(text)
     try:
         value = Decimal(cleaned)
     except ArithmeticError:
@@ -52,7 +75,9 @@ class Allocation:
     amount_minor: int
 
 
-def allocate(amount_minor: int, remaining: Sequence[tuple[int, int]]) -> tuple[list[Allocation], int]:
+def allocate(
+    amount_minor: int, remaining: Sequence[tuple[int, int]]
+) -> tuple[list[Allocation], int]:
     """Spread ``amount_minor`` over ``(key, remaining)`` pairs in the order given.
 
     Returns the allocations and what is left over (the customer's credit). The

@@ -83,6 +83,12 @@ class Settings:
     documents_dir: Path = PROJECT_ROOT / "var" / "documents"
     pdf_font_path: str = ""
     fresh_link_limit_per_hour: int = 5
+    # Threads serving database-bound requests per worker process; more only add lock contention.
+    request_threads: int = 4
+    # Proxies whose X-Forwarded-For/-Proto headers are trusted (uvicorn's forwarded_allow_ips).
+    forwarded_allow_ips: str = "127.0.0.1"
+    log_level: str = "info"
+    mail_spool_dir: Path = PROJECT_ROOT / "var" / "mail"
     company: CompanyIdentity = field(default_factory=CompanyIdentity)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
@@ -125,9 +131,15 @@ class Settings:
                 raise ConfigurationError("PORTAL_BASE_URL must use https outside development")
         if self.default_language not in self.languages:
             raise ConfigurationError("PORTAL_DEFAULT_LANGUAGE must be one of PORTAL_LANGUAGES")
-        unknown = set(self.languages) - {"fr", "en"}
+        from portal.i18n import SUPPORTED
+
+        unknown = set(self.languages) - set(SUPPORTED)
         if unknown:
             raise ConfigurationError(f"PORTAL_LANGUAGES: no translation for {sorted(unknown)}")
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise ConfigurationError("PORTAL_LOG_LEVEL must be debug, info, warning or error")
+        if self.request_threads < 1:
+            raise ConfigurationError("PORTAL_REQUEST_THREADS must be at least 1")
         if self.link_max_age_days < 1:
             raise ConfigurationError("PORTAL_LINK_MAX_AGE_DAYS must be at least 1")
         for name in ("primary_colour", "accent_colour"):
@@ -160,7 +172,9 @@ def _as_int(name: str, value: str) -> int:
         raise ConfigurationError(f"PORTAL_{name} must be a whole number") from None
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> Settings:
     """Read settings from ``environ`` (default: os.environ) over a ``.env`` file."""
     source: dict[str, str] = {}
     dotenv_path = env_file if env_file is not None else Path.cwd() / ".env"
@@ -178,6 +192,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         "BASE_URL": "base_url",
         "DEFAULT_LANGUAGE": "default_language",
         "PDF_FONT_PATH": "pdf_font_path",
+        "FORWARDED_ALLOW_IPS": "forwarded_allow_ips",
+        "LOG_LEVEL": "log_level",
     }
     for env_name, attr in simple_text.items():
         if (raw := get(env_name)) is not None:
@@ -186,6 +202,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         "LINK_MAX_AGE_DAYS": "link_max_age_days",
         "SESSION_IDLE_MINUTES": "session_idle_minutes",
         "FRESH_LINK_LIMIT_PER_HOUR": "fresh_link_limit_per_hour",
+        "REQUEST_THREADS": "request_threads",
     }.items():
         if (raw := get(env_name)) is not None:
             values[attr] = _as_int(env_name, raw)
@@ -197,6 +214,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         values["frame_ancestors"] = tuple(raw.split())
     if (raw := get("DOCUMENTS_DIR")) is not None:
         values["documents_dir"] = Path(raw)
+    if (raw := get("MAIL_SPOOL_DIR")) is not None:
+        values["mail_spool_dir"] = Path(raw)
     if "base_url" in values:
         values["base_url"] = values["base_url"].rstrip("/")
 
@@ -214,7 +233,12 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
             if f.name == "port":
                 smtp[f.name] = _as_int("SMTP_PORT", raw)
             elif f.name == "timeout_seconds":
-                smtp[f.name] = float(raw)
+                try:
+                    smtp[f.name] = float(raw)
+                except ValueError:
+                    raise ConfigurationError(
+                        "PORTAL_SMTP_TIMEOUT_SECONDS must be a number"
+                    ) from None
             else:
                 smtp[f.name] = raw
     values["smtp"] = SmtpSettings(**smtp)

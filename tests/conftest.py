@@ -25,7 +25,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 if IN_CI and not POSTGRES_URL:
-    raise pytest.UsageError("CI must set PORTAL_TEST_DATABASE_URL: PostgreSQL tests cannot be skipped")
+    raise pytest.UsageError(
+        "CI must set PORTAL_TEST_DATABASE_URL: PostgreSQL tests cannot be skipped"
+    )
 
 
 def backends() -> list[str]:
@@ -62,8 +64,9 @@ def fresh_database_url(backend: str, directory: Path) -> tuple[str, callable]:  
 
 
 @pytest.fixture(scope="session", params=backends())
-def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[tuple[str, Engine]]:
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Engine]]:
     """A database migrated to head by Alembic (never create_all)."""
     url, drop = fresh_database_url(request.param, tmp_path_factory.mktemp("db"))
     engine = make_engine(url)
@@ -85,8 +88,9 @@ def connection(database: tuple[str, Engine]) -> Iterator[Connection]:
 @pytest.fixture
 def session_factory(connection: Connection) -> sessionmaker[Session]:
     """Sessions whose commits become savepoints of the test's outer transaction."""
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
-                        expire_on_commit=False)
+    return sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
 
 
 @pytest.fixture
@@ -116,11 +120,16 @@ def company(db: Session, settings: Settings) -> Company:
 
 
 @pytest.fixture
-def client(settings: Settings, session_factory: sessionmaker[Session], company: Company,
-           db: Session) -> Iterator[TestClient]:
+def client(
+    settings: Settings, session_factory: sessionmaker[Session], company: Company, db: Session
+) -> Iterator[TestClient]:
     """The app over the test's session; browser-like headers so forms pass the CSRF guard."""
     db.commit()
     app = create_app(settings, session_factory=session_factory)
-    with TestClient(app, base_url="http://testserver", follow_redirects=False,
-                    headers={"Sec-Fetch-Site": "same-origin"}) as test_client:
+    with TestClient(
+        app,
+        base_url="http://testserver",
+        follow_redirects=False,
+        headers={"Sec-Fetch-Site": "same-origin"},
+    ) as test_client:
         yield test_client

@@ -16,7 +16,9 @@ from portal.invoices.models import Invoice, InvoiceStatus
 _sequence = itertools.count(1)
 
 
-def make_customer(db: Session, company: Company, *, email: str | None = None, **values: Any) -> Customer:
+def make_customer(
+    db: Session, company: Company, *, email: str | None = None, **values: Any
+) -> Customer:
     n = next(_sequence)
     customer = Customer(
         company_id=company.id,
@@ -36,8 +38,14 @@ def make_customer(db: Session, company: Company, *, email: str | None = None, **
     return customer
 
 
-def make_invoice(db: Session, customer: Customer, *, amount_minor: int = 10_000,
-                 due_in_days: int = 10, **values: Any) -> Invoice:
+def make_invoice(
+    db: Session,
+    customer: Customer,
+    *,
+    amount_minor: int = 10_000,
+    due_in_days: int = 10,
+    **values: Any,
+) -> Invoice:
     n = next(_sequence)
     due = values.pop("due_date", clock.now().date() + dt.timedelta(days=due_in_days))
     invoice = Invoice(

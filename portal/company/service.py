@@ -12,10 +12,21 @@ from portal.company.models import Company
 from portal.settings import CompanyIdentity
 
 DEFAULT_SLUG = "default"
-_STORED_FIELDS = (
-    "name legal_name address registration vat_number email phone website "
-    "iban bic country currency timezone"
-).split()
+_STORED_FIELDS = [
+    "name",
+    "legal_name",
+    "address",
+    "registration",
+    "vat_number",
+    "email",
+    "phone",
+    "website",
+    "iban",
+    "bic",
+    "country",
+    "currency",
+    "timezone",
+]
 
 
 def sync_company(session: Session, identity: CompanyIdentity, slug: str = DEFAULT_SLUG) -> Company:

@@ -3,10 +3,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Date, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import Base, BigId, UTCDateTime
+from portal.db import Base, BigId, UTCDateTime, enum_column
 
 
 class RiskSegment(enum.StrEnum):
@@ -28,8 +28,7 @@ class Customer(Base):
     language: Mapped[str] = mapped_column(String(8), default="fr")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
     risk_segment: Mapped[RiskSegment] = mapped_column(
-        Enum(RiskSegment, native_enum=False, length=16, create_constraint=True,
-             values_callable=lambda e: [m.value for m in e]),
+        enum_column(RiskSegment),
         default=RiskSegment.MEDIUM,
     )
     strategic: Mapped[bool] = mapped_column(Boolean, default=False)

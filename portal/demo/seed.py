@@ -32,26 +32,116 @@ class DemoCustomer:
 
 
 DEMO_CUSTOMERS = (
-    DemoCustomer("C-1001", "Boulangerie Martin SARL", "fr", "Europe/Paris", RiskSegment.LOW, False,
-                 "Claire Martin", "claire.martin@boulangerie-martin.example", "+33612345678"),
-    DemoCustomer("C-1002", "Atelier Dubois", "fr", "Europe/Paris", RiskSegment.MEDIUM, False,
-                 "Julien Dubois", "julien@atelier-dubois.example", "+33698765432"),
-    DemoCustomer("C-1003", "Northwind Traders Ltd", "en", "Europe/London", RiskSegment.MEDIUM, True,
-                 "Amelia Hughes", "accounts@northwind.example", "+447700900123"),
-    DemoCustomer("C-1004", "Maple Leaf Supplies Inc.", "en", "America/Toronto", RiskSegment.LOW, False,
-                 "Liam Tremblay", "ap@mapleleaf.example", "+14165550142"),
-    DemoCustomer("C-1005", "Transports Lefèvre", "fr", "Europe/Paris", RiskSegment.HIGH, False,
-                 "Sophie Lefèvre", "compta@transports-lefevre.example", "+33611223344"),
-    DemoCustomer("C-1006", "Café du Port", "fr", "America/Martinique", RiskSegment.MEDIUM, False,
-                 "Marc Joseph", "cafeduport@example.com", "+596696112233"),
-    DemoCustomer("C-1007", "Harbour Logistics Pty", "en", "Australia/Sydney", RiskSegment.MEDIUM, False,
-                 "Olivia Chen", "finance@harbour-logistics.example", "+61491570156"),
-    DemoCustomer("C-1008", "Pharmacie Girard", "fr", "Indian/Reunion", RiskSegment.LOW, False,
-                 "Nathalie Girard", "pharmacie.girard@example.org", "+262692001122"),
-    DemoCustomer("C-1009", "Brightside Studio LLC", "en", "America/New_York", RiskSegment.HIGH, False,
-                 "Jordan Blake", "billing@brightside.example", "+12125550199"),
-    DemoCustomer("C-1010", "Menuiserie Roux", "fr", "Europe/Paris", RiskSegment.MEDIUM, True,
-                 "Paul Roux", "paul.roux@menuiserie-roux.example", "+33655443322"),
+    DemoCustomer(
+        "C-1001",
+        "Boulangerie Martin SARL",
+        "fr",
+        "Europe/Paris",
+        RiskSegment.LOW,
+        False,
+        "Claire Martin",
+        "claire.martin@boulangerie-martin.example",
+        "+33612345678",
+    ),
+    DemoCustomer(
+        "C-1002",
+        "Atelier Dubois",
+        "fr",
+        "Europe/Paris",
+        RiskSegment.MEDIUM,
+        False,
+        "Julien Dubois",
+        "julien@atelier-dubois.example",
+        "+33698765432",
+    ),
+    DemoCustomer(
+        "C-1003",
+        "Northwind Traders Ltd",
+        "en",
+        "Europe/London",
+        RiskSegment.MEDIUM,
+        True,
+        "Amelia Hughes",
+        "accounts@northwind.example",
+        "+447700900123",
+    ),
+    DemoCustomer(
+        "C-1004",
+        "Maple Leaf Supplies Inc.",
+        "en",
+        "America/Toronto",
+        RiskSegment.LOW,
+        False,
+        "Liam Tremblay",
+        "ap@mapleleaf.example",
+        "+14165550142",
+    ),
+    DemoCustomer(
+        "C-1005",
+        "Transports Lefèvre",
+        "fr",
+        "Europe/Paris",
+        RiskSegment.HIGH,
+        False,
+        "Sophie Lefèvre",
+        "compta@transports-lefevre.example",
+        "+33611223344",
+    ),
+    DemoCustomer(
+        "C-1006",
+        "Café du Port",
+        "fr",
+        "America/Martinique",
+        RiskSegment.MEDIUM,
+        False,
+        "Marc Joseph",
+        "cafeduport@example.com",
+        "+596696112233",
+    ),
+    DemoCustomer(
+        "C-1007",
+        "Harbour Logistics Pty",
+        "en",
+        "Australia/Sydney",
+        RiskSegment.MEDIUM,
+        False,
+        "Olivia Chen",
+        "finance@harbour-logistics.example",
+        "+61491570156",
+    ),
+    DemoCustomer(
+        "C-1008",
+        "Pharmacie Girard",
+        "fr",
+        "Indian/Reunion",
+        RiskSegment.LOW,
+        False,
+        "Nathalie Girard",
+        "pharmacie.girard@example.org",
+        "+262692001122",
+    ),
+    DemoCustomer(
+        "C-1009",
+        "Brightside Studio LLC",
+        "en",
+        "America/New_York",
+        RiskSegment.HIGH,
+        False,
+        "Jordan Blake",
+        "billing@brightside.example",
+        "+12125550199",
+    ),
+    DemoCustomer(
+        "C-1010",
+        "Menuiserie Roux",
+        "fr",
+        "Europe/Paris",
+        RiskSegment.MEDIUM,
+        True,
+        "Paul Roux",
+        "paul.roux@menuiserie-roux.example",
+        "+33655443322",
+    ),
 )
 
 # (days from today to the due date, amount in cents, share paid in percent, stored PDF)
@@ -65,7 +155,9 @@ INVOICE_PLAN = (
 
 def _ensure_customer(session: Session, company: Company, spec: DemoCustomer) -> Customer:
     customer = session.scalar(
-        select(Customer).where(Customer.company_id == company.id, Customer.reference == spec.reference)
+        select(Customer).where(
+            Customer.company_id == company.id, Customer.reference == spec.reference
+        )
     )
     if customer is not None:
         return customer
@@ -81,8 +173,13 @@ def _ensure_customer(session: Session, company: Company, spec: DemoCustomer) -> 
         created_at=clock.now(),
     )
     customer.contacts.append(
-        Contact(name=spec.contact, email=spec.email, phone=spec.phone, is_primary=True,
-                receives_reminders=True)
+        Contact(
+            name=spec.contact,
+            email=spec.email,
+            phone=spec.phone,
+            is_primary=True,
+            receives_reminders=True,
+        )
     )
     session.add(customer)
     session.flush()
@@ -98,8 +195,9 @@ def seed_demo(session: Session, company: Company, documents_dir: Path) -> list[C
         customers.append(customer)
         for position, (due_in, base_amount, paid_percent, with_pdf) in enumerate(INVOICE_PLAN):
             number = f"F2026-{index + 1:02d}{position + 1:02d}"
-            if session.scalar(select(Invoice.id).where(Invoice.company_id == company.id,
-                                                       Invoice.number == number)):
+            if session.scalar(
+                select(Invoice.id).where(Invoice.company_id == company.id, Invoice.number == number)
+            ):
                 continue
             due = today + dt.timedelta(days=due_in - index)
             amount = base_amount + index * 1_337
@@ -124,11 +222,19 @@ def seed_demo(session: Session, company: Company, documents_dir: Path) -> list[C
                 invoice.pdf_path = relative
             paid = amount * paid_percent // 100
             reference = f"demo-{number}"
-            if paid and not session.scalar(select(Payment.id).where(
-                    Payment.provider == "demo", Payment.provider_reference == reference)):
+            if paid and not session.scalar(
+                select(Payment.id).where(
+                    Payment.provider == "demo", Payment.provider_reference == reference
+                )
+            ):
                 record_payment(
-                    session, customer, amount_minor=paid, currency=invoice.currency,
-                    method=PaymentMethod.TRANSFER, provider="demo", provider_reference=reference,
+                    session,
+                    customer,
+                    amount_minor=paid,
+                    currency=invoice.currency,
+                    method=PaymentMethod.TRANSFER,
+                    provider="demo",
+                    provider_reference=reference,
                     received_at=clock.now() - dt.timedelta(days=max(1, -due_in - index)),
                     invoice_ids=[invoice.id],
                 )

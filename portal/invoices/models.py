@@ -7,7 +7,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Date,
-    Enum,
     ForeignKey,
     Index,
     String,
@@ -16,7 +15,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.customers.models import Customer
-from portal.db import Base, BigId, UTCDateTime
+from portal.db import Base, BigId, UTCDateTime, enum_column
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -47,8 +46,7 @@ class Invoice(Base):
     # Sum of allocations, kept in step by the payments service in the same transaction.
     paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[InvoiceStatus] = mapped_column(
-        Enum(InvoiceStatus, native_enum=False, length=16, create_constraint=True,
-             values_callable=lambda e: [m.value for m in e]),
+        enum_column(InvoiceStatus),
         default=InvoiceStatus.OPEN,
     )
     # Path of the stored PDF, relative to the documents directory.

@@ -19,7 +19,7 @@ class Scope:
     customer_id: int
     invoice_ids: frozenset[int] | None = None
 
-    def apply(self, query: Select[tuple[Invoice]]) -> Select[tuple[Invoice]]:
+    def apply(self, query: Select[Invoice]) -> Select[Invoice]:
         query = query.where(Invoice.customer_id == self.customer_id)
         if self.invoice_ids is not None:
             query = query.where(Invoice.id.in_(sorted(self.invoice_ids)))

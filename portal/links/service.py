@@ -80,7 +80,11 @@ def issue_link(
         action="link.issued",
         subject_type="customer",
         subject_id=customer.id,
-        details={"purpose": purpose, "invoices": list(invoice_numbers), "lifetime_days": lifetime_days},
+        details={
+            "purpose": purpose,
+            "invoices": list(invoice_numbers),
+            "lifetime_days": lifetime_days,
+        },
     )
     return link_url(base_url, token)
 
@@ -132,13 +136,21 @@ def open_link(
         action="link.opened",
         subject_type="customer",
         subject_id=customer.id,
-        details={"ip": client_ip, "user_agent": (user_agent or "")[:200], "scoped": bool(claims.scope_id)},
+        details={
+            "ip": client_ip,
+            "user_agent": (user_agent or "")[:200],
+            "scoped": bool(claims.scope_id),
+        },
     )
     return OpenedLink(secret, customer)
 
 
 def revoke_links(
-    session: Session, customer: Customer, *, actor: Actor = Actor.SYSTEM, actor_id: str | None = None
+    session: Session,
+    customer: Customer,
+    *,
+    actor: Actor = Actor.SYSTEM,
+    actor_id: str | None = None,
 ) -> None:
     """Every link issued so far stops working, and open portal sessions end."""
     customer.link_version += 1

@@ -108,7 +108,9 @@ class LinkSigner:
             raise LinkInvalid("bad signature") from None
         claims = decode_claims(payload.decode("ascii"))
         max_age = (
-            claims.lifetime_days * 86400 if claims.lifetime_days is not None else self.max_age_seconds
+            claims.lifetime_days * 86400
+            if claims.lifetime_days is not None
+            else self.max_age_seconds
         )
         age = (clock.now() - signed_at.astimezone(dt.UTC)).total_seconds()
         if age < -300:  # signed in the future: not by us, whatever the clock skew

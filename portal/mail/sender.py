@@ -28,8 +28,9 @@ class OutgoingEmail:
     message_id: str
 
 
-def compose(env: Environment, name: str, to: str, locale: str, sender_domain: str,
-            **context: Any) -> OutgoingEmail:
+def compose(
+    env: Environment, name: str, to: str, locale: str, sender_domain: str, **context: Any
+) -> OutgoingEmail:
     """Render templates/email/<name>/{subject.txt,body.txt,body.html} in ``locale``."""
     token = i18n.current_locale.set(locale)
     try:
@@ -38,7 +39,9 @@ def compose(env: Environment, name: str, to: str, locale: str, sender_domain: st
         html = env.get_template(f"email/{name}/body.html").render(**context)
     finally:
         i18n.current_locale.reset(token)
-    return OutgoingEmail(to, " ".join(subject.split()), text, html, make_msgid(domain=sender_domain))
+    return OutgoingEmail(
+        to, " ".join(subject.split()), text, html, make_msgid(domain=sender_domain)
+    )
 
 
 def to_mime(email: OutgoingEmail, sender: str) -> EmailMessage:
@@ -67,7 +70,9 @@ class Mailer:
             self.spool_dir.mkdir(parents=True, exist_ok=True)
             name = email.message_id.strip("<>").replace("@", "_").replace("/", "_")
             (self.spool_dir / f"{name}.eml").write_bytes(bytes(message))
-            log.info("email to %s spooled in %s (no SMTP host configured)", email.to, self.spool_dir)
+            log.info(
+                "email to %s spooled in %s (no SMTP host configured)", email.to, self.spool_dir
+            )
             return
         context = ssl.create_default_context()
         smtp_class = smtplib.SMTP_SSL if self.smtp.security == "tls" else smtplib.SMTP

@@ -6,14 +6,13 @@ import enum
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Enum,
     ForeignKey,
     String,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import Base, BigId, UTCDateTime
+from portal.db import Base, BigId, UTCDateTime, enum_column
 
 
 class PaymentMethod(enum.StrEnum):
@@ -43,13 +42,9 @@ class Payment(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    method: Mapped[PaymentMethod] = mapped_column(
-        Enum(PaymentMethod, native_enum=False, length=16, create_constraint=True,
-             values_callable=lambda e: [m.value for m in e])
-    )
+    method: Mapped[PaymentMethod] = mapped_column(enum_column(PaymentMethod))
     status: Mapped[PaymentStatus] = mapped_column(
-        Enum(PaymentStatus, native_enum=False, length=24, create_constraint=True,
-             values_callable=lambda e: [m.value for m in e]),
+        enum_column(PaymentStatus, 24),
         default=PaymentStatus.SUCCEEDED,
     )
     provider: Mapped[str] = mapped_column(String(32))  # "stripe", "bank", "manual", "import"

@@ -76,7 +76,9 @@ def record_payment(
     for part in allocations:
         invoice = by_id[part.key]
         session.add(
-            PaymentAllocation(payment_id=payment.id, invoice_id=invoice.id, amount_minor=part.amount_minor)
+            PaymentAllocation(
+                payment_id=payment.id, invoice_id=invoice.id, amount_minor=part.amount_minor
+            )
         )
         invoice.paid_minor += part.amount_minor
         if invoice.remaining_minor == 0:

@@ -4,10 +4,10 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import Base, BigId, UTCDateTime
+from portal.db import Base, BigId, UTCDateTime, enum_column
 
 
 class Actor(enum.StrEnum):
@@ -27,10 +27,7 @@ class TimelineEvent(Base):
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    actor: Mapped[Actor] = mapped_column(
-        Enum(Actor, native_enum=False, length=16, create_constraint=True,
-             values_callable=lambda e: [m.value for m in e])
-    )
+    actor: Mapped[Actor] = mapped_column(enum_column(Actor))
     actor_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     action: Mapped[str] = mapped_column(String(64))
     subject_type: Mapped[str | None] = mapped_column(String(32), nullable=True)

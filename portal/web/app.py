@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+from anyio import to_thread
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -42,6 +43,7 @@ def create_app(
         with transaction(factory) as db:
             company = sync_company(db, settings.company)
             company_id = company.id
+        to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.session_factory = factory
         app.state.company_id = company_id
         try:
@@ -51,15 +53,22 @@ def create_app(
                 engine.dispose()
 
     middleware = [
-        Middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors, hsts=not settings.development),
-        Middleware(CrossSiteRequestGuard, allowed_origins=[settings.base_url],
-                   exempt_prefixes=[WEBHOOK_PREFIX]),
+        Middleware(
+            SecurityHeaders, frame_ancestors=settings.frame_ancestors, hsts=not settings.development
+        ),
+        Middleware(
+            CrossSiteRequestGuard,
+            allowed_origins=[settings.base_url],
+            exempt_prefixes=[WEBHOOK_PREFIX],
+        ),
     ]
     routes = [
         *system.routes,
         *links.routes,
         *portal.routes,
-        Mount("/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"),
+        Mount(
+            "/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"
+        ),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(
@@ -67,13 +76,17 @@ def create_app(
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={404: errors.http_error, 405: errors.http_error, 500: errors.server_error,
-                            Exception: errors.server_error},
+        exception_handlers={
+            404: errors.http_error,
+            405: errors.http_error,
+            500: errors.server_error,
+            Exception: errors.server_error,
+        },
     )
     app.state.settings = settings
     app.state.templates = make_environment()
     app.state.signer = LinkSigner(settings.secret_keys, settings.link_max_age_seconds)
-    app.state.mailer = Mailer(settings.smtp, PROJECT_ROOT / "var" / "mail")
+    app.state.mailer = Mailer(settings.smtp, settings.mail_spool_dir)
     app.state.htmx_available = (HTMX_DIR / "htmx.min.js").is_file()
     return app
 

@@ -26,8 +26,9 @@ def current_access(request: Request, db: Session) -> PortalAccess | None:
     return load_access(db, secret, dt.timedelta(minutes=settings.session_idle_minutes))
 
 
-def choose_language(request: Request, access: PortalAccess | None = None,
-                    customer_language: str | None = None) -> str:
+def choose_language(
+    request: Request, access: PortalAccess | None = None, customer_language: str | None = None
+) -> str:
     """Session choice, then the customer's language, then the browser's, then the default."""
     settings: Settings = request.app.state.settings
     supported = settings.languages
@@ -38,7 +39,10 @@ def choose_language(request: Request, access: PortalAccess | None = None,
     ):
         if (language := i18n.normalise(candidate, supported)) is not None:
             return language
-    return i18n.negotiate(request.headers.get("accept-language"), supported) or settings.default_language
+    return (
+        i18n.negotiate(request.headers.get("accept-language"), supported)
+        or settings.default_language
+    )
 
 
 def use_language(language: str) -> None:
@@ -59,8 +63,11 @@ def set_session_cookie(response: Response, settings: Settings, secret: str) -> N
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(
-        session_cookie_name(settings), path="/", secure=settings.secure_cookies,
-        httponly=True, samesite="lax",
+        session_cookie_name(settings),
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
     )
 
 
@@ -69,3 +76,15 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
+
+
+def remember_language(response: Response, settings: Settings, language: str) -> None:
+    """The chosen language outlives the session (the welcome and logged-out pages use it)."""
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        language,
+        max_age=365 * 86400,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        httponly=True,
+    )

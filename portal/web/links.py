@@ -29,11 +29,20 @@ REJECTION_STATUS = {"invalid": 400, "expired": 410, "revoked": 410}
 def open_link(request: Request) -> Response:
     token: str = request.path_params["token"]
     state = request.app.state
-    try:
-        with unit_of_work(request) as db:
-            opened = links.open_link(db, state.signer, token, client_ip=client_ip(request),
-                                     user_agent=request.headers.get("user-agent"))
-    except LinkRejected as rejected:
+    rejected: LinkRejected | None = None
+    with unit_of_work(request) as db:
+        # A refusal is caught inside the transaction so its timeline event is kept.
+        try:
+            opened = links.open_link(
+                db,
+                state.signer,
+                token,
+                client_ip=client_ip(request),
+                user_agent=request.headers.get("user-agent"),
+            )
+        except LinkRejected as refusal:
+            rejected = refusal
+    if rejected is not None:
         return _rejected_page(request, rejected)
     # A clean URL: the token must not linger in the history or leak through Referer.
     response = RedirectResponse("/", status_code=303)
@@ -52,12 +61,21 @@ def _customer_language(request: Request, customer_id: int | None) -> str | None:
 
 
 def _rejected_page(request: Request, rejected: LinkRejected) -> Response:
-    use_language(choose_language(request, customer_language=_customer_language(request, rejected.customer_id)))
+    use_language(
+        choose_language(
+            request, customer_language=_customer_language(request, rejected.customer_id)
+        )
+    )
     return render(
         request,
         "links/rejected.html",
-        {"access": None, "reason": rejected.reason, "token": request.path_params.get("token", ""),
-         "errors": {}, "email": ""},
+        {
+            "access": None,
+            "reason": rejected.reason,
+            "token": request.path_params.get("token", ""),
+            "errors": {},
+            "email": "",
+        },
         status_code=REJECTION_STATUS[rejected.reason],
     )
 
@@ -90,16 +108,27 @@ def _fresh_link(request: Request, email: str, token: str) -> Response:
         return render(
             request,
             "links/rejected.html" if token else "portal/welcome.html",
-            {"access": None, "reason": "request", "token": token, "email": email,
-             "errors": {"email": _("Enter an email address such as name@example.com.")}},
+            {
+                "access": None,
+                "reason": "request",
+                "token": token,
+                "email": email,
+                "errors": {"email": _("Enter an email address such as name@example.com.")},
+            },
             status_code=400,
         )
     client = client_ip(request) or "unknown"
     try:
         with unit_of_work(request) as db:
             to_send = links.request_fresh_link(
-                db, state.signer, settings.base_url, company_id=state.company_id, email=email,
-                client=client, limit_per_hour=settings.fresh_link_limit_per_hour, customer_hint=hint,
+                db,
+                state.signer,
+                settings.base_url,
+                company_id=state.company_id,
+                email=email,
+                client=client,
+                limit_per_hour=settings.fresh_link_limit_per_hour,
+                customer_hint=hint,
             )
     except TooManyRequests:
         return render(request, "links/too_many.html", {"access": None}, status_code=429)
@@ -108,16 +137,27 @@ def _fresh_link(request: Request, email: str, token: str) -> Response:
 
     def send_after_commit() -> None:
         for item in to_send:
-            message = compose(state.templates, "fresh_link", item.email, item.language,
-                              settings.base_url.split("//")[-1].split(":")[0],
-                              company=settings.company, link=item, settings=settings)
+            message = compose(
+                state.templates,
+                "fresh_link",
+                item.email,
+                item.language,
+                settings.base_url.split("//")[-1].split(":")[0],
+                company=settings.company,
+                link=item,
+                settings=settings,
+            )
             try:
                 mailer.send(message)
             except OSError:
                 log.exception("could not send a fresh link")
 
-    return render(request, "links/fresh_sent.html", {"access": None, "email": email},
-                  background=BackgroundTask(send_after_commit) if to_send else None)
+    return render(
+        request,
+        "links/fresh_sent.html",
+        {"access": None, "email": email},
+        background=BackgroundTask(send_after_commit) if to_send else None,
+    )
 
 
 routes = [

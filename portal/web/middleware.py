@@ -61,8 +61,9 @@ class CrossSiteRequestGuard:
     signature, are exempt.
     """
 
-    def __init__(self, app: ASGIApp, *, allowed_origins: Iterable[str],
-                 exempt_prefixes: Iterable[str] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, *, allowed_origins: Iterable[str], exempt_prefixes: Iterable[str] = ()
+    ) -> None:
         self.app = app
         self.allowed = {o.rstrip("/") for o in allowed_origins}
         self.exempt = tuple(exempt_prefixes)
@@ -92,12 +93,16 @@ class CrossSiteRequestGuard:
                 b"<p>This request came from another site and was refused. "
                 b"/ Cette demande venait d'un autre site et a \xc3\xa9t\xc3\xa9 refus\xc3\xa9e.</p>"
             )
-            await send({
-                "type": "http.response.start",
-                "status": 403,
-                "headers": [(b"content-type", b"text/html; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode())],
-            })
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 403,
+                    "headers": [
+                        (b"content-type", b"text/html; charset=utf-8"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
@@ -20,10 +22,10 @@ from portal.settings import Settings
 from portal.timeline.models import Actor
 from portal.timeline.service import record
 from portal.web.context import (
-    LANGUAGE_COOKIE,
     choose_language,
     clear_session_cookie,
     current_access,
+    remember_language,
     safe_next,
     use_language,
 )
@@ -55,8 +57,7 @@ def home(request: Request) -> Response:
         if show not in SHOW_FILTERS:
             show = "all"
         shown = [
-            i for i in open_items
-            if show == "all" or (show == "overdue") == (i.due_date < today)
+            i for i in open_items if show == "all" or (show == "overdue") == (i.due_date < today)
         ]
         context: dict[str, Any] = {
             "access": access,
@@ -79,8 +80,11 @@ def paid(request: Request) -> Response:
         use_language(choose_language(request, access))
         today = clock.today_in(access.customer.timezone)
         items = invoices.paid_invoices(db, _scope(access))
-        return render(request, "portal/paid.html",
-                      {"access": access, "customer": access.customer, "invoices": items, "today": today})
+        return render(
+            request,
+            "portal/paid.html",
+            {"access": access, "customer": access.customer, "invoices": items, "today": today},
+        )
 
 
 def invoice_detail(request: Request) -> Response:
@@ -94,11 +98,14 @@ def invoice_detail(request: Request) -> Response:
         if invoice is None:
             raise HTTPException(404)
         today = clock.today_in(access.customer.timezone)
-        return render(request, "portal/invoice.html",
-                      {"access": access, "customer": access.customer, "invoice": invoice, "today": today})
+        return render(
+            request,
+            "portal/invoice.html",
+            {"access": access, "customer": access.customer, "invoice": invoice, "today": today},
+        )
 
 
-def _company(request: Request, db: Any) -> Company:
+def _company(request: Request, db: Session) -> Company:
     company = db.get(Company, request.app.state.company_id)
     assert company is not None
     return company
@@ -116,12 +123,21 @@ def invoice_pdf(request: Request) -> Response:
         invoice = invoices.get_invoice(db, _scope(access), invoice_id)
         if invoice is None:
             raise HTTPException(404)
-        record(db, company_id=access.customer.company_id, customer_id=access.customer.id,
-               actor=Actor.DEBTOR, action="invoice.downloaded", subject_type="invoice",
-               subject_id=invoice.id, details={"number": invoice.number})
+        record(
+            db,
+            company_id=access.customer.company_id,
+            customer_id=access.customer.id,
+            actor=Actor.DEBTOR,
+            action="invoice.downloaded",
+            subject_type="invoice",
+            subject_id=invoice.id,
+            details={"number": invoice.number},
+        )
         filename = f"{invoice.number}.pdf".replace("/", "-").replace('"', "")
-        headers = {"Content-Disposition": f'attachment; filename="{filename}"',
-                   "Cache-Control": "no-store"}
+        headers = {
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        }
         if invoice.pdf_path:
             try:
                 path = documents.stored_pdf(settings.documents_dir, invoice.pdf_path)
@@ -129,8 +145,9 @@ def invoice_pdf(request: Request) -> Response:
                 path = None
             if path is not None:
                 return FileResponse(path, media_type="application/pdf", headers=headers)
-        body = documents.invoice_pdf(_company(request, db), access.customer, invoice, language,
-                                     settings.pdf_font_path)
+        body = documents.invoice_pdf(
+            _company(request, db), access.customer, invoice, language, settings.pdf_font_path
+        )
         return Response(body, media_type="application/pdf", headers=headers)
 
 
@@ -148,13 +165,19 @@ def statement(request: Request) -> Response:
         today = clock.today_in(access.customer.timezone)
         items = invoices.all_invoices(db, _scope(access))
         stem = f"statement-{access.customer.reference}-{today.isoformat()}"
-        headers = {"Content-Disposition": f'attachment; filename="{stem}.{kind}"',
-                   "Cache-Control": "no-store"}
+        headers = {
+            "Content-Disposition": f'attachment; filename="{stem}.{kind}"',
+            "Cache-Control": "no-store",
+        }
         if kind == "csv":
-            return Response(documents.statement_csv(items, today), media_type="text/csv; charset=utf-8",
-                            headers=headers)
-        body = documents.statement_pdf(_company(request, db), access.customer, items, language, today,
-                                       settings.pdf_font_path)
+            return Response(
+                documents.statement_csv(items, today),
+                media_type="text/csv; charset=utf-8",
+                headers=headers,
+            )
+        body = documents.statement_pdf(
+            _company(request, db), access.customer, items, language, today, settings.pdf_font_path
+        )
         return Response(body, media_type="application/pdf", headers=headers)
 
 
@@ -168,8 +191,7 @@ async def switch_language(request: Request) -> Response:
     response = RedirectResponse(target, status_code=303)
     if language is None:
         return response
-    response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, samesite="lax",
-                        secure=settings.secure_cookies, httponly=True)
+    remember_language(response, settings, language)
     session_factory = request.app.state.session_factory
 
     def remember() -> None:
@@ -177,8 +199,6 @@ async def switch_language(request: Request) -> Response:
             access = current_access(request, db)
             if access is not None:
                 access_service.set_language(db, access.session_id, language)
-
-    from starlette.concurrency import run_in_threadpool
 
     await run_in_threadpool(remember)
     return response
@@ -190,15 +210,19 @@ def logout(request: Request) -> Response:
         access = current_access(request, db)
         if access is not None:
             access_service.end_session(db, access.session_id)
-            record(db, company_id=access.customer.company_id, customer_id=access.customer.id,
-                   actor=Actor.DEBTOR, action="portal.logged_out")
+            record(
+                db,
+                company_id=access.customer.company_id,
+                customer_id=access.customer.id,
+                actor=Actor.DEBTOR,
+                action="portal.logged_out",
+            )
             language = choose_language(request, access)
         else:
             language = choose_language(request)
     response = RedirectResponse("/logged-out", status_code=303)
     clear_session_cookie(response, settings)
-    response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, samesite="lax",
-                        secure=settings.secure_cookies, httponly=True)
+    remember_language(response, settings, language)
     return response
 
 

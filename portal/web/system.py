@@ -21,12 +21,15 @@ async def healthz(request: Request) -> Response:
             with request.app.state.session_factory() as db:
                 db.execute(text("SELECT 1"))
             return True
-        except Exception:  # noqa: BLE001 - any failure means unhealthy
+        except Exception:
             return False
 
     healthy = await run_in_threadpool(check)
     return JSONResponse(
-        {"status": "ok" if healthy else "unavailable", "database": "ok" if healthy else "unreachable"},
+        {
+            "status": "ok" if healthy else "unavailable",
+            "database": "ok" if healthy else "unreachable",
+        },
         status_code=200 if healthy else 503,
         headers={"Cache-Control": "no-store"},
     )

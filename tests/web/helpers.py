@@ -21,8 +21,9 @@ def link_for(db: Session, settings: Settings, customer: Customer, **kwargs: obje
     return url.removeprefix(settings.base_url)
 
 
-def open_portal(client: TestClient, db: Session, settings: Settings, customer: Customer,
-                **kwargs: object) -> None:
+def open_portal(
+    client: TestClient, db: Session, settings: Settings, customer: Customer, **kwargs: object
+) -> None:
     response = client.get(link_for(db, settings, customer, **kwargs))
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/"

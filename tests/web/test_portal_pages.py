@@ -24,8 +24,9 @@ def test_link_opens_a_session_and_the_summary_shows_totals(
     assert "1\u202f234,56\xa0€" in page.text  # overdue amount, French formatting
     assert "1\u202f309,56\xa0€" in page.text  # total due: 1234.56 + 75.00
     assert customer.name in page.text
-    actions = db.scalars(select(TimelineEvent.action).where(
-        TimelineEvent.customer_id == customer.id)).all()
+    actions = db.scalars(
+        select(TimelineEvent.action).where(TimelineEvent.customer_id == customer.id)
+    ).all()
     assert "link.opened" in actions
 
 
