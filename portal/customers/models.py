@@ -6,6 +6,7 @@ import enum
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+import portal.users.models  # noqa: F401 - customers.owner_user_id refers to users
 from portal.db import Base, BigId, UTCDateTime, enum_column
 
 

@@ -32,11 +32,15 @@ def choose_language(
     """Session choice, then the customer's language, then the browser's, then the default."""
     settings: Settings = request.app.state.settings
     supported = settings.languages
-    for candidate in (
-        access.language if access else None,
-        access.customer.language if access else customer_language,
-        request.cookies.get(LANGUAGE_COOKIE),
-    ):
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    candidates = (
+        # In a session: the session's choice, then the customer's language.
+        (access.language, access.customer.language, chosen)
+        if access
+        # Outside one: what this visitor chose, then the language of the customer a link named.
+        else (chosen, customer_language)
+    )
+    for candidate in candidates:
         if (language := i18n.normalise(candidate, supported)) is not None:
             return language
     return (

@@ -4,24 +4,40 @@ from __future__ import annotations
 
 import logging
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal.web.context import choose_language, use_language
-from portal.web.rendering import render
+from portal.access.service import PortalAccess
+from portal.web.context import choose_language, current_access, use_language
+from portal.web.rendering import render, unit_of_work
 
 log = logging.getLogger(__name__)
 
 
+def _session_of(request: Request) -> PortalAccess | None:
+    """The debtor's session if there is one, so the page keeps their language and menu."""
+    try:
+        with unit_of_work(request) as db:
+            return current_access(request, db)
+    except Exception:  # an error page must render even when the database fails
+        log.warning("error page rendered without the session", exc_info=True)
+        return None
+
+
+def _error_page(request: Request, status: int) -> Response:
+    access = _session_of(request)
+    use_language(choose_language(request, access))
+    template = "errors/404.html" if status in (404, 405) else "errors/error.html"
+    return render(request, template, {"access": access, "status": status}, status_code=status)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    use_language(choose_language(request))
-    template = "errors/404.html" if status in (404, 405) else "errors/error.html"
-    return render(request, template, {"access": None, "status": status}, status_code=status)
+    return await run_in_threadpool(_error_page, request, status)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    use_language(choose_language(request))
-    return render(request, "errors/error.html", {"access": None, "status": 500}, status_code=500)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return await run_in_threadpool(_error_page, request, 500)

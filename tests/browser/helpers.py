@@ -1,0 +1,146 @@
+"""Helpers for the browser tests: the SMTP sink, link forgery, translated labels, axe."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import re
+import socket
+import threading
+import time
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any
+
+from playwright.sync_api import Page, Response, expect
+
+from portal import clock
+from portal.i18n import translate_in
+from portal.links.tokens import LinkClaims, LinkSigner, decode_claims
+from tests.conftest import TEST_SECRET
+
+if TYPE_CHECKING:
+    from axe_playwright_python.sync_playwright import Axe
+
+    from tests.browser.conftest import LiveServer
+
+LINK_MAX_AGE_DAYS = 45
+
+# The demo seed (portal/demo/seed.py): C-1001 writes in French, C-1003 in English.
+FRENCH_CUSTOMER = ("C-1001", "Boulangerie Martin SARL")
+ENGLISH_CUSTOMER = ("C-1003", "Northwind Traders Ltd")
+CLAIRE = "claire.martin@boulangerie-martin.example"  # C-1001's contact
+# C-1001's invoices: F2026-0101 paid, 0102 and 0103 overdue (0103 has a stored PDF), 0104 not due.
+C1001_OPEN = ["F2026-0102", "F2026-0103", "F2026-0104"]
+C1001_OVERDUE = ["F2026-0102", "F2026-0103"]
+C1001_PAID = ["F2026-0101"]
+
+
+def fr(message: str, **variables: object) -> str:
+    """``message`` as the French pages show it (from the live catalog)."""
+    return translate_in("fr", message, **variables)
+
+
+def en(message: str, **variables: object) -> str:
+    return translate_in("en", message, **variables)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- a loopback SMTP server that keeps what it receives -------------------------------------
+
+
+class Inbox:
+    """aiosmtpd handler; thread-safe, since aiosmtpd runs its own loop in a thread."""
+
+    def __init__(self) -> None:
+        self._messages: list[EmailMessage] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        with self._lock:
+            self._messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self._lock:
+            return [m for m in self._messages if address.lower() in str(m["To"]).lower()]
+
+    def wait_for(self, address: str, count: int, timeout: float = 10.0) -> list[EmailMessage]:
+        """Messages to ``address`` once there are ``count`` (or when the deadline passes)."""
+        deadline = time.monotonic() + timeout
+        while len(self.to(address)) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.to(address)
+
+
+def text_body(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())  # type: ignore[attr-defined]
+
+
+def link_in(message: EmailMessage) -> str:
+    found = re.search(r"http://\S+/l/[\w.-]+", text_body(message))
+    assert found, text_body(message)
+    return found.group(0)
+
+
+# --- links signed in-process with the server's secret ------------------------------------
+
+
+def claims_of(url: str) -> LinkClaims:
+    token = url.rsplit("/l/", 1)[1]
+    return decode_claims(token.split(".", 1)[0])
+
+
+def expired_link(server: LiveServer, reference: str = "C-1001") -> str:
+    """A one-day link signed two days ago (frozen clock); the server checks the real one."""
+    claims = claims_of(server.demo_links[reference])
+    signer = LinkSigner((TEST_SECRET,), LINK_MAX_AGE_DAYS * 86400)
+    clock.freeze(dt.datetime.now(dt.UTC) - dt.timedelta(days=2))
+    try:
+        token = signer.sign(LinkClaims(claims.customer_id, claims.link_version, None, 1))
+    finally:
+        clock.freeze(None)
+    return f"{server.url}/l/{token}"
+
+
+def tampered_link(url: str) -> str:
+    """One character of the signature changed: its first, as the last only carries padding bits."""
+    head, signature = url.rsplit(".", 1)
+    return f"{head}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}"
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def open_portal(page: Page, link: str, customer_name: str, language: str = "fr") -> None:
+    """Open a link like a debtor: it lands on the account, the token gone from the URL."""
+    page.goto(link)
+    base = link.split("/l/", 1)[0]
+    expect(page).to_have_url(f"{base}/")
+    greeting = translate_in(language, "Hello %(name)s", name=customer_name)
+    expect(page.get_by_role("heading", level=1)).to_have_text(greeting)
+
+
+def status(response: Response | None) -> int:
+    """The HTTP status of the document a navigation loaded."""
+    assert response is not None, "the navigation loaded no document"
+    return response.status
+
+
+def invoice_links(page: Page) -> list[str]:
+    """The invoice numbers linked from the page's invoice table, in order."""
+    return page.get_by_role("table").get_by_role("link").all_inner_texts()
+
+
+def assert_no_axe_violations(axe: Axe, page: Page, what: str) -> None:
+    results = axe.run(page)
+    assert results.violations_count == 0, f"{what} ({page.url}):\n{results.generate_report()}"
