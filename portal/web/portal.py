@@ -29,7 +29,7 @@ from portal.web.context import (
     safe_next,
     use_language,
 )
-from portal.web.rendering import render, unit_of_work
+from portal.web.rendering import on_event_loop, render, unit_of_work
 
 SHOW_FILTERS = ("all", "overdue", "upcoming")
 
@@ -45,6 +45,7 @@ def _no_session(request: Request) -> Response:
     return render(request, "portal/welcome.html", {"access": None}, status_code=status)
 
 
+@on_event_loop
 def home(request: Request) -> Response:
     with unit_of_work(request) as db:
         access = current_access(request, db)
@@ -72,6 +73,7 @@ def home(request: Request) -> Response:
         return render(request, "portal/home.html", context, block="invoice_table")
 
 
+@on_event_loop
 def paid(request: Request) -> Response:
     with unit_of_work(request) as db:
         access = current_access(request, db)
@@ -87,6 +89,7 @@ def paid(request: Request) -> Response:
         )
 
 
+@on_event_loop
 def invoice_detail(request: Request) -> Response:
     invoice_id: int = request.path_params["invoice_id"]
     with unit_of_work(request) as db:
@@ -226,6 +229,7 @@ def logout(request: Request) -> Response:
     return response
 
 
+@on_event_loop
 def logged_out(request: Request) -> Response:
     use_language(choose_language(request))
     return render(request, "portal/logged_out.html", {"access": None})
