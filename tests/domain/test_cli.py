@@ -1,0 +1,135 @@
+"""The `portal` command line, run in-process against a migrated SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from portal import migrate
+from portal.cli import build_parser, main
+from portal.customers.models import Customer
+from portal.db import make_engine, make_session_factory
+from portal.invoices.models import Invoice
+from portal.links.tokens import LinkSigner
+from portal.payments.models import Payment
+from tests.conftest import TEST_SECRET
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    for name, value in {
+        "PORTAL_DATABASE_URL": url,
+        "PORTAL_ENVIRONMENT": "development",
+        "PORTAL_SECRET_KEYS": TEST_SECRET,
+        "PORTAL_BASE_URL": "http://portal.test",
+        "PORTAL_DOCUMENTS_DIR": str(tmp_path / "documents"),
+        "PORTAL_MAIL_SPOOL_DIR": str(tmp_path / "mail"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["db"],
+        ["db", "upgrade"],
+        ["db", "check"],
+        ["demo"],
+        ["serve"],
+        ["link"],
+        ["revoke-links"],
+    ],
+)
+def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as shown:
+        build_parser().parse_args([*command, "--help"])
+    assert shown.value.code == 0
+    assert "usage: portal" in capsys.readouterr().out
+
+
+def test_demo_seeds_idempotently_and_prints_links(
+    cli_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--no-serve"]) == 0
+    assert main(["demo", "--no-serve"]) == 0
+    output = capsys.readouterr().out
+    assert output.count("http://portal.test/l/") >= 6
+    engine = make_engine(cli_env)
+    with make_session_factory(engine)() as db:
+        assert db.scalar(select(func.count()).select_from(Customer)) == 10
+        assert db.scalar(select(func.count()).select_from(Invoice)) == 40
+        languages = set(db.scalars(select(Customer.language)))
+        zones = set(db.scalars(select(Customer.timezone)))
+        payments = db.scalar(select(func.count()).select_from(Payment))
+        with_pdf = db.scalar(select(func.count()).where(Invoice.pdf_path.is_not(None)))
+    engine.dispose()
+    assert languages == {"fr", "en"}
+    assert len(zones) >= 5
+    assert payments == 20  # one paid and one partially paid invoice per customer
+    assert with_pdf == 10
+
+
+def test_link_prints_a_short_signed_url(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["demo", "--no-serve"])
+    capsys.readouterr()
+    assert main(["link", "C-1002", "--invoice", "F2026-0202", "--days", "3"]) == 0
+    url = capsys.readouterr().out.strip()
+    assert url.startswith("http://portal.test/l/")
+    assert len(url.removeprefix("http://portal.test")) <= 60
+    claims = LinkSigner([TEST_SECRET], 45 * 86400).verify(url.rsplit("/", 1)[1])
+    assert claims.lifetime_days == 3
+    assert claims.scope_id is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["link", "NOPE"], "no customer with reference 'NOPE'"),
+        (["link", "C-1001", "--invoice", "F2026-0202"], "no such invoice"),
+        (["link", "C-1001", "--days", "0"], "--days must be between 1 and 366"),
+        (["revoke-links", "NOPE"], "no customer"),
+    ],
+)
+def test_mistakes_get_a_clear_message(cli_env: str, args: list[str], message: str) -> None:
+    main(["demo", "--no-serve"])
+    with pytest.raises(SystemExit) as refused:
+        main(args)
+    assert message in str(refused.value.code)
+
+
+def test_revoke_links_bumps_the_link_version(
+    cli_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["demo", "--no-serve"])
+    assert main(["revoke-links", "C-1001"]) == 0
+    assert "revoked" in capsys.readouterr().out
+    engine = make_engine(cli_env)
+    with make_session_factory(engine)() as db:
+        version = db.scalar(select(Customer.link_version).where(Customer.reference == "C-1001"))
+    engine.dispose()
+    assert version == 2
+
+
+def test_production_refuses_the_demo_and_default_secrets(
+    cli_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORTAL_ENVIRONMENT", "production")
+    monkeypatch.setenv("PORTAL_BASE_URL", "https://portal.test")
+    monkeypatch.delenv("PORTAL_SECRET_KEYS")
+    with pytest.raises(SystemExit) as refused:
+        main(["link", "C-1001"])
+    assert "PORTAL_SECRET_KEYS" in str(refused.value.code)
+
+
+def test_db_check_passes_on_a_migrated_database(
+    cli_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["db", "check"]) == 0
+    assert "matches" in capsys.readouterr().out
