@@ -12,6 +12,10 @@ from typing import Any
 from portal.settings import ConfigurationError, Settings, load_settings
 
 DEMO_CUSTOMERS_SHOWN = ("C-1001", "C-1003", "C-1005")
+# portal.users.models.Role's values (kept literal so that `portal --help` stays light).
+USER_ROLES = ("admin", "credit_manager", "viewer")
+NEW_USER_PASSWORD_ENV = "PORTAL_NEW_USER_PASSWORD"  # noqa: S105 - a variable name, not a secret
+PASSWORD_PROMPTS = 3
 
 
 def _settings() -> Settings:
@@ -117,6 +121,75 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_password() -> str:
+    """Asked twice on a terminal; otherwise read from the environment, never from argv."""
+    from portal.users.errors import WeakPassword
+    from portal.users.service import check_password_policy
+
+    if not sys.stdin.isatty():
+        password = os.environ.get(NEW_USER_PASSWORD_ENV, "")
+        if not password:
+            sys.exit(
+                f"no terminal to ask for the password: set {NEW_USER_PASSWORD_ENV} "
+                "(the password is never taken from the command line)"
+            )
+        try:
+            check_password_policy(password)
+        except WeakPassword as error:
+            sys.exit(f"{NEW_USER_PASSWORD_ENV}: {error}")
+        return password
+
+    import getpass
+
+    for _attempt in range(PASSWORD_PROMPTS):
+        password = getpass.getpass("Password (at least 12 characters): ")
+        try:
+            check_password_policy(password)
+        except WeakPassword as error:
+            print(f"Refused: {error}.", file=sys.stderr)
+            continue
+        if getpass.getpass("The same password again: ") != password:
+            print("Refused: the two passwords differ.", file=sys.stderr)
+            continue
+        return password
+    sys.exit("no password set; nothing was created")
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from portal.company.service import sync_company
+    from portal.db import make_engine, make_session_factory, transaction
+    from portal.users.errors import UserError
+    from portal.users.models import Role
+    from portal.users.service import create_user, normalise_email
+
+    settings = _settings()
+    try:
+        email = normalise_email(args.email)
+    except UserError as error:
+        sys.exit(str(error))
+    password = _new_password()
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_session_factory(engine)) as db:
+            company = sync_company(db, settings.company)
+            user = create_user(
+                db,
+                email,
+                Role(args.role),
+                password,
+                name=args.name,
+                company_id=company.id,
+                actor_id="command-line",
+            )
+            user_id = user.id
+    except UserError as error:
+        sys.exit(f"nothing was created: {error}")
+    finally:
+        engine.dispose()
+    print(f"Created the {args.role} user {email} (id {user_id}).")
+    return 0
+
+
 def _log_config(level: str) -> dict[str, Any]:
     """uvicorn's logging, plus the application's own loggers at the configured level."""
     from uvicorn.config import LOGGING_CONFIG
@@ -162,7 +235,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from portal import migrate
     from portal.company.service import sync_company
     from portal.db import make_engine, make_session_factory, transaction
-    from portal.demo.seed import seed_demo
+    from portal.demo.seed import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, seed_demo, seed_demo_admin
     from portal.links.service import find_customer, issue_link
     from portal.links.tokens import LinkSigner
 
@@ -180,6 +253,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with transaction(make_session_factory(engine)) as db:
         company = sync_company(db, settings.company)
         seed_demo(db, company, settings.documents_dir)
+        seed_demo_admin(db, company, development=settings.development)
         links = []
         for reference in DEMO_CUSTOMERS_SHOWN:
             customer = find_customer(db, company.id, reference)
@@ -191,6 +265,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("Portal links (each opens one demo customer's account):")
     for customer, url in links:
         print(f"  {customer.reference}  {customer.name:<28} ({customer.language})  {url}")
+    print(f"\nBack office: {settings.base_url}/admin")
+    print(f"  log in as {DEMO_ADMIN_EMAIL} with the password {DEMO_ADMIN_PASSWORD}")
     print(f"\nDatabase: {settings.database_url}")
     print("Print a fresh link at any time:  portal link C-1002")
     if args.no_serve:
@@ -242,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="migrate, seed demo data, print portal links and serve",
         description="Apply migrations, seed a demo company with ten customers and forty invoices "
-        "(idempotent), print three portal links, then serve the app.",
+        "(idempotent) and a demo back-office administrator, print three portal links and "
+        "the back-office login, then serve the app.",
     )
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
@@ -287,6 +364,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("customer_ref", metavar="CUSTOMER_REF")
     revoke.set_defaults(handler=cmd_revoke)
+
+    user = commands.add_parser(
+        "user",
+        help="back-office users",
+        description="Manage the back office's users.",
+    )
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    create = user_commands.add_parser(
+        "create",
+        help="create a back-office user",
+        description="Create a back-office user. On a terminal the password is asked twice; "
+        f"otherwise it is read from {NEW_USER_PASSWORD_ENV}. It is never taken from the "
+        "command line. Passwords have at least 12 characters.",
+    )
+    create.add_argument("--email", required=True, help="the login, stored in lowercase")
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=USER_ROLES,
+        help="admin: everything; credit_manager: act on customers; viewer: read only",
+    )
+    create.add_argument("--name", default="", help="the name shown to other users")
+    user.set_defaults(handler=cmd_user)
     return parser
 
 

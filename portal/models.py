@@ -8,7 +8,7 @@ from portal.invoices.models import Invoice, InvoiceStatus
 from portal.links.models import FreshLinkRequest, LinkScope
 from portal.payments.models import Payment, PaymentAllocation, PaymentMethod, PaymentStatus
 from portal.timeline.models import Actor, TimelineEvent
-from portal.users.models import Role, User
+from portal.users.models import Role, User, UserSession
 
 __all__ = [
     "Actor",
@@ -29,4 +29,5 @@ __all__ = [
     "Role",
     "TimelineEvent",
     "User",
+    "UserSession",
 ]

@@ -16,6 +16,12 @@ from portal.invoices.documents import invoice_pdf
 from portal.invoices.models import Invoice
 from portal.payments.models import Payment, PaymentMethod
 from portal.payments.service import record_payment
+from portal.users.models import Role, User
+from portal.users.service import create_user, find_user
+
+# The demo's back-office login. Development only: seed_demo_admin refuses anything else.
+DEMO_ADMIN_EMAIL = "admin@relance.example"
+DEMO_ADMIN_PASSWORD = "relance-demo-admin"  # noqa: S105 - published demo login, development only
 
 
 @dataclass(frozen=True)
@@ -239,3 +245,21 @@ def seed_demo(session: Session, company: Company, documents_dir: Path) -> list[C
                     invoice_ids=[invoice.id],
                 )
     return customers
+
+
+def seed_demo_admin(session: Session, company: Company, *, development: bool) -> User:
+    """The demo administrator, created once; an existing one is left as it is."""
+    if not development:
+        raise RuntimeError("the demo administrator exists only in development")
+    existing = find_user(session, DEMO_ADMIN_EMAIL)
+    if existing is not None:
+        return existing
+    return create_user(
+        session,
+        DEMO_ADMIN_EMAIL,
+        Role.ADMIN,
+        DEMO_ADMIN_PASSWORD,
+        name="Demo administrator",
+        company_id=company.id,
+        actor_id="demo",
+    )

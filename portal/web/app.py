@@ -18,7 +18,7 @@ from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer
 from portal.settings import PROJECT_ROOT, Settings, load_settings
 from portal.templating import make_environment
-from portal.web import errors, links, portal, system
+from portal.web import backoffice, errors, links, portal, system
 from portal.web.middleware import CrossSiteRequestGuard, SecurityHeaders
 
 STATIC_DIR = PROJECT_ROOT / "static"
@@ -66,6 +66,7 @@ def create_app(
         *system.routes,
         *links.routes,
         *portal.routes,
+        *backoffice.routes,
         Mount(
             "/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"
         ),
@@ -88,6 +89,8 @@ def create_app(
     app.state.signer = LinkSigner(settings.secret_keys, settings.link_max_age_seconds)
     app.state.mailer = Mailer(settings.smtp, settings.mail_spool_dir)
     app.state.htmx_available = (HTMX_DIR / "htmx.min.js").is_file()
+    # Seconds every failed back-office login waits before its answer (tests set 0).
+    app.state.login_failure_delay = backoffice.LOGIN_FAILURE_DELAY_SECONDS
     return app
 
 

@@ -1,0 +1,1 @@
+"""What credit managers see: read-only queries for the back office (no Starlette here)."""

@@ -1,0 +1,422 @@
+"""Back-office users: passwords, logins with lockout, server-side sessions.
+
+Passwords are hashed with Argon2id (argon2-cffi's defaults) and rehashed at the
+next successful login when those parameters change. A login that fails for any
+reason raises a ``LoginRefused``; the web layer shows one answer for all of
+them, and slows it down (outside the transaction, see ``portal/web/backoffice.py``).
+Lockout is computed from the database only (``failed_logins``, ``locked_until``),
+so it holds across processes and restarts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.timeline.models import Actor
+from portal.timeline.service import record
+from portal.users.errors import (
+    AccountLocked,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidEmail,
+    WeakPassword,
+)
+from portal.users.models import Role, User, UserSession
+
+PASSWORD_MIN_LENGTH = 12
+# Long enough for any passphrase or password manager; short enough not to be a toy for DoS.
+PASSWORD_MAX_LENGTH = 1024
+MAX_FAILED_LOGINS = 5
+LOCKOUT = dt.timedelta(minutes=15)
+# A session ends after this long whatever its activity (the idle timeout comes from settings).
+MAX_SESSION_AGE = dt.timedelta(hours=12)
+# Writing last_seen_at on every page view would turn each read into a write.
+TOUCH_INTERVAL = dt.timedelta(seconds=60)
+EMAIL_MAX_LENGTH = 254
+EMAIL_SHAPE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+_hasher = PasswordHasher()
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+# --- passwords ------------------------------------------------------------------------------
+
+
+def set_password_hasher(hasher: PasswordHasher) -> PasswordHasher:
+    """Use ``hasher`` from now on (tests use cheap parameters); returns the previous one.
+
+    Hashes made with other parameters keep verifying, and are replaced at the
+    next successful login.
+    """
+    global _hasher
+    previous, _hasher = _hasher, hasher
+    _dummy_hash.cache_clear()
+    return previous
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash with the current parameters, checked when there is no user (same work, same time)."""
+    return _hasher.hash(secrets.token_urlsafe(24))
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """True if ``password`` matches; never raises (a broken hash simply does not match)."""
+    if len(password) > PASSWORD_MAX_LENGTH:
+        _verify(_dummy_hash(), "")  # the same work, never a match
+        return False
+    return _verify(password_hash, password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
+
+
+def check_password_policy(password: str) -> None:
+    """Raise WeakPassword with a message a person can act on."""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise WeakPassword(
+            f"the password must be at least {PASSWORD_MIN_LENGTH} characters long "
+            f"(it has {len(password)})"
+        )
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise WeakPassword(f"the password must be at most {PASSWORD_MAX_LENGTH} characters long")
+    if not password.strip():
+        raise WeakPassword("the password cannot be only spaces")
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+def normalise_email(email: str) -> str:
+    """Trimmed and lowercased: the one form stored and compared. Raises InvalidEmail."""
+    normalised = email.strip().lower()
+    if len(normalised) > EMAIL_MAX_LENGTH or not EMAIL_SHAPE.match(normalised):
+        raise InvalidEmail(f"not an email address: {email!r}")
+    return normalised
+
+
+def find_user(session: Session, email: str) -> User | None:
+    try:
+        normalised = normalise_email(email)
+    except InvalidEmail:
+        return None
+    return session.scalar(select(User).where(User.email == normalised))
+
+
+def create_user(
+    session: Session,
+    email: str,
+    role: Role,
+    password: str,
+    *,
+    name: str = "",
+    company_id: int | None = None,
+    actor: Actor = Actor.SYSTEM,
+    actor_id: str | None = None,
+) -> User:
+    """A new active user. Raises InvalidEmail, EmailTaken or WeakPassword.
+
+    With ``company_id``, the creation lands on the company's timeline.
+    """
+    normalised = normalise_email(email)
+    check_password_policy(password)
+    role = Role(role)
+    if session.scalar(select(User.id).where(User.email == normalised)) is not None:
+        raise EmailTaken(normalised)
+    user = User(
+        email=normalised,
+        name=name.strip()[:200],
+        password_hash=hash_password(password),
+        role=role,
+        is_active=True,
+        failed_logins=0,
+        locked_until=None,
+        session_version=1,
+        created_at=clock.now(),
+    )
+    session.add(user)
+    try:
+        session.flush()  # the unique constraint on email has the last word under concurrency
+    except IntegrityError:
+        raise EmailTaken(normalised) from None
+    if company_id is not None:
+        record(
+            session,
+            company_id=company_id,
+            actor=actor,
+            actor_id=actor_id,
+            action="user.created",
+            subject_type="user",
+            subject_id=user.id,
+            details={"email": user.email, "role": role.value},
+        )
+    return user
+
+
+def authenticate(
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    company_id: int,
+    client_ip: str | None = None,
+    user_agent: str | None = None,
+) -> User:
+    """The user whose credentials these are, or LoginRefused (InvalidCredentials, AccountLocked).
+
+    Unknown addresses cost one Argon2 verification like known ones. After
+    MAX_FAILED_LOGINS consecutive failures the account is locked for LOCKOUT:
+    even the right password is refused until then. Every outcome is recorded
+    on the timeline; the caller must commit even when this raises.
+    """
+    where = {"ip": client_ip}
+    try:
+        normalised: str | None = normalise_email(email)
+    except InvalidEmail:
+        normalised = None
+    user = None
+    if normalised is not None:
+        # On PostgreSQL, concurrent attempts on one account queue here, so none is lost.
+        user = session.scalar(select(User).where(User.email == normalised).with_for_update())
+    now = clock.now()
+
+    if user is None:
+        verify_password(_dummy_hash(), password)
+        # Nothing derived from what was typed is kept: people type passwords in the email field.
+        _login_event(
+            session, company_id, None, "user.login_failed", reason="unknown_email", **where
+        )
+        raise InvalidCredentials()
+
+    password_ok = verify_password(user.password_hash, password)
+
+    if user.locked_until is not None and user.locked_until > now:
+        _login_event(
+            session,
+            company_id,
+            user,
+            "user.login_refused",
+            reason="locked",
+            locked_until=user.locked_until.isoformat(),
+            **where,
+        )
+        raise AccountLocked(user.locked_until)
+
+    if not password_ok:
+        user.failed_logins = (user.failed_logins or 0) + 1
+        _login_event(
+            session,
+            company_id,
+            user,
+            "user.login_failed",
+            reason="wrong_password",
+            failures=user.failed_logins,
+            **where,
+        )
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCKOUT
+            user.failed_logins = 0
+            _login_event(
+                session,
+                company_id,
+                user,
+                "user.locked",
+                locked_until=user.locked_until.isoformat(),
+                **where,
+            )
+        raise InvalidCredentials()
+
+    if not user.is_active:
+        _login_event(session, company_id, user, "user.login_failed", reason="inactive", **where)
+        raise InvalidCredentials()
+
+    user.failed_logins = 0
+    user.locked_until = None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    _login_event(
+        session,
+        company_id,
+        user,
+        "user.logged_in",
+        user_agent=(user_agent or "")[:200],
+        **where,
+    )
+    return user
+
+
+def _login_event(
+    session: Session, company_id: int, user: User | None, action: str, **details: Any
+) -> None:
+    # Only a successful login is the user's own act; the rest is the system's answer to
+    # someone who may not be the user at all.
+    actor = Actor.USER if action == "user.logged_in" else Actor.SYSTEM
+    record(
+        session,
+        company_id=company_id,
+        actor=actor,
+        actor_id=str(user.id) if user is not None and actor is Actor.USER else None,
+        action=action,
+        subject_type="user" if user is not None else None,
+        subject_id=user.id if user is not None else None,
+        details=details,
+    )
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """The user behind a live back-office session."""
+
+    session_id: str
+    user: User
+
+    def has_role(self, *roles: Role) -> bool:
+        return not roles or self.user.role in roles
+
+
+def start_session(
+    session: Session, user: User, client_ip: str | None, user_agent: str | None
+) -> str:
+    """Create a session row; returns the cookie secret (only its digest is stored)."""
+    secret = secrets.token_urlsafe(32)
+    now = clock.now()
+    session.add(
+        UserSession(
+            id=_sha256(secret),
+            user_id=user.id,
+            session_version=user.session_version,
+            created_at=now,
+            last_seen_at=now,
+            client_ip=client_ip,
+            user_agent=(user_agent or "")[:255] or None,
+        )
+    )
+    return secret
+
+
+def load_session(session: Session, secret: str | None, idle: dt.timedelta) -> CurrentUser | None:
+    """The live session behind a cookie secret, or None.
+
+    None for an unknown, ended, idle, too old or outdated session (the user
+    logged out everywhere), or a deactivated user.
+    """
+    if not secret or len(secret) > 128:
+        return None
+    row = session.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.id == _sha256(secret))
+    ).first()
+    if row is None:
+        return None
+    user_session, user = row[0], row[1]
+    if user_session.ended_at is not None:
+        return None
+    if user_session.session_version != user.session_version or not user.is_active:
+        return None
+    now = clock.now()
+    if now - user_session.last_seen_at > idle or now - user_session.created_at > MAX_SESSION_AGE:
+        user_session.ended_at = now
+        return None
+    if now - user_session.last_seen_at > TOUCH_INTERVAL:
+        user_session.last_seen_at = now
+    return CurrentUser(user_session.id, user)
+
+
+def end_session(session: Session, session_id: str) -> None:
+    session.execute(
+        update(UserSession)
+        .where(UserSession.id == session_id, UserSession.ended_at.is_(None))
+        .values(ended_at=clock.now())
+    )
+
+
+def log_out(
+    session: Session, current: CurrentUser, *, company_id: int, client_ip: str | None
+) -> None:
+    end_session(session, current.session_id)
+    record(
+        session,
+        company_id=company_id,
+        actor=Actor.USER,
+        actor_id=str(current.user.id),
+        action="user.logged_out",
+        subject_type="user",
+        subject_id=current.user.id,
+        details={"ip": client_ip},
+    )
+
+
+def log_out_everywhere(
+    session: Session, user: User, *, company_id: int, client_ip: str | None
+) -> int:
+    """End every session of ``user``, on every device; returns how many were open."""
+    user.session_version += 1
+    result = session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+        .values(ended_at=clock.now())
+    )
+    ended = int(getattr(result, "rowcount", 0) or 0)
+    record(
+        session,
+        company_id=company_id,
+        actor=Actor.USER,
+        actor_id=str(user.id),
+        action="user.logged_out_everywhere",
+        subject_type="user",
+        subject_id=user.id,
+        details={"sessions_ended": ended, "ip": client_ip},
+    )
+    return ended
+
+
+def open_sessions(session: Session, user: User, idle: dt.timedelta) -> list[UserSession]:
+    """The user's sessions that are still live, most recently used first."""
+    now = clock.now()
+    query = (
+        select(UserSession)
+        .where(
+            UserSession.user_id == user.id,
+            UserSession.ended_at.is_(None),
+            UserSession.session_version == user.session_version,
+            UserSession.last_seen_at >= now - idle,
+            UserSession.created_at >= now - MAX_SESSION_AGE,
+        )
+        .order_by(UserSession.last_seen_at.desc())
+    )
+    return list(session.scalars(query))

@@ -1,0 +1,423 @@
+"""Back-office users: passwords, lockout, sessions, the `portal user create` command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portal import cli, clock, migrate
+from portal.company.models import Company
+from portal.db import make_engine, make_session_factory
+from portal.demo.seed import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, seed_demo_admin
+from portal.timeline.models import Actor, TimelineEvent
+from portal.users import service as users
+from portal.users.errors import (
+    AccountLocked,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidEmail,
+    LoginRefused,
+    WeakPassword,
+)
+from portal.users.models import Role, User, UserSession
+
+PASSWORD = "correct horse battery staple"
+IDLE = dt.timedelta(minutes=30)
+T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+_sequence = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_hashing() -> Iterator[None]:
+    """Argon2 with test-sized parameters: the same code paths in a fraction of the time."""
+    previous = users.set_password_hasher(
+        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+    yield
+    users.set_password_hasher(previous)
+
+
+def make_user(db: Session, role: Role = Role.CREDIT_MANAGER, **values: Any) -> User:
+    email = values.pop("email", f"user{next(_sequence)}@relance.example")
+    user = users.create_user(db, email, role, values.pop("password", PASSWORD), **values)
+    db.flush()
+    return user
+
+
+def login(db: Session, company: Company, email: str, password: str) -> User:
+    return users.authenticate(db, email, password, company_id=company.id, client_ip="192.0.2.7")
+
+
+def events(db: Session, action: str) -> list[TimelineEvent]:
+    return list(
+        db.scalars(
+            select(TimelineEvent).where(TimelineEvent.action == action).order_by(TimelineEvent.id)
+        )
+    )
+
+
+# --- creating users ---------------------------------------------------------------------------
+
+
+def test_create_user_normalises_the_email_and_hashes_with_argon2id(db: Session) -> None:
+    user = make_user(db, Role.VIEWER, email="  Anna.Smith@Example.COM ")
+    assert user.email == "anna.smith@example.com"
+    assert user.role is Role.VIEWER
+    assert user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+    assert user.is_active
+    assert user.failed_logins == 0
+    assert user.session_version == 1
+
+
+def test_the_same_email_in_another_case_is_taken(db: Session) -> None:
+    make_user(db, email="dup@example.com")
+    with pytest.raises(EmailTaken):
+        make_user(db, email="DUP@example.com")
+
+
+def test_create_user_with_a_company_lands_on_the_timeline(db: Session, company: Company) -> None:
+    user = make_user(db, Role.ADMIN, company_id=company.id)
+    [event] = events(db, "user.created")
+    assert event.subject_id == str(user.id)
+    assert event.customer_id is None
+    assert event.details["role"] == "admin"
+
+
+@pytest.mark.parametrize("password", ["", "short", "eleven char", " " * 12, "x" * 1025])
+def test_password_policy_refuses_with_a_clear_message(db: Session, password: str) -> None:
+    with pytest.raises(WeakPassword) as refusal:
+        make_user(db, password=password)
+    assert "password" in str(refusal.value)
+    if len(password) < 12:
+        assert "at least 12 characters" in str(refusal.value)
+
+
+def test_twelve_characters_are_enough(db: Session) -> None:
+    assert make_user(db, password="twelve chars").id
+
+
+@pytest.mark.parametrize(
+    "email", ["", "no-at-sign", "a@b", "two@@example.com", "x" * 250 + "@a.fr"]
+)
+def test_create_user_refuses_what_is_not_an_email(db: Session, email: str) -> None:
+    with pytest.raises(InvalidEmail):
+        make_user(db, email=email)
+
+
+# --- logging in -------------------------------------------------------------------------------
+
+
+def test_authenticate_returns_the_user_and_records_it(db: Session, company: Company) -> None:
+    user = make_user(db, email="cm@example.com")
+    assert login(db, company, " CM@example.com", PASSWORD) is user
+    [event] = events(db, "user.logged_in")
+    assert event.actor is Actor.USER
+    assert event.actor_id == str(user.id)
+    assert event.company_id == company.id
+    assert event.customer_id is None
+    assert event.details["ip"] == "192.0.2.7"
+
+
+def test_unknown_email_and_wrong_password_raise_the_same_error(
+    db: Session, company: Company, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_user(db, email="known@example.com")
+    verified: list[str] = []
+    real_verify = users._verify
+
+    def spy(password_hash: str, password: str) -> bool:
+        verified.append(password_hash)
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(users, "_verify", spy)
+    with pytest.raises(InvalidCredentials) as wrong:
+        login(db, company, "known@example.com", "not the password at all")
+    with pytest.raises(InvalidCredentials) as unknown:
+        login(db, company, "nobody@example.com", PASSWORD)
+    assert type(wrong.value) is type(unknown.value)
+    assert str(wrong.value) == str(unknown.value)
+    # An unknown address costs an Argon2 verification too (against a dummy hash).
+    assert len(verified) == 2
+    assert verified[1] == users._dummy_hash()
+    failed = events(db, "user.login_failed")
+    assert [e.details["reason"] for e in failed] == ["wrong_password", "unknown_email"]
+    assert all(e.actor is Actor.SYSTEM and e.customer_id is None for e in failed)
+    assert "nobody" not in str(failed[1].details)  # nothing of what was typed is kept
+
+
+def test_five_failures_lock_the_account_for_fifteen_minutes(db: Session, company: Company) -> None:
+    clock.freeze(T0)
+    user = make_user(db, email="lock@example.com")
+    for _ in range(users.MAX_FAILED_LOGINS):
+        with pytest.raises(InvalidCredentials):
+            login(db, company, "lock@example.com", "wrong password!!")
+    assert user.locked_until == T0 + dt.timedelta(minutes=15)
+    [locked] = events(db, "user.locked")
+    assert locked.actor is Actor.SYSTEM
+
+    clock.freeze(T0 + dt.timedelta(minutes=14, seconds=59))
+    with pytest.raises(AccountLocked):
+        login(db, company, "lock@example.com", PASSWORD)  # even the right password
+    assert events(db, "user.login_refused")[-1].details["reason"] == "locked"
+
+    clock.freeze(T0 + dt.timedelta(minutes=15, seconds=1))
+    assert login(db, company, "lock@example.com", PASSWORD) is user
+    assert user.failed_logins == 0
+    assert user.locked_until is None
+
+
+def test_the_lock_is_computed_from_the_database(db: Session, company: Company) -> None:
+    user = make_user(db, email="state@example.com")
+    # Failures counted by another process, straight in the table.
+    db.execute(
+        update(User).where(User.id == user.id).values(failed_logins=users.MAX_FAILED_LOGINS - 1)
+    )
+    db.expire_all()
+    with pytest.raises(InvalidCredentials):
+        login(db, company, "state@example.com", "wrong password!!")
+    db.flush()
+    db.expire_all()
+    reloaded = db.get(User, user.id)
+    assert reloaded is not None
+    assert reloaded.locked_until is not None
+    with pytest.raises(LoginRefused):
+        login(db, company, "state@example.com", PASSWORD)
+
+
+def test_a_success_resets_the_count_of_consecutive_failures(db: Session, company: Company) -> None:
+    user = make_user(db, email="reset@example.com")
+    for _round in range(2):
+        for _ in range(users.MAX_FAILED_LOGINS - 1):
+            with pytest.raises(InvalidCredentials):
+                login(db, company, "reset@example.com", "wrong password!!")
+        assert login(db, company, "reset@example.com", PASSWORD) is user
+    assert user.locked_until is None
+
+
+def test_an_inactive_user_cannot_log_in(db: Session, company: Company) -> None:
+    user = make_user(db, email="gone@example.com")
+    user.is_active = False
+    with pytest.raises(InvalidCredentials):
+        login(db, company, "gone@example.com", PASSWORD)
+
+
+def test_an_overlong_password_is_refused_without_error(db: Session, company: Company) -> None:
+    make_user(db, email="long@example.com")
+    with pytest.raises(InvalidCredentials):
+        login(db, company, "long@example.com", PASSWORD + "x" * 2000)
+
+
+def test_a_hash_with_old_parameters_is_replaced_at_login(db: Session, company: Company) -> None:
+    user = make_user(db, email="old@example.com")
+    user.password_hash = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(
+        PASSWORD
+    )
+    old_hash = user.password_hash
+    assert users.needs_rehash(old_hash)
+    login(db, company, "old@example.com", PASSWORD)
+    assert user.password_hash != old_hash
+    assert not users.needs_rehash(user.password_hash)
+    assert login(db, company, "old@example.com", PASSWORD) is user
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+
+def test_a_session_stores_only_the_digest_of_its_secret(db: Session) -> None:
+    user = make_user(db)
+    secret = users.start_session(db, user, "192.0.2.1", "Firefox")
+    db.flush()
+    row = db.scalars(select(UserSession).where(UserSession.user_id == user.id)).one()
+    assert row.id != secret
+    assert len(row.id) == 64
+    assert row.session_version == user.session_version
+    current = users.load_session(db, secret, IDLE)
+    assert current is not None
+    assert current.user is user
+    assert users.load_session(db, row.id, IDLE) is None  # the digest is not a key
+    assert users.load_session(db, "x" * 500, IDLE) is None
+
+
+def test_an_idle_session_ends(db: Session) -> None:
+    clock.freeze(T0)
+    user = make_user(db)
+    secret = users.start_session(db, user, None, None)
+    db.flush()
+    clock.freeze(T0 + IDLE - dt.timedelta(seconds=1))
+    assert users.load_session(db, secret, IDLE) is not None  # and touched
+    clock.freeze(T0 + 2 * IDLE - dt.timedelta(seconds=2))
+    assert users.load_session(db, secret, IDLE) is not None
+    clock.freeze(T0 + 3 * IDLE)
+    assert users.load_session(db, secret, IDLE) is None
+    clock.freeze(T0 + 3 * IDLE + dt.timedelta(seconds=1))
+    assert users.load_session(db, secret, IDLE) is None  # ended, not only idle
+
+
+def test_a_session_has_a_maximum_age_whatever_its_activity(db: Session) -> None:
+    clock.freeze(T0)
+    user = make_user(db)
+    secret = users.start_session(db, user, None, None)
+    db.flush()
+    moment = T0
+    while moment < T0 + users.MAX_SESSION_AGE:
+        moment += IDLE / 2
+        clock.freeze(moment)
+        assert users.load_session(db, secret, IDLE) is not None
+    clock.freeze(T0 + users.MAX_SESSION_AGE + dt.timedelta(seconds=1))
+    assert users.load_session(db, secret, IDLE) is None
+
+
+def test_log_out_everywhere_ends_every_session(db: Session, company: Company) -> None:
+    user = make_user(db)
+    first = users.start_session(db, user, None, "laptop")
+    second = users.start_session(db, user, None, "phone")
+    db.flush()
+    assert len(users.open_sessions(db, user, IDLE)) == 2
+    assert users.log_out_everywhere(db, user, company_id=company.id, client_ip=None) == 2
+    assert users.load_session(db, first, IDLE) is None
+    assert users.load_session(db, second, IDLE) is None
+    assert users.open_sessions(db, user, IDLE) == []
+    assert user.session_version == 2
+    [event] = events(db, "user.logged_out_everywhere")
+    assert event.actor is Actor.USER
+    assert event.details["sessions_ended"] == 2
+
+
+def test_a_deactivated_users_sessions_stop_working(db: Session) -> None:
+    user = make_user(db)
+    secret = users.start_session(db, user, None, None)
+    db.flush()
+    user.is_active = False
+    assert users.load_session(db, secret, IDLE) is None
+
+
+# --- demo administrator -----------------------------------------------------------------------
+
+
+def test_demo_admin_is_created_once_and_only_in_development(db: Session, company: Company) -> None:
+    admin = seed_demo_admin(db, company, development=True)
+    assert admin.email == DEMO_ADMIN_EMAIL
+    assert admin.role is Role.ADMIN
+    assert seed_demo_admin(db, company, development=True) is admin
+    assert login(db, company, DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD) is admin
+    with pytest.raises(RuntimeError):
+        seed_demo_admin(db, company, development=False)
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A migrated SQLite file that `portal ...` commands use through PORTAL_DATABASE_URL."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    migrate.upgrade(url)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("PORTAL_DATABASE_URL", url)
+    monkeypatch.setenv("PORTAL_ENVIRONMENT", "test")
+    monkeypatch.setenv("PORTAL_DOCUMENTS_DIR", str(tmp_path / "documents"))
+    monkeypatch.delenv("PORTAL_NEW_USER_PASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal
+    return url
+
+
+def _stored_users(url: str) -> list[User]:
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            return list(session.scalars(select(User).order_by(User.id)))
+    finally:
+        engine.dispose()
+
+
+def test_cli_user_create_reads_the_password_from_the_environment(
+    cli_database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PORTAL_NEW_USER_PASSWORD", PASSWORD)
+    code = cli.main(["user", "create", "--email", " Ops@Example.COM", "--role", "credit_manager"])
+    assert code == 0
+    assert "ops@example.com" in capsys.readouterr().out
+    [user] = _stored_users(cli_database)
+    assert user.email == "ops@example.com"
+    assert user.role is Role.CREDIT_MANAGER
+    assert users.verify_password(user.password_hash, PASSWORD)
+
+    with pytest.raises(SystemExit) as taken:
+        cli.main(["user", "create", "--email", "OPS@example.com", "--role", "viewer"])
+    assert "already exists" in str(taken.value.code)
+    assert len(_stored_users(cli_database)) == 1
+
+
+def test_cli_user_create_without_a_password_or_with_a_weak_one_creates_nothing(
+    cli_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SystemExit) as missing:
+        cli.main(["user", "create", "--email", "a@example.com", "--role", "viewer"])
+    assert "PORTAL_NEW_USER_PASSWORD" in str(missing.value.code)
+    monkeypatch.setenv("PORTAL_NEW_USER_PASSWORD", "too short")
+    with pytest.raises(SystemExit) as weak:
+        cli.main(["user", "create", "--email", "a@example.com", "--role", "viewer"])
+    assert "at least 12 characters" in str(weak.value.code)
+    assert _stored_users(cli_database) == []
+
+
+def test_cli_user_create_asks_twice_on_a_terminal(
+    cli_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    answers = iter(["short", PASSWORD, PASSWORD + "typo", PASSWORD, PASSWORD])
+    prompts: list[str] = []
+
+    def fake_getpass(prompt: str = "") -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    monkeypatch.setattr("sys.stdin", Terminal())
+    monkeypatch.setattr("getpass.getpass", fake_getpass)
+    monkeypatch.setenv("PORTAL_NEW_USER_PASSWORD", "ignored on a terminal")
+    assert cli.main(["user", "create", "--email", "tty@example.com", "--role", "admin"]) == 0
+    assert len(prompts) == 5  # too short; mismatch; then a match
+    [user] = _stored_users(cli_database)
+    assert users.verify_password(user.password_hash, PASSWORD)
+
+
+def test_cli_user_create_help_and_no_password_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as shown:
+        cli.main(["user", "create", "--help"])
+    assert shown.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "--email" in help_text
+    assert "--role" in help_text
+    assert "PORTAL_NEW_USER_PASSWORD" in help_text
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["user", "create", "--email", "a@example.com", "--role", "admin", "--password=x"])
+    assert refused.value.code == 2
+    assert set(cli.USER_ROLES) == {role.value for role in Role}
+
+
+def test_cli_demo_prints_the_back_office_after_the_portal_links(
+    cli_database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PORTAL_BASE_URL", "http://127.0.0.1:8123")
+    for _run in range(2):  # idempotent
+        assert cli.main(["demo", "--no-serve"]) == 0
+    output = capsys.readouterr().out
+    last_run = output[output.rindex("Relance demo is ready") :]
+    assert last_run.index("/l/") < last_run.index("http://127.0.0.1:8123/admin")
+    assert DEMO_ADMIN_EMAIL in last_run
+    assert DEMO_ADMIN_PASSWORD in last_run
+    admins = [u for u in _stored_users(cli_database) if u.email == DEMO_ADMIN_EMAIL]
+    assert len(admins) == 1
