@@ -21,7 +21,7 @@ from portal import clock
 from portal.customers.models import Customer
 from portal.invoices import service as invoices
 from portal.invoices.models import Invoice, InvoiceStatus
-from portal.invoices.service import CurrencyTotals, Scope
+from portal.invoices.service import CurrencyTotals, InvoiceLine, Scope
 from portal.timeline.models import Actor, TimelineEvent
 from portal.timeline.service import customer_timeline
 from portal.users.models import User
@@ -211,7 +211,7 @@ class CustomerFile:
 
     customer: Customer
     today: dt.date
-    open_invoices: list[Invoice]
+    open_invoices: list[InvoiceLine]
     totals: list[CurrencyTotals]
     timeline: list[TimelineEvent]
     # Emails of the users named by the timeline, by the actor_id they are recorded under.

@@ -15,7 +15,7 @@ from portal.company.models import Company
 from portal.customers.models import Customer
 from portal.i18n import format_date, translate_in
 from portal.invoices.models import Invoice
-from portal.invoices.service import summarise
+from portal.invoices.service import InvoiceLine, summarise
 from portal.money import format_money, format_plain
 
 _FONT_CANDIDATES = (
@@ -152,7 +152,7 @@ def invoice_pdf(
 def statement_pdf(
     company: Company,
     customer: Customer,
-    invoices: Sequence[Invoice],
+    invoices: Sequence[InvoiceLine],
     locale: str,
     today: dt.date,
     font_path: str = "",
@@ -200,7 +200,7 @@ def statement_pdf(
     return bytes(pdf.output())
 
 
-def statement_csv(invoices: Sequence[Invoice], today: dt.date) -> str:
+def statement_csv(invoices: Sequence[InvoiceLine], today: dt.date) -> str:
     """Machine-readable statement: ISO dates, decimal amounts with a dot, one row per invoice."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")

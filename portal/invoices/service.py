@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -26,19 +27,82 @@ class Scope:
         return query
 
 
-def open_invoices(session: Session, scope: Scope) -> list[Invoice]:
-    query = scope.apply(select(Invoice)).where(Invoice.status == InvoiceStatus.OPEN)
-    return list(session.scalars(query.order_by(Invoice.due_date, Invoice.number)))
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    """An invoice as lists and statements show it: plain values, read without the ORM's
+    bookkeeping (the portal's pages render many of these on every view)."""
+
+    id: int
+    number: str
+    issue_date: dt.date
+    due_date: dt.date
+    currency: str
+    amount_minor: int
+    paid_minor: int
+    status: InvoiceStatus
+
+    @property
+    def remaining_minor(self) -> int:
+        if self.status is InvoiceStatus.CANCELLED:
+            return 0
+        return max(self.amount_minor - self.paid_minor, 0)
+
+    def days_overdue(self, today: dt.date) -> int:
+        if self.remaining_minor == 0:
+            return 0
+        return max((today - self.due_date).days, 0)
 
 
-def paid_invoices(session: Session, scope: Scope, limit: int = 200) -> list[Invoice]:
-    query = scope.apply(select(Invoice)).where(Invoice.status == InvoiceStatus.PAID)
-    return list(session.scalars(query.order_by(Invoice.due_date.desc()).limit(limit)))
+_LINE_COLUMNS = (
+    Invoice.id,
+    Invoice.number,
+    Invoice.issue_date,
+    Invoice.due_date,
+    Invoice.currency,
+    Invoice.amount_minor,
+    Invoice.paid_minor,
+    Invoice.status,
+)
 
 
-def all_invoices(session: Session, scope: Scope) -> list[Invoice]:
-    query = scope.apply(select(Invoice)).where(Invoice.status != InvoiceStatus.CANCELLED)
-    return list(session.scalars(query.order_by(Invoice.issue_date, Invoice.number)))
+def _lines(
+    session: Session, scope: Scope, *conditions: Any, order: Any, limit: int | None = None
+) -> list[InvoiceLine]:
+    query = select(*_LINE_COLUMNS).where(Invoice.customer_id == scope.customer_id, *conditions)
+    if scope.invoice_ids is not None:
+        query = query.where(Invoice.id.in_(sorted(scope.invoice_ids)))
+    query = query.order_by(*order)
+    if limit is not None:
+        query = query.limit(limit)
+    return [InvoiceLine(*row) for row in session.execute(query)]
+
+
+def open_invoices(session: Session, scope: Scope) -> list[InvoiceLine]:
+    return _lines(
+        session,
+        scope,
+        Invoice.status == InvoiceStatus.OPEN,
+        order=(Invoice.due_date, Invoice.number),
+    )
+
+
+def paid_invoices(session: Session, scope: Scope, limit: int = 200) -> list[InvoiceLine]:
+    return _lines(
+        session,
+        scope,
+        Invoice.status == InvoiceStatus.PAID,
+        order=(Invoice.due_date.desc(), Invoice.number),
+        limit=limit,
+    )
+
+
+def all_invoices(session: Session, scope: Scope) -> list[InvoiceLine]:
+    return _lines(
+        session,
+        scope,
+        Invoice.status != InvoiceStatus.CANCELLED,
+        order=(Invoice.issue_date, Invoice.number),
+    )
 
 
 def get_invoice(session: Session, scope: Scope, invoice_id: int) -> Invoice | None:
@@ -56,9 +120,9 @@ class CurrencyTotals:
     next_due_date: dt.date | None
 
 
-def summarise(invoices: Iterable[Invoice], today: dt.date) -> list[CurrencyTotals]:
+def summarise(invoices: Iterable[InvoiceLine | Invoice], today: dt.date) -> list[CurrencyTotals]:
     """Totals per currency of open invoices (amounts are never added across currencies)."""
-    by_currency: dict[str, list[Invoice]] = {}
+    by_currency: dict[str, list[InvoiceLine | Invoice]] = {}
     for invoice in invoices:
         if invoice.remaining_minor > 0:
             by_currency.setdefault(invoice.currency, []).append(invoice)
