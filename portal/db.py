@@ -73,7 +73,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                conn.exec_driver_sql("BEGIN")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -84,6 +85,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def make_session_factory(bind: Any, **kwargs: Any) -> sessionmaker[Session]:
     return sessionmaker(bind=bind, expire_on_commit=False, **kwargs)
+
+
+def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for page views: each statement commits on its own (no BEGIN/COMMIT round
+    trips). Only for reads that tolerate statements seeing different snapshots, and for
+    single-statement writes such as touching a session's last-seen time."""
+    return make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
 
 @contextmanager

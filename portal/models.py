@@ -6,7 +6,14 @@ from portal.customers.models import Contact, Customer, RiskSegment
 from portal.db import Base
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.links.models import FreshLinkRequest, LinkScope
-from portal.payments.models import Payment, PaymentAllocation, PaymentMethod, PaymentStatus
+from portal.payments.models import (
+    Payment,
+    PaymentAllocation,
+    PaymentMethod,
+    PaymentRequest,
+    PaymentRequestStatus,
+    PaymentStatus,
+)
 from portal.timeline.models import Actor, TimelineEvent
 from portal.users.models import Role, User, UserSession
 
@@ -24,6 +31,8 @@ __all__ = [
     "Payment",
     "PaymentAllocation",
     "PaymentMethod",
+    "PaymentRequest",
+    "PaymentRequestStatus",
     "PaymentStatus",
     "RiskSegment",
     "Role",

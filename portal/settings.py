@@ -83,6 +83,8 @@ class Settings:
     documents_dir: Path = PROJECT_ROOT / "var" / "documents"
     pdf_font_path: str = ""
     fresh_link_limit_per_hour: int = 5
+    # Days after a declared transfer's date during which its invoices count as "payment pending".
+    transfer_grace_days: int = 10
     # Threads serving database-bound requests per worker process; more only add lock contention.
     request_threads: int = 4
     # Proxies whose X-Forwarded-For/-Proto headers are trusted (uvicorn's forwarded_allow_ips).
@@ -142,6 +144,8 @@ class Settings:
             raise ConfigurationError("PORTAL_REQUEST_THREADS must be at least 1")
         if self.link_max_age_days < 1:
             raise ConfigurationError("PORTAL_LINK_MAX_AGE_DAYS must be at least 1")
+        if self.transfer_grace_days < 1:
+            raise ConfigurationError("PORTAL_TRANSFER_GRACE_DAYS must be at least 1")
         for name in ("primary_colour", "accent_colour"):
             if not HEX_COLOUR.match(getattr(self.company, name)):
                 raise ConfigurationError(
@@ -203,6 +207,7 @@ def load_settings(
         "SESSION_IDLE_MINUTES": "session_idle_minutes",
         "FRESH_LINK_LIMIT_PER_HOUR": "fresh_link_limit_per_hour",
         "REQUEST_THREADS": "request_threads",
+        "TRANSFER_GRACE_DAYS": "transfer_grace_days",
     }.items():
         if (raw := get(env_name)) is not None:
             values[attr] = _as_int(env_name, raw)

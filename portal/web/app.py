@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from anyio import to_thread
@@ -13,12 +14,12 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from portal.company.service import sync_company
-from portal.db import make_engine, make_session_factory, transaction
+from portal.db import make_engine, make_read_session_factory, make_session_factory, transaction
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer
 from portal.settings import PROJECT_ROOT, Settings, load_settings
 from portal.templating import make_environment
-from portal.web import backoffice, errors, links, portal, system
+from portal.web import backoffice, errors, links, payments, portal, system
 from portal.web.middleware import CrossSiteRequestGuard, SecurityHeaders
 
 STATIC_DIR = PROJECT_ROOT / "static"
@@ -45,6 +46,9 @@ def create_app(
             company_id = company.id
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.session_factory = factory
+        app.state.read_session_factory = (
+            make_read_session_factory(engine) if engine is not None else factory
+        )
         app.state.company_id = company_id
         try:
             yield
@@ -66,6 +70,7 @@ def create_app(
         *system.routes,
         *links.routes,
         *portal.routes,
+        *payments.routes,
         *backoffice.routes,
         Mount(
             "/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"
@@ -96,4 +101,9 @@ def create_app(
 
 def asgi() -> Starlette:
     """Entry point for ``uvicorn --factory portal.web.app:asgi``."""
-    return create_app()
+    app = create_app()
+    # Everything imported so far lives as long as the process: keep it out of the cyclic
+    # garbage collector's scans, which otherwise walk it again and again under load.
+    gc.collect()
+    gc.freeze()
+    return app

@@ -18,6 +18,7 @@ from portal.company.models import Company
 from portal.invoices import documents
 from portal.invoices import service as invoices
 from portal.invoices.service import Scope
+from portal.payments import requests as payment_requests
 from portal.settings import Settings
 from portal.timeline.models import Actor
 from portal.timeline.service import record
@@ -29,7 +30,7 @@ from portal.web.context import (
     safe_next,
     use_language,
 )
-from portal.web.rendering import on_event_loop, render, unit_of_work
+from portal.web.rendering import on_event_loop, read_unit_of_work, render, unit_of_work
 
 SHOW_FILTERS = ("all", "overdue", "upcoming")
 
@@ -45,37 +46,46 @@ def _no_session(request: Request) -> Response:
     return render(request, "portal/welcome.html", {"access": None}, status_code=status)
 
 
+def home_context(request: Request, db: Session, access: PortalAccess) -> dict[str, Any]:
+    """The home page's context (also re-rendered by the payment form with its error)."""
+    settings: Settings = request.app.state.settings
+    today = clock.today_in(access.customer.timezone)
+    open_items = invoices.open_invoices(db, _scope(access))
+    show = request.query_params.get("show", "all")
+    if show not in SHOW_FILTERS:
+        show = "all"
+    shown = [i for i in open_items if show == "all" or (show == "overdue") == (i.due_date < today)]
+    return {
+        "access": access,
+        "customer": access.customer,
+        "today": today,
+        "totals": invoices.summarise(open_items, today),
+        "invoices": shown,
+        "open_invoices": open_items,
+        "open_count": len(open_items),
+        "show": show,
+        "filters": SHOW_FILTERS,
+        "pending_ids": payment_requests.pending_invoice_ids(db, access.customer.id, today),
+        "transfer_available": bool(settings.company.iban),
+        "pay_error": None,
+        "pay_selected": None,
+    }
+
+
 @on_event_loop
 def home(request: Request) -> Response:
-    with unit_of_work(request) as db:
+    with read_unit_of_work(request) as db:
         access = current_access(request, db)
         if access is None:
             return _no_session(request)
         use_language(choose_language(request, access))
-        today = clock.today_in(access.customer.timezone)
-        open_items = invoices.open_invoices(db, _scope(access))
-        show = request.query_params.get("show", "all")
-        if show not in SHOW_FILTERS:
-            show = "all"
-        shown = [
-            i for i in open_items if show == "all" or (show == "overdue") == (i.due_date < today)
-        ]
-        context: dict[str, Any] = {
-            "access": access,
-            "customer": access.customer,
-            "today": today,
-            "totals": invoices.summarise(open_items, today),
-            "invoices": shown,
-            "open_count": len(open_items),
-            "show": show,
-            "filters": SHOW_FILTERS,
-        }
+        context = home_context(request, db, access)
         return render(request, "portal/home.html", context, block="invoice_table")
 
 
 @on_event_loop
 def paid(request: Request) -> Response:
-    with unit_of_work(request) as db:
+    with read_unit_of_work(request) as db:
         access = current_access(request, db)
         if access is None:
             return _no_session(request)
@@ -92,7 +102,7 @@ def paid(request: Request) -> Response:
 @on_event_loop
 def invoice_detail(request: Request) -> Response:
     invoice_id: int = request.path_params["invoice_id"]
-    with unit_of_work(request) as db:
+    with read_unit_of_work(request) as db:
         access = current_access(request, db)
         if access is None:
             return _no_session(request)
@@ -101,10 +111,17 @@ def invoice_detail(request: Request) -> Response:
         if invoice is None:
             raise HTTPException(404)
         today = clock.today_in(access.customer.timezone)
+        pending = invoice.id in payment_requests.pending_invoice_ids(db, access.customer.id, today)
         return render(
             request,
             "portal/invoice.html",
-            {"access": access, "customer": access.customer, "invoice": invoice, "today": today},
+            {
+                "access": access,
+                "customer": access.customer,
+                "invoice": invoice,
+                "today": today,
+                "pending": pending,
+            },
         )
 
 

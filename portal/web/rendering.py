@@ -83,5 +83,13 @@ def on_event_loop(
     return endpoint
 
 
+@contextmanager
+def read_unit_of_work(request: Request) -> Iterator[Session]:
+    """For page views: no transaction around the reads (see make_read_session_factory)."""
+    with request.app.state.read_session_factory() as session:
+        yield session
+        session.commit()
+
+
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None

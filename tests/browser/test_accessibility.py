@@ -130,6 +130,25 @@ def not_found_without_session(page: Page, server: LiveServer, revoked: str) -> N
     assert status(page.goto("/no-such-page")) == 404
 
 
+def transfer_fr(page: Page, server: LiveServer, revoked: str) -> None:
+    _french_account(page, server)
+    page.get_by_role("button", name=fr("Pay by bank transfer")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(fr("Pay by bank transfer"))
+    expect(page.get_by_role("textbox", name=fr("IBAN"))).to_have_attribute("readonly", "")
+
+
+def transfer_declare_error(page: Page, server: LiveServer, revoked: str) -> None:
+    """The declaration form refused (amount zero): the error state, nothing declared."""
+    _english_account(page, server)
+    page.get_by_role("button", name=en("Pay by bank transfer")).click()
+    amount = page.get_by_role(
+        "textbox", name=en("Amount transferred (%(currency)s)", currency="EUR")
+    )
+    amount.fill("0")
+    page.get_by_role("button", name=en("I have paid by transfer")).click()
+    expect(amount).to_have_attribute("aria-invalid", "true")
+
+
 Visit = Callable[[Page, LiveServer, str], None]
 PAGES: list[tuple[Visit, dict[str, object]]] = [
     (home_fr, {}),
@@ -152,6 +171,9 @@ PAGES: list[tuple[Visit, dict[str, object]]] = [
     (fresh_link_sent, {}),
     (not_found, {}),
     (not_found_without_session, {}),
+    (transfer_fr, {}),
+    (transfer_fr, {"viewport": PHONE}),
+    (transfer_declare_error, {}),
 ]
 
 

@@ -1,0 +1,255 @@
+"""Paying from the portal: by bank transfer (card payments will join here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from portal import clock
+from portal.access.service import PortalAccess
+from portal.i18n import gettext_ as _
+from portal.money import format_plain, parse_amount
+from portal.payments import requests as payment_requests
+from portal.payments.models import PaymentMethod, PaymentRequest, PaymentRequestStatus
+from portal.payments.requests import PaymentRequestError
+from portal.payments.transfer import (
+    TransferError,
+    epc_payload,
+    epc_qr_svg,
+    format_creditor_reference,
+)
+from portal.settings import Settings
+from portal.web.context import choose_language, current_access, use_language
+from portal.web.portal import _no_session, home_context
+from portal.web.rendering import render, unit_of_work
+
+TRANSFER_UNAVAILABLE = "transfer_unavailable"
+DATE_UNREADABLE = "date_unreadable"
+AMOUNT_UNREADABLE = "amount_unreadable"
+
+
+def error_message(key: str) -> str:
+    """The translated sentence for a payment error key (domain or form)."""
+    messages = {
+        PaymentRequestError.EMPTY_SELECTION: _("Choose at least one invoice to pay."),
+        PaymentRequestError.UNKNOWN_INVOICE: _(
+            "One of the chosen invoices cannot be paid here: it may already be paid. "
+            "Reload the page and choose again."
+        ),
+        PaymentRequestError.MIXED_CURRENCIES: _(
+            "The chosen invoices are in different currencies: pay each currency separately."
+        ),
+        PaymentRequestError.NOTHING_TO_PAY: _("Nothing remains to be paid on these invoices."),
+        PaymentRequestError.NOT_DECLARABLE: _("This payment can no longer be declared."),
+        PaymentRequestError.PAID_ON_IN_FUTURE: _("The transfer date cannot be in the future."),
+        PaymentRequestError.PAID_ON_TOO_OLD: _(
+            "The transfer date is more than %(days)d days ago: please contact us.",
+            days=payment_requests.MAX_DECLARED_AGE_DAYS,
+        ),
+        PaymentRequestError.AMOUNT_NOT_POSITIVE: _("The amount must be more than zero."),
+        TRANSFER_UNAVAILABLE: _("Payment by bank transfer is not available: please contact us."),
+        DATE_UNREADABLE: _("Enter the date of the transfer."),
+        AMOUNT_UNREADABLE: _("Enter the amount transferred, for example 1234.56."),
+    }
+    return messages.get(key, _("Something went wrong. Please try again."))
+
+
+def group_by_four(text: str) -> str:
+    compact = "".join(text.split()).upper()
+    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+
+
+def _ints(values: list[Any]) -> list[int] | None:
+    out = []
+    for value in values:
+        if not isinstance(value, str) or not value.strip().isdigit():
+            return None
+        out.append(int(value))
+    return out
+
+
+def _load_request(request: Request, db: Session, access: PortalAccess) -> PaymentRequest:
+    request_id: int = request.path_params["request_id"]
+    found = payment_requests.get_request(db, access.customer.id, request_id, access.invoice_ids)
+    if found is None or found.method is not PaymentMethod.TRANSFER:
+        raise HTTPException(404)
+    return found
+
+
+def _transfer_page(
+    request: Request,
+    db: Session,
+    access: PortalAccess,
+    payment: PaymentRequest,
+    *,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    settings: Settings = request.app.state.settings
+    today = clock.today_in(access.customer.timezone)
+    reference = payment_requests.reference_of(payment)
+    values = form or {
+        "paid_on": today.isoformat(),
+        "amount": format_plain(payment.amount_minor, payment.currency),
+    }
+    context: dict[str, Any] = {
+        "access": access,
+        "customer": access.customer,
+        "today": today,
+        "payment": payment,
+        "declared": payment.status is PaymentRequestStatus.DECLARED,
+        "lines": payment_requests.request_invoices(db, payment),
+        "iban": group_by_four(settings.company.iban),
+        "bic": settings.company.bic,
+        "beneficiary": settings.company.legal_name,
+        "amount_plain": format_plain(payment.amount_minor, payment.currency),
+        "reference": format_creditor_reference(reference),
+        "has_qr": payment.currency == "EUR" and bool(settings.company.iban),
+        "error": error_message(error) if error else None,
+        "error_key": error,
+        "form": values,
+    }
+    return render(request, "portal/transfer.html", context, status_code=status_code)
+
+
+def _selection_form(form: FormData) -> tuple[list[int] | None, list[str]]:
+    raw = form.getlist("invoice")
+    return _ints(list(raw)), [str(v) for v in raw]
+
+
+async def start_transfer(request: Request) -> Response:
+    form = await request.form()
+    return await run_in_threadpool(_start_transfer, request, form)
+
+
+def _start_transfer(request: Request, form: FormData) -> Response:
+    settings: Settings = request.app.state.settings
+    with unit_of_work(request) as db:
+        access = current_access(request, db)
+        if access is None:
+            return _no_session(request)
+        use_language(choose_language(request, access))
+        selected, raw = _selection_form(form)
+        error: str | None = None
+        if not settings.company.iban:
+            error = TRANSFER_UNAVAILABLE
+        elif selected is None:
+            error = PaymentRequestError.UNKNOWN_INVOICE
+        else:
+            try:
+                payment = payment_requests.prepare_transfer(
+                    db, access.customer, access.invoice_ids, selected
+                )
+                payment_id = payment.id
+            except PaymentRequestError as exc:
+                error = exc.key
+        if error is None:
+            return RedirectResponse(f"/pay/transfer/{payment_id}", status_code=303)
+        context = home_context(request, db, access)
+        context["pay_error"] = error_message(error)
+        context["pay_selected"] = set(raw)
+        return render(request, "portal/home.html", context, status_code=400)
+
+
+def transfer_page(request: Request) -> Response:
+    with unit_of_work(request) as db:
+        access = current_access(request, db)
+        if access is None:
+            return _no_session(request)
+        use_language(choose_language(request, access))
+        payment = _load_request(request, db, access)
+        return _transfer_page(request, db, access, payment)
+
+
+def transfer_qr(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    with unit_of_work(request) as db:
+        access = current_access(request, db)
+        if access is None:
+            raise HTTPException(404)
+        use_language(choose_language(request, access))
+        payment = _load_request(request, db, access)
+        try:
+            payload = epc_payload(
+                name=settings.company.legal_name,
+                iban=settings.company.iban,
+                bic=settings.company.bic or None,
+                amount_minor=payment.amount_minor,
+                currency=payment.currency,
+                reference=payment_requests.reference_of(payment),
+            )
+            svg = epc_qr_svg(payload, title=_("QR code to pay by bank transfer"))
+        except TransferError:
+            raise HTTPException(404) from None
+    return Response(
+        svg,
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "no-store", "Vary": "Cookie, Accept-Language"},
+    )
+
+
+async def declare_transfer(request: Request) -> Response:
+    form = await request.form()
+    return await run_in_threadpool(_declare_transfer, request, form)
+
+
+def _declare_transfer(request: Request, form: FormData) -> Response:
+    settings: Settings = request.app.state.settings
+    with unit_of_work(request) as db:
+        access = current_access(request, db)
+        if access is None:
+            return _no_session(request)
+        use_language(choose_language(request, access))
+        payment = _load_request(request, db, access)
+        raw_date = form.get("paid_on")
+        raw_amount = form.get("amount")
+        values = {
+            "paid_on": raw_date if isinstance(raw_date, str) else "",
+            "amount": raw_amount if isinstance(raw_amount, str) else "",
+        }
+        today = clock.today_in(access.customer.timezone)
+        error: str | None = None
+        try:
+            paid_on = dt.date.fromisoformat(values["paid_on"].strip())
+        except ValueError:
+            error = DATE_UNREADABLE
+        if error is None:
+            try:
+                amount = parse_amount(values["amount"], payment.currency)
+            except ValueError:
+                error = AMOUNT_UNREADABLE
+        if error is None:
+            try:
+                # Checks everything before changing anything: an error leaves no trace.
+                payment_requests.declare_transfer(
+                    db, payment, paid_on, amount, today, settings.transfer_grace_days
+                )
+            except PaymentRequestError as exc:
+                error = exc.key
+        if error is None:
+            return RedirectResponse(f"/pay/transfer/{payment.id}", status_code=303)
+        return _transfer_page(
+            request, db, access, payment, error=error, form=values, status_code=400
+        )
+
+
+routes = [
+    Route("/pay/transfer", start_transfer, methods=["POST"], name="pay_transfer"),
+    Route("/pay/transfer/{request_id:int}", transfer_page, name="transfer"),
+    Route("/pay/transfer/{request_id:int}/qr.svg", transfer_qr, name="transfer_qr"),
+    Route(
+        "/pay/transfer/{request_id:int}/declare",
+        declare_transfer,
+        methods=["POST"],
+        name="transfer_declare",
+    ),
+]
