@@ -146,9 +146,14 @@ def asgi() -> Starlette:
             "today": today,
             "totals": totals,
             "invoices": invoices,
+            "open_invoices": invoices,
             "open_count": len(invoices),
             "show": "all",
             "filters": SHOW_FILTERS,
+            "pending_ids": set(),
+            "transfer_available": bool(settings.company.iban),
+            "pay_error": None,
+            "pay_selected": None,
         }
         html = env.get_template(TEMPLATE).render(context)
         response = HTMLResponse(html)
