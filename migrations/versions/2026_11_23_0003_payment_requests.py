@@ -75,9 +75,13 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_payment_requests_customer_status", ["customer_id", "status"], unique=False
         )
+    with op.batch_alter_table("invoices", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("transfer_pending_until", sa.Date(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("invoices", schema=None) as batch_op:
+        batch_op.drop_column("transfer_pending_until")
     with op.batch_alter_table("payment_requests", schema=None) as batch_op:
         batch_op.drop_index("ix_payment_requests_customer_status")
 

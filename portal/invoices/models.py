@@ -52,6 +52,9 @@ class Invoice(Base):
     # Path of the stored PDF, relative to the documents directory.
     pdf_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
     reminders_paused_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    # Set by a declared bank transfer: "payment pending" through this date (its grace period),
+    # which the portal shows and the reminder engine skips.
+    transfer_pending_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     customer: Mapped[Customer] = relationship()
@@ -61,6 +64,9 @@ class Invoice(Base):
         if self.status is InvoiceStatus.CANCELLED:
             return 0
         return max(self.amount_minor - self.paid_minor, 0)
+
+    def payment_pending(self, today: dt.date) -> bool:
+        return self.transfer_pending_until is not None and self.transfer_pending_until >= today
 
     def days_overdue(self, today: dt.date) -> int:
         if self.remaining_minor == 0:

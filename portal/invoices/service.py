@@ -40,6 +40,10 @@ class InvoiceLine:
     amount_minor: int
     paid_minor: int
     status: InvoiceStatus
+    transfer_pending_until: dt.date | None = None
+
+    def payment_pending(self, today: dt.date) -> bool:
+        return self.transfer_pending_until is not None and self.transfer_pending_until >= today
 
     @property
     def remaining_minor(self) -> int:
@@ -62,6 +66,7 @@ _LINE_COLUMNS = (
     Invoice.amount_minor,
     Invoice.paid_minor,
     Invoice.status,
+    Invoice.transfer_pending_until,
 )
 
 

@@ -192,6 +192,12 @@ def declare_transfer(
     request.declared_paid_on = paid_on
     request.declared_amount_minor = amount_minor
     request.grace_until = paid_on + dt.timedelta(days=grace_days)
+    for invoice in request_invoices(session, request):
+        if (
+            invoice.transfer_pending_until is None
+            or invoice.transfer_pending_until < request.grace_until
+        ):
+            invoice.transfer_pending_until = request.grace_until
     record(
         session,
         company_id=customer.company_id,
@@ -218,14 +224,15 @@ def pending_invoice_ids(session: Session, customer_id: int, today: dt.date) -> s
 
     The reminder engine skips these.
     """
-    rows = session.scalars(
-        select(PaymentRequest.invoice_ids).where(
-            PaymentRequest.customer_id == customer_id,
-            PaymentRequest.status == PaymentRequestStatus.DECLARED,
-            PaymentRequest.grace_until >= today,
+    return set(
+        session.scalars(
+            select(Invoice.id).where(
+                Invoice.customer_id == customer_id,
+                Invoice.status == InvoiceStatus.OPEN,
+                Invoice.transfer_pending_until >= today,
+            )
         )
     )
-    return {invoice_id for ids in rows for invoice_id in ids}
 
 
 def declared_transfers_to_confirm(session: Session, company_id: int) -> list[PaymentRequest]:

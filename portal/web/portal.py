@@ -17,8 +17,8 @@ from portal.access.service import PortalAccess
 from portal.company.models import Company
 from portal.invoices import documents
 from portal.invoices import service as invoices
+from portal.invoices.models import InvoiceStatus
 from portal.invoices.service import Scope
-from portal.payments import requests as payment_requests
 from portal.settings import Settings
 from portal.timeline.models import Actor
 from portal.timeline.service import record
@@ -65,7 +65,7 @@ def home_context(request: Request, db: Session, access: PortalAccess) -> dict[st
         "open_count": len(open_items),
         "show": show,
         "filters": SHOW_FILTERS,
-        "pending_ids": payment_requests.pending_invoice_ids(db, access.customer.id, today),
+        "pending_ids": {i.id for i in open_items if i.payment_pending(today)},
         "transfer_available": bool(settings.company.iban),
         "pay_error": None,
         "pay_selected": None,
@@ -111,7 +111,7 @@ def invoice_detail(request: Request) -> Response:
         if invoice is None:
             raise HTTPException(404)
         today = clock.today_in(access.customer.timezone)
-        pending = invoice.id in payment_requests.pending_invoice_ids(db, access.customer.id, today)
+        pending = invoice.status is InvoiceStatus.OPEN and invoice.payment_pending(today)
         return render(
             request,
             "portal/invoice.html",
