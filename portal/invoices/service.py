@@ -57,7 +57,7 @@ class InvoiceLine:
         return max((today - self.due_date).days, 0)
 
 
-_LINE_COLUMNS = (
+LINE_COLUMNS = (
     Invoice.id,
     Invoice.number,
     Invoice.issue_date,
@@ -73,7 +73,7 @@ _LINE_COLUMNS = (
 def _lines(
     session: Session, scope: Scope, *conditions: Any, order: Any, limit: int | None = None
 ) -> list[InvoiceLine]:
-    query = select(*_LINE_COLUMNS).where(Invoice.customer_id == scope.customer_id, *conditions)
+    query = select(*LINE_COLUMNS).where(Invoice.customer_id == scope.customer_id, *conditions)
     if scope.invoice_ids is not None:
         query = query.where(Invoice.id.in_(sorted(scope.invoice_ids)))
     query = query.order_by(*order)

@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portal import i18n
-from portal.access.service import PortalAccess, load_access
+from portal.access.service import PortalAccess, load_access, load_access_and_open_invoices
+from portal.invoices.service import InvoiceLine
 from portal.settings import Settings
 
 LANGUAGE_COOKIE = "relance_lang"
@@ -24,6 +25,16 @@ def current_access(request: Request, db: Session) -> PortalAccess | None:
     settings: Settings = request.app.state.settings
     secret = request.cookies.get(session_cookie_name(settings))
     return load_access(db, secret, dt.timedelta(minutes=settings.session_idle_minutes))
+
+
+def current_access_and_open_invoices(
+    request: Request, db: Session
+) -> tuple[PortalAccess | None, list[InvoiceLine]]:
+    """current_access() and the customer's open invoices, in one database round trip."""
+    settings: Settings = request.app.state.settings
+    secret = request.cookies.get(session_cookie_name(settings))
+    idle = dt.timedelta(minutes=settings.session_idle_minutes)
+    return load_access_and_open_invoices(db, secret, idle)
 
 
 def choose_language(

@@ -18,7 +18,7 @@ from portal.company.models import Company
 from portal.invoices import documents
 from portal.invoices import service as invoices
 from portal.invoices.models import InvoiceStatus
-from portal.invoices.service import Scope
+from portal.invoices.service import InvoiceLine, Scope
 from portal.settings import Settings
 from portal.timeline.models import Actor
 from portal.timeline.service import record
@@ -26,6 +26,7 @@ from portal.web.context import (
     choose_language,
     clear_session_cookie,
     current_access,
+    current_access_and_open_invoices,
     remember_language,
     safe_next,
     use_language,
@@ -46,11 +47,17 @@ def _no_session(request: Request) -> Response:
     return render(request, "portal/welcome.html", {"access": None}, status_code=status)
 
 
-def home_context(request: Request, db: Session, access: PortalAccess) -> dict[str, Any]:
+def home_context(
+    request: Request,
+    db: Session,
+    access: PortalAccess,
+    open_items: list[InvoiceLine] | None = None,
+) -> dict[str, Any]:
     """The home page's context (also re-rendered by the payment form with its error)."""
     settings: Settings = request.app.state.settings
     today = clock.today_in(access.customer.timezone)
-    open_items = invoices.open_invoices(db, _scope(access))
+    if open_items is None:
+        open_items = invoices.open_invoices(db, _scope(access))
     show = request.query_params.get("show", "all")
     if show not in SHOW_FILTERS:
         show = "all"
@@ -75,11 +82,11 @@ def home_context(request: Request, db: Session, access: PortalAccess) -> dict[st
 @on_event_loop
 def home(request: Request) -> Response:
     with read_unit_of_work(request) as db:
-        access = current_access(request, db)
+        access, open_items = current_access_and_open_invoices(request, db)
         if access is None:
             return _no_session(request)
         use_language(choose_language(request, access))
-        context = home_context(request, db, access)
+        context = home_context(request, db, access, open_items)
         return render(request, "portal/home.html", context, block="invoice_table")
 
 
