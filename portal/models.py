@@ -4,6 +4,7 @@ from portal.access.models import DebtorSession
 from portal.company.models import Company
 from portal.customers.models import Contact, Customer, RiskSegment
 from portal.db import Base
+from portal.holds.models import HoldKind, ReminderHold
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.links.models import FreshLinkRequest, LinkScope
 from portal.payments.models import (
@@ -25,6 +26,7 @@ __all__ = [
     "Customer",
     "DebtorSession",
     "FreshLinkRequest",
+    "HoldKind",
     "Invoice",
     "InvoiceStatus",
     "LinkScope",
@@ -34,6 +36,7 @@ __all__ = [
     "PaymentRequest",
     "PaymentRequestStatus",
     "PaymentStatus",
+    "ReminderHold",
     "RiskSegment",
     "Role",
     "TimelineEvent",

@@ -1,0 +1,1 @@
+"""Reminder holds: what pauses the reminders of an invoice (disputes, plans, promises)."""
