@@ -73,8 +73,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
+            # IMMEDIATE takes the write lock up front: a transaction that reads and then
+            # writes (a payment locking its invoices) waits its turn instead of failing
+            # with "database is locked" when another writer committed in between.
+            # Page views run in autocommit and never take it.
             if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-                conn.exec_driver_sql("BEGIN")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -13,7 +13,10 @@ from portal.payments.models import (
     PaymentMethod,
     PaymentRequest,
     PaymentRequestStatus,
+    PaymentReversal,
     PaymentStatus,
+    ReversalKind,
+    WebhookEvent,
 )
 from portal.timeline.models import Actor, TimelineEvent
 from portal.users.models import Role, User, UserSession
@@ -35,11 +38,14 @@ __all__ = [
     "PaymentMethod",
     "PaymentRequest",
     "PaymentRequestStatus",
+    "PaymentReversal",
     "PaymentStatus",
     "ReminderHold",
+    "ReversalKind",
     "RiskSegment",
     "Role",
     "TimelineEvent",
     "User",
     "UserSession",
+    "WebhookEvent",
 ]

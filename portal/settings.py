@@ -70,6 +70,28 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class StripeSettings:
+    """Card payments through Stripe; hidden unless both keys are set."""
+
+    secret_key: str = field(default="", repr=False)
+    publishable_key: str = ""
+    webhook_secret: str = field(default="", repr=False)
+    # Seconds a webhook's signed timestamp may be old (Stripe's default tolerance).
+    webhook_tolerance_seconds: int = 300
+    # Empty: Stripe's own API. Tests point this at a local fake of Stripe.
+    api_base: str = ""
+    js_url: str = "https://js.stripe.com/v3/"
+    # Let the Stripe account decide which methods (cards, SEPA Debit, wallets) are offered.
+    # Off: cards only (for API fakes that reject ``automatic_payment_methods``).
+    automatic_payment_methods: bool = True
+    timeout_seconds: float = 15.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.secret_key and self.publishable_key)
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: str = "development"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'relance.db'}"
@@ -93,6 +115,11 @@ class Settings:
     mail_spool_dir: Path = PROJECT_ROOT / "var" / "mail"
     company: CompanyIdentity = field(default_factory=CompanyIdentity)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    stripe: StripeSettings = field(default_factory=StripeSettings)
+    # Whether a debtor may pay an amount of their choosing, and the smallest such amount
+    # (in minor units of the invoices' currency).
+    partial_payments: bool = True
+    partial_payment_minimum_minor: int = 1000
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -163,6 +190,19 @@ class Settings:
                 raise ConfigurationError("PORTAL_COMPANY_BIC is not a valid BIC")
         if self.smtp.security not in ("none", "starttls", "tls"):
             raise ConfigurationError("PORTAL_SMTP_SECURITY must be none, starttls or tls")
+        if self.partial_payment_minimum_minor < 1:
+            raise ConfigurationError("PORTAL_PARTIAL_PAYMENT_MINIMUM must be more than zero")
+        if self.stripe.enabled:
+            if not self.stripe.secret_key.startswith(("sk_", "rk_")):
+                raise ConfigurationError("PORTAL_STRIPE_SECRET_KEY must start with sk_ or rk_")
+            if not self.stripe.publishable_key.startswith("pk_"):
+                raise ConfigurationError("PORTAL_STRIPE_PUBLISHABLE_KEY must start with pk_")
+            if not self.stripe.webhook_secret.startswith("whsec_"):
+                raise ConfigurationError(
+                    "PORTAL_STRIPE_WEBHOOK_SECRET must be set (whsec_...) when Stripe is on"
+                )
+        if self.stripe.webhook_tolerance_seconds < 1:
+            raise ConfigurationError("PORTAL_STRIPE_WEBHOOK_TOLERANCE_SECONDS must be positive")
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -174,6 +214,15 @@ def _as_int(name: str, value: str) -> int:
         return int(value)
     except ValueError:
         raise ConfigurationError(f"PORTAL_{name} must be a whole number") from None
+
+
+def _as_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"PORTAL_{name} must be true or false")
 
 
 def load_settings(
@@ -247,6 +296,36 @@ def load_settings(
             else:
                 smtp[f.name] = raw
     values["smtp"] = SmtpSettings(**smtp)
+
+    stripe: dict[str, Any] = {}
+    for f in fields(StripeSettings):
+        if (raw := get(f"STRIPE_{f.name.upper()}")) is None:
+            continue
+        if f.name == "webhook_tolerance_seconds":
+            stripe[f.name] = _as_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", raw)
+        elif f.name == "timeout_seconds":
+            try:
+                stripe[f.name] = float(raw)
+            except ValueError:
+                raise ConfigurationError("PORTAL_STRIPE_TIMEOUT_SECONDS must be a number") from None
+        elif f.name == "automatic_payment_methods":
+            stripe[f.name] = _as_bool("STRIPE_AUTOMATIC_PAYMENT_METHODS", raw)
+        else:
+            stripe[f.name] = raw.strip()
+    if "api_base" in stripe:
+        stripe["api_base"] = stripe["api_base"].rstrip("/")
+    values["stripe"] = StripeSettings(**stripe)
+    if (raw := get("PARTIAL_PAYMENTS")) is not None:
+        values["partial_payments"] = _as_bool("PARTIAL_PAYMENTS", raw)
+    if (raw := get("PARTIAL_PAYMENT_MINIMUM")) is not None:
+        from portal.money import parse_amount
+
+        try:
+            values["partial_payment_minimum_minor"] = parse_amount(raw, values["company"].currency)
+        except ValueError:
+            raise ConfigurationError(
+                "PORTAL_PARTIAL_PAYMENT_MINIMUM must be an amount such as 10.00"
+            ) from None
 
     settings = Settings(**values)
     settings.check()

@@ -8,7 +8,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from portal import i18n
-from portal.money import format_money
+from portal.money import format_money, format_plain
 from portal.settings import PROJECT_ROOT
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
@@ -46,6 +46,7 @@ def make_environment() -> Environment:
     )
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["money"] = _money
+    env.filters["plain_amount"] = format_plain
     env.filters["date"] = _date
     env.globals["language_name"] = i18n.language_name
     return env

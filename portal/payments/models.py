@@ -10,6 +10,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
+    Integer,
     String,
     UniqueConstraint,
 )
@@ -54,6 +55,14 @@ class Payment(Base):
     provider_reference: Mapped[str] = mapped_column(String(128))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # What the debtor chose to pay with this money, when it came through the portal.
+    payment_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("payment_requests.id"), nullable=True, index=True
+    )
+    # Refunds and lost chargebacks, summed; their detail is in payment_reversals.
+    reversed_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Set when the receipt email is claimed for sending (at most one receipt per payment).
+    receipt_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     allocations: Mapped[list[PaymentAllocation]] = relationship(
         back_populates="payment", cascade="all, delete-orphan"
@@ -65,7 +74,45 @@ class Payment(Base):
 
     @property
     def credit_minor(self) -> int:
-        return self.amount_minor - self.allocated_minor
+        """What the customer still has from this payment, allocated to nothing."""
+        return self.amount_minor - self.reversed_minor - self.allocated_minor
+
+
+class ReversalKind(enum.StrEnum):
+    REFUND = "refund"
+    CHARGEBACK = "chargeback"  # a card dispute the company lost
+
+
+class PaymentReversal(Base):
+    """Money given back (refund) or taken back (lost chargeback) from a recorded payment."""
+
+    __tablename__ = "payment_reversals"
+    __table_args__ = (
+        UniqueConstraint("kind", "provider_reference"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    kind: Mapped[ReversalKind] = mapped_column(enum_column(ReversalKind))
+    provider_reference: Mapped[str] = mapped_column(String(128))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookEvent(Base):
+    """A provider's event that was applied; the unique id makes replays harmless."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(64))
+    # What applying it did: "applied", "ignored" (a type we do not handle), "unmatched".
+    outcome: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class PaymentAllocation(Base):
@@ -124,3 +171,12 @@ class PaymentRequest(Base):
     declared_paid_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     # Until this date the invoices count as "payment pending" (reminders skip them).
     grace_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    # Card payments: the provider's object for the current attempt (a Stripe PaymentIntent)
+    # and the secret the browser needs to confirm it. A retry after a failure is a new
+    # attempt, hence a new idempotency key and a new PaymentIntent.
+    provider_reference: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
+    client_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    # Why the last card attempt failed (the provider's code), until the next attempt.
+    failure_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

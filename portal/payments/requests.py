@@ -1,4 +1,4 @@
-"""Payment requests: what a debtor chose to pay and how (bank transfer now, card later).
+"""Payment requests: what a debtor chose to pay and how (bank transfer or card).
 
 No web here: functions take a Session and plain values and raise PaymentRequestError,
 whose ``key`` names the failure (the web layer turns it into a translated message).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.customers.models import Customer
 from portal.invoices.models import Invoice, InvoiceStatus
+from portal.money import allocate
 from portal.payments.models import PaymentMethod, PaymentRequest, PaymentRequestStatus
 from portal.payments.transfer import creditor_reference
 from portal.timeline.models import Actor
@@ -35,6 +37,9 @@ class PaymentRequestError(Exception):
     PAID_ON_IN_FUTURE = "paid_on_in_future"
     PAID_ON_TOO_OLD = "paid_on_too_old"
     AMOUNT_NOT_POSITIVE = "amount_not_positive"
+    PARTIAL_NOT_ALLOWED = "partial_not_allowed"
+    AMOUNT_BELOW_MINIMUM = "amount_below_minimum"
+    AMOUNT_ABOVE_DUE = "amount_above_due"
 
     def __init__(self, key: str) -> None:
         super().__init__(key)
@@ -74,29 +79,77 @@ def _selected_invoices(
     return invoices
 
 
-def prepare_transfer(
+@dataclass(frozen=True)
+class PartialPolicy:
+    """Whether a debtor may pay less than the selection's total, and the least they may pay."""
+
+    allowed: bool
+    minimum_minor: int
+
+
+NO_PARTIAL = PartialPolicy(allowed=False, minimum_minor=1)
+
+
+def check_amount(amount_minor: int | None, due_minor: int, policy: PartialPolicy) -> int:
+    """The amount to ask for: the whole ``due_minor``, or an accepted partial amount."""
+    if amount_minor is None or amount_minor == due_minor:
+        return due_minor
+    if amount_minor <= 0:
+        raise PaymentRequestError(PaymentRequestError.AMOUNT_NOT_POSITIVE)
+    if amount_minor > due_minor:
+        raise PaymentRequestError(PaymentRequestError.AMOUNT_ABOVE_DUE)
+    if not policy.allowed:
+        raise PaymentRequestError(PaymentRequestError.PARTIAL_NOT_ALLOWED)
+    if amount_minor < policy.minimum_minor:
+        raise PaymentRequestError(PaymentRequestError.AMOUNT_BELOW_MINIMUM)
+    return amount_minor
+
+
+def selection_currency(
+    session: Session, customer: Customer, selected_invoice_ids: Sequence[int]
+) -> str | None:
+    """The currency of the customer's first chosen invoice (to read a typed amount in)."""
+    ids = sorted(set(selected_invoice_ids))
+    if not ids:
+        return None
+    return session.scalar(
+        select(Invoice.currency)
+        .where(Invoice.id.in_(ids), Invoice.customer_id == customer.id)
+        .order_by(Invoice.id)
+        .limit(1)
+    )
+
+
+def prepare_request(
     session: Session,
     customer: Customer,
     scope_invoice_ids: frozenset[int] | None,
     selected_invoice_ids: Sequence[int],
+    method: PaymentMethod,
+    *,
+    amount_minor: int | None = None,
+    policy: PartialPolicy = NO_PARTIAL,
 ) -> PaymentRequest:
-    """The open transfer request for these invoices: an existing one, or a new one.
+    """The open request paying these invoices by ``method``: an existing one, or a new one.
 
     The selection must be non-empty, open invoices of this customer (within the link's
-    scope), in one currency. Submitting the same selection again (refresh, double click)
-    returns the same request as long as the amount due has not changed.
+    scope), in one currency. ``amount_minor`` (None: everything remaining) may be less when
+    the policy allows it. Submitting the same choice again (refresh, double click, back
+    button) returns the same request, so a card payment keeps its idempotency key and a
+    transfer its RF reference.
     """
     invoices = _selected_invoices(session, customer, scope_invoice_ids, selected_invoice_ids)
     ids = [i.id for i in sorted(invoices, key=lambda i: i.id)]
     currency = invoices[0].currency
-    amount = sum(i.remaining_minor for i in invoices)
-    if amount <= 0:
+    due = sum(i.remaining_minor for i in invoices)
+    if due <= 0:
         raise PaymentRequestError(PaymentRequestError.NOTHING_TO_PAY)
+    amount = check_amount(amount_minor, due, policy)
     existing = session.scalars(
         select(PaymentRequest)
         .where(
             PaymentRequest.customer_id == customer.id,
-            PaymentRequest.method == PaymentMethod.TRANSFER,
+            PaymentRequest.method == method,
             PaymentRequest.status == PaymentRequestStatus.OPEN,
             PaymentRequest.currency == currency,
             PaymentRequest.amount_minor == amount,
@@ -110,13 +163,22 @@ def prepare_transfer(
         customer_id=customer.id,
         currency=currency,
         amount_minor=amount,
-        method=PaymentMethod.TRANSFER,
+        method=method,
         status=PaymentRequestStatus.OPEN,
         invoice_ids=ids,
         created_at=clock.now(),
+        attempt=1,
     )
     session.add(request)
     session.flush()
+    details: dict[str, object] = {
+        "method": method.value,
+        "amount_minor": amount,
+        "currency": currency,
+        "invoices": [i.number for i in invoices],
+    }
+    if method is PaymentMethod.TRANSFER:
+        details["reference"] = reference_of(request)
     record(
         session,
         company_id=customer.company_id,
@@ -125,15 +187,55 @@ def prepare_transfer(
         action="payment_request.created",
         subject_type="payment_request",
         subject_id=request.id,
-        details={
-            "method": PaymentMethod.TRANSFER.value,
-            "amount_minor": amount,
-            "currency": currency,
-            "invoices": [i.number for i in invoices],
-            "reference": reference_of(request),
-        },
+        details=details,
     )
     return request
+
+
+def prepare_transfer(
+    session: Session,
+    customer: Customer,
+    scope_invoice_ids: frozenset[int] | None,
+    selected_invoice_ids: Sequence[int],
+    *,
+    amount_minor: int | None = None,
+    policy: PartialPolicy = NO_PARTIAL,
+) -> PaymentRequest:
+    """The open bank-transfer request for these invoices (see ``prepare_request``)."""
+    return prepare_request(
+        session,
+        customer,
+        scope_invoice_ids,
+        selected_invoice_ids,
+        PaymentMethod.TRANSFER,
+        amount_minor=amount_minor,
+        policy=policy,
+    )
+
+
+@dataclass(frozen=True)
+class SettlementLine:
+    """What a payment request will do to one invoice, shown before the debtor pays."""
+
+    invoice: Invoice
+    applied_minor: int
+
+    @property
+    def remaining_after_minor(self) -> int:
+        return self.invoice.remaining_minor - self.applied_minor
+
+    @property
+    def settles(self) -> bool:
+        return self.remaining_after_minor == 0
+
+
+def settlement_preview(invoices: Sequence[Invoice], amount_minor: int) -> list[SettlementLine]:
+    """How ``amount_minor`` will be allocated across ``invoices`` (oldest due first),
+    exactly as the payment will be when it arrives."""
+    ordered = sorted(invoices, key=lambda i: (i.due_date, i.id))
+    allocations, _credit = allocate(amount_minor, [(i.id, i.remaining_minor) for i in ordered])
+    applied = {a.key: a.amount_minor for a in allocations}
+    return [SettlementLine(i, applied.get(i.id, 0)) for i in ordered]
 
 
 def get_request(
@@ -160,7 +262,7 @@ def request_invoices(session: Session, request: PaymentRequest) -> list[Invoice]
                 Invoice.id.in_(sorted(request.invoice_ids)),
                 Invoice.customer_id == request.customer_id,
             )
-            .order_by(Invoice.due_date, Invoice.number)
+            .order_by(Invoice.due_date, Invoice.id)
         )
     )
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.customers.models import Customer
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.money import allocate
-from portal.payments.models import Payment, PaymentAllocation, PaymentMethod
+from portal.payments.models import (
+    Payment,
+    PaymentAllocation,
+    PaymentMethod,
+    PaymentReversal,
+    PaymentStatus,
+    ReversalKind,
+)
 from portal.timeline.models import Actor
 from portal.timeline.service import record
 
@@ -34,6 +41,7 @@ def record_payment(
     invoice_ids: Sequence[int] = (),
     actor: Actor = Actor.SYSTEM,
     actor_id: str | None = None,
+    payment_request_id: int | None = None,
 ) -> Payment:
     """Record a payment and allocate it: to ``invoice_ids`` first, then oldest first.
 
@@ -69,6 +77,8 @@ def record_payment(
         provider_reference=provider_reference,
         received_at=received_at or now,
         created_at=now,
+        payment_request_id=payment_request_id,
+        reversed_minor=0,
     )
     session.add(payment)
     session.flush()
@@ -83,6 +93,7 @@ def record_payment(
         invoice.paid_minor += part.amount_minor
         if invoice.remaining_minor == 0:
             invoice.status = InvoiceStatus.PAID
+            invoice.transfer_pending_until = None
     record(
         session,
         company_id=customer.company_id,
@@ -98,6 +109,125 @@ def record_payment(
             "method": method.value,
             "allocations": {by_id[a.key].number: a.amount_minor for a in allocations},
             "credit_minor": credit,
+            "reference": provider_reference,
         },
     )
     return payment
+
+
+def find_payment(session: Session, provider: str, provider_reference: str) -> Payment | None:
+    return session.scalars(
+        select(Payment).where(
+            Payment.provider == provider, Payment.provider_reference == provider_reference
+        )
+    ).one_or_none()
+
+
+def reverse_payment(
+    session: Session,
+    payment: Payment,
+    *,
+    kind: ReversalKind,
+    provider_reference: str,
+    amount_minor: int,
+    actor: Actor = Actor.PROVIDER,
+    actor_id: str | None = None,
+) -> PaymentReversal | None:
+    """Give back (refund) or lose (chargeback) part of a payment, reopening what it paid.
+
+    The customer's unallocated credit from this payment goes first; then allocations are
+    undone from the invoice due last, so the oldest debts stay settled longest. Applied
+    once per ``(kind, provider_reference)``: a replayed notice returns None.
+    """
+    if amount_minor <= 0:
+        raise PaymentError("amount must be positive")
+    already = session.scalars(
+        select(PaymentReversal).where(
+            PaymentReversal.kind == kind,
+            PaymentReversal.provider_reference == provider_reference,
+        )
+    ).one_or_none()
+    if already is not None:
+        return None
+    # Lock the payment so concurrent reversals of one payment apply one after the other.
+    session.execute(select(Payment.id).where(Payment.id == payment.id).with_for_update())
+    session.refresh(payment)
+    amount = min(amount_minor, payment.amount_minor - payment.reversed_minor)
+    if amount <= 0:
+        return None
+    to_reopen = max(amount - payment.credit_minor, 0)
+    allocations = list(
+        session.scalars(
+            select(PaymentAllocation)
+            .join(Invoice, Invoice.id == PaymentAllocation.invoice_id)
+            .where(PaymentAllocation.payment_id == payment.id)
+            .order_by(Invoice.due_date.desc(), Invoice.id.desc())
+            .with_for_update()
+        )
+    )
+    reopened: dict[str, int] = {}
+    for allocation in allocations:
+        if to_reopen == 0:
+            break
+        take = min(allocation.amount_minor, to_reopen)
+        invoice = session.get(Invoice, allocation.invoice_id, with_for_update=True)
+        assert invoice is not None
+        invoice.paid_minor -= take
+        if invoice.status is InvoiceStatus.PAID and invoice.remaining_minor > 0:
+            invoice.status = InvoiceStatus.OPEN
+        reopened[invoice.number] = take
+        to_reopen -= take
+        if take == allocation.amount_minor:
+            session.delete(allocation)
+        else:
+            allocation.amount_minor -= take
+    payment.reversed_minor += amount
+    payment.status = (
+        PaymentStatus.REFUNDED
+        if payment.reversed_minor >= payment.amount_minor
+        else PaymentStatus.PARTIALLY_REFUNDED
+    )
+    reversal = PaymentReversal(
+        payment_id=payment.id,
+        kind=kind,
+        provider_reference=provider_reference,
+        amount_minor=amount,
+        created_at=clock.now(),
+    )
+    session.add(reversal)
+    session.flush()
+    customer = session.get(Customer, payment.customer_id)
+    assert customer is not None
+    record(
+        session,
+        company_id=customer.company_id,
+        customer_id=customer.id,
+        actor=actor,
+        actor_id=actor_id,
+        action="payment.refunded" if kind is ReversalKind.REFUND else "payment.charged_back",
+        subject_type="payment",
+        subject_id=payment.id,
+        details={
+            "amount_minor": amount,
+            "currency": payment.currency,
+            "reference": provider_reference,
+            "reopened": reopened,
+        },
+    )
+    session.expire(payment, ["allocations"])
+    return reversal
+
+
+def customer_credit_minor(session: Session, customer_id: int, currency: str) -> int:
+    """The customer's unused credit in ``currency``: payments not allocated nor reversed."""
+    paid = session.scalar(
+        select(func.coalesce(func.sum(Payment.amount_minor - Payment.reversed_minor), 0)).where(
+            Payment.customer_id == customer_id, Payment.currency == currency
+        )
+    )
+    allocated = session.scalar(
+        select(func.coalesce(func.sum(PaymentAllocation.amount_minor), 0))
+        .join(Payment, Payment.id == PaymentAllocation.payment_id)
+        .where(Payment.customer_id == customer_id, Payment.currency == currency)
+    )
+    return int(paid or 0) - int(allocated or 0)

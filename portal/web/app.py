@@ -17,9 +17,10 @@ from portal.company.service import sync_company
 from portal.db import make_engine, make_read_session_factory, make_session_factory, transaction
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer
+from portal.payments.stripe_gateway import StripeGateway
 from portal.settings import PROJECT_ROOT, Settings, load_settings
 from portal.templating import make_environment
-from portal.web import backoffice, errors, links, payments, portal, system
+from portal.web import backoffice, card, errors, links, payments, portal, system, webhooks
 from portal.web.middleware import CrossSiteRequestGuard, SecurityHeaders
 
 STATIC_DIR = PROJECT_ROOT / "static"
@@ -71,6 +72,8 @@ def create_app(
         *links.routes,
         *portal.routes,
         *payments.routes,
+        *card.routes,
+        *webhooks.routes,
         *backoffice.routes,
         Mount(
             "/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"
@@ -93,6 +96,7 @@ def create_app(
     app.state.templates = make_environment()
     app.state.signer = LinkSigner(settings.secret_keys, settings.link_max_age_seconds)
     app.state.mailer = Mailer(settings.smtp, settings.mail_spool_dir)
+    app.state.stripe = StripeGateway(settings.stripe) if settings.stripe.enabled else None
     app.state.htmx_available = (HTMX_DIR / "htmx.min.js").is_file()
     # Seconds every failed back-office login waits before its answer (tests set 0).
     app.state.login_failure_delay = backoffice.LOGIN_FAILURE_DELAY_SECONDS

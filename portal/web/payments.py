@@ -1,4 +1,7 @@
-"""Paying from the portal: by bank transfer (card payments will join here)."""
+"""Paying from the portal: choosing what to pay, and paying it by bank transfer.
+
+Card payments (Stripe) are in ``portal/web/card.py``; both share the choice form here.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ from portal.web.rendering import render, unit_of_work
 TRANSFER_UNAVAILABLE = "transfer_unavailable"
 DATE_UNREADABLE = "date_unreadable"
 AMOUNT_UNREADABLE = "amount_unreadable"
+CARD_UNAVAILABLE = "card_unavailable"
+PAY_AMOUNT_UNREADABLE = "pay_amount_unreadable"
 
 
 def error_message(key: str) -> str:
@@ -55,6 +60,17 @@ def error_message(key: str) -> str:
             days=payment_requests.MAX_DECLARED_AGE_DAYS,
         ),
         PaymentRequestError.AMOUNT_NOT_POSITIVE: _("The amount must be more than zero."),
+        PaymentRequestError.PARTIAL_NOT_ALLOWED: _(
+            "Partial payments are not accepted: pay the chosen invoices in full."
+        ),
+        PaymentRequestError.AMOUNT_BELOW_MINIMUM: _(
+            "The amount is below the minimum for a partial payment."
+        ),
+        PaymentRequestError.AMOUNT_ABOVE_DUE: _(
+            "The amount is more than what remains on the chosen invoices."
+        ),
+        CARD_UNAVAILABLE: _("Card payment is not available: please pay by bank transfer."),
+        PAY_AMOUNT_UNREADABLE: _("Enter the amount to pay, for example 150.00, or leave it empty."),
         TRANSFER_UNAVAILABLE: _("Payment by bank transfer is not available: please contact us."),
         DATE_UNREADABLE: _("Enter the date of the transfer."),
         AMOUNT_UNREADABLE: _("Enter the amount transferred, for example 1234.56."),
@@ -107,7 +123,10 @@ def _transfer_page(
         "today": today,
         "payment": payment,
         "declared": payment.status is PaymentRequestStatus.DECLARED,
-        "lines": payment_requests.request_invoices(db, payment),
+        "confirmed": payment.status is PaymentRequestStatus.CONFIRMED,
+        "settlement": payment_requests.settlement_preview(
+            payment_requests.request_invoices(db, payment), payment.amount_minor
+        ),
         "iban": group_by_four(settings.company.iban),
         "bic": settings.company.bic,
         "beneficiary": settings.company.legal_name,
@@ -121,9 +140,61 @@ def _transfer_page(
     return render(request, "portal/transfer.html", context, status_code=status_code)
 
 
-def _selection_form(form: FormData) -> tuple[list[int] | None, list[str]]:
-    raw = form.getlist("invoice")
-    return _ints(list(raw)), [str(v) for v in raw]
+def partial_policy(settings: Settings) -> payment_requests.PartialPolicy:
+    return payment_requests.PartialPolicy(
+        allowed=settings.partial_payments, minimum_minor=settings.partial_payment_minimum_minor
+    )
+
+
+def prepare_from_form(
+    request: Request,
+    db: Session,
+    access: PortalAccess,
+    form: FormData,
+    method: PaymentMethod,
+) -> tuple[PaymentRequest | None, str | None]:
+    """The payment request the choice form asks for, or the key of what is wrong with it.
+
+    The form sends the chosen invoices (``invoice``, repeated) and, optionally, an amount
+    (``amount``, empty for everything remaining on them).
+    """
+    settings: Settings = request.app.state.settings
+    selected = _ints(list(form.getlist("invoice")))
+    if selected is None:
+        return None, PaymentRequestError.UNKNOWN_INVOICE
+    raw_amount = form.get("amount")
+    amount: int | None = None
+    if isinstance(raw_amount, str) and raw_amount.strip():
+        currency = payment_requests.selection_currency(db, access.customer, selected)
+        try:
+            amount = parse_amount(raw_amount, currency or settings.company.currency)
+        except ValueError:
+            return None, PAY_AMOUNT_UNREADABLE
+    try:
+        payment = payment_requests.prepare_request(
+            db,
+            access.customer,
+            access.invoice_ids,
+            selected,
+            method,
+            amount_minor=amount,
+            policy=partial_policy(settings),
+        )
+    except PaymentRequestError as exc:
+        return None, exc.key
+    return payment, None
+
+
+def choice_error_page(
+    request: Request, db: Session, access: PortalAccess, form: FormData, error: str
+) -> Response:
+    """The home page again, with the choice as it was sent and what is wrong with it."""
+    context = home_context(request, db, access)
+    context["pay_error"] = error_message(error)
+    context["pay_selected"] = {str(v) for v in form.getlist("invoice")}
+    raw_amount = form.get("amount")
+    context["pay_amount"] = raw_amount if isinstance(raw_amount, str) else ""
+    return render(request, "portal/home.html", context, status_code=400)
 
 
 async def start_transfer(request: Request) -> Response:
@@ -138,26 +209,12 @@ def _start_transfer(request: Request, form: FormData) -> Response:
         if access is None:
             return _no_session(request)
         use_language(choose_language(request, access))
-        selected, raw = _selection_form(form)
-        error: str | None = None
         if not settings.company.iban:
-            error = TRANSFER_UNAVAILABLE
-        elif selected is None:
-            error = PaymentRequestError.UNKNOWN_INVOICE
-        else:
-            try:
-                payment = payment_requests.prepare_transfer(
-                    db, access.customer, access.invoice_ids, selected
-                )
-                payment_id = payment.id
-            except PaymentRequestError as exc:
-                error = exc.key
-        if error is None:
-            return RedirectResponse(f"/pay/transfer/{payment_id}", status_code=303)
-        context = home_context(request, db, access)
-        context["pay_error"] = error_message(error)
-        context["pay_selected"] = set(raw)
-        return render(request, "portal/home.html", context, status_code=400)
+            return choice_error_page(request, db, access, form, TRANSFER_UNAVAILABLE)
+        payment, error = prepare_from_form(request, db, access, form, PaymentMethod.TRANSFER)
+        if payment is None:
+            return choice_error_page(request, db, access, form, error or "")
+        return RedirectResponse(f"/pay/transfer/{payment.id}", status_code=303)
 
 
 def transfer_page(request: Request) -> Response:

@@ -74,8 +74,12 @@ def home_context(
         "filters": SHOW_FILTERS,
         "pending_ids": {i.id for i in open_items if i.payment_pending(today)},
         "transfer_available": bool(settings.company.iban),
+        "card_available": settings.stripe.enabled,
+        "partial_payments": settings.partial_payments,
+        "partial_minimum_minor": settings.partial_payment_minimum_minor,
         "pay_error": None,
         "pay_selected": None,
+        "pay_amount": "",
     }
 
 

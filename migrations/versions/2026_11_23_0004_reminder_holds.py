@@ -1,4 +1,4 @@
-"""reminder holds and webhook events
+"""reminder holds
 
 Revision ID: 0004
 Revises: 0003

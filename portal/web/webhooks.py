@@ -1,0 +1,68 @@
+"""Provider webhooks: signature first, then each event applied exactly once."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import IntegrityError
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from portal.payments import receipts, stripe_events
+from portal.payments.stripe_gateway import InvalidWebhook, StripeGateway
+from portal.web.rendering import unit_of_work
+
+log = logging.getLogger(__name__)
+
+# Stripe's events are a few kilobytes; anything far larger is not one.
+MAX_BODY_BYTES = 512 * 1024
+
+
+async def stripe_webhook(request: Request) -> Response:
+    gateway: StripeGateway | None = request.app.state.stripe
+    if gateway is None:
+        return PlainTextResponse("Stripe is not configured", status_code=404)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return PlainTextResponse("payload too large", status_code=413)
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return PlainTextResponse("payload too large", status_code=413)
+    try:
+        event = gateway.verify_webhook(body, request.headers.get("stripe-signature"))
+    except InvalidWebhook as exc:
+        log.warning("refused a Stripe webhook: %s", exc)
+        return PlainTextResponse("invalid signature", status_code=400)
+    return await run_in_threadpool(_apply, request, event)
+
+
+def _apply(request: Request, event: dict[str, object]) -> Response:
+    try:
+        with unit_of_work(request) as db:
+            outcome = stripe_events.apply_event(db, event)
+    except IntegrityError:
+        # A twin delivery applied it first (the unique event id, or the unique payment).
+        return JSONResponse({"received": True, "outcome": stripe_events.DUPLICATE})
+    except stripe_events.NotYetApplicable:
+        # Stripe retries failed deliveries: by then the payment it refers to is recorded.
+        return JSONResponse({"received": False, "outcome": "retry later"}, status_code=409)
+    background = None
+    if outcome.payment_id is not None:
+        background = BackgroundTask(_send_receipt, request, outcome.payment_id)
+    return JSONResponse({"received": True, "outcome": outcome.result}, background=background)
+
+
+def _send_receipt(request: Request, payment_id: int) -> None:
+    state = request.app.state
+    with unit_of_work(request) as db:
+        receipt = receipts.claim_receipt(db, payment_id)
+    if receipt is not None:
+        receipts.send_receipt(state.templates, state.mailer, state.settings, receipt)
+
+
+routes = [
+    Route("/webhooks/stripe", stripe_webhook, methods=["POST"], name="stripe_webhook"),
+]
