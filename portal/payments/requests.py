@@ -17,7 +17,8 @@ from portal import clock
 from portal.customers.models import Customer
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.money import allocate
-from portal.payments.models import PaymentMethod, PaymentRequest, PaymentRequestStatus
+from portal.payments.models import Payment, PaymentMethod, PaymentRequest, PaymentRequestStatus
+from portal.payments.service import record_payment
 from portal.payments.transfer import creditor_reference
 from portal.timeline.models import Actor
 from portal.timeline.service import record
@@ -40,6 +41,8 @@ class PaymentRequestError(Exception):
     PARTIAL_NOT_ALLOWED = "partial_not_allowed"
     AMOUNT_BELOW_MINIMUM = "amount_below_minimum"
     AMOUNT_ABOVE_DUE = "amount_above_due"
+    NOT_CONFIRMABLE = "not_confirmable"
+    RECEIVED_IN_FUTURE = "received_in_future"
 
     def __init__(self, key: str) -> None:
         super().__init__(key)
@@ -351,3 +354,89 @@ def declared_transfers_to_confirm(session: Session, company_id: int) -> list[Pay
             .order_by(PaymentRequest.declared_at, PaymentRequest.id)
         )
     )
+
+
+def confirm_transfer(
+    session: Session,
+    request: PaymentRequest,
+    *,
+    amount_minor: int,
+    received_on: dt.date,
+    today: dt.date,
+    actor: Actor = Actor.USER,
+    actor_id: str | None = None,
+) -> Payment:
+    """The money of a transfer request arrived: record and allocate it like any payment.
+
+    The payment's reference is the request's RF reference, so a later bank statement
+    import matching the same reference cannot record it a second time. The declared
+    invoices stop being "payment pending" (unless another declaration still covers them).
+    """
+    session.refresh(request, with_for_update=True)
+    if request.method is not PaymentMethod.TRANSFER or request.status not in (
+        PaymentRequestStatus.OPEN,
+        PaymentRequestStatus.DECLARED,
+    ):
+        raise PaymentRequestError(PaymentRequestError.NOT_CONFIRMABLE)
+    if amount_minor <= 0:
+        raise PaymentRequestError(PaymentRequestError.AMOUNT_NOT_POSITIVE)
+    if received_on > today:
+        raise PaymentRequestError(PaymentRequestError.RECEIVED_IN_FUTURE)
+    customer = session.get(Customer, request.customer_id)
+    assert customer is not None
+    payment = record_payment(
+        session,
+        customer,
+        amount_minor=amount_minor,
+        currency=request.currency,
+        method=PaymentMethod.TRANSFER,
+        provider="bank",
+        provider_reference=reference_of(request),
+        received_at=dt.datetime.combine(received_on, dt.time(12), dt.UTC),
+        invoice_ids=sorted(request.invoice_ids),
+        actor=actor,
+        actor_id=actor_id,
+        payment_request_id=request.id,
+    )
+    request.status = PaymentRequestStatus.CONFIRMED
+    request.confirmed_at = clock.now()
+    _recompute_pending(session, customer.id, request.invoice_ids)
+    record(
+        session,
+        company_id=customer.company_id,
+        customer_id=customer.id,
+        actor=actor,
+        actor_id=actor_id,
+        action="transfer.confirmed",
+        subject_type="payment_request",
+        subject_id=request.id,
+        details={
+            "amount_minor": amount_minor,
+            "currency": request.currency,
+            "received_on": received_on.isoformat(),
+            "reference": reference_of(request),
+            "payment": payment.id,
+        },
+    )
+    session.flush()
+    return payment
+
+
+def _recompute_pending(session: Session, customer_id: int, invoice_ids: Sequence[int]) -> None:
+    """Each invoice stays "payment pending" only as long as a declaration still open covers it."""
+    still_declared = list(
+        session.scalars(
+            select(PaymentRequest).where(
+                PaymentRequest.customer_id == customer_id,
+                PaymentRequest.method == PaymentMethod.TRANSFER,
+                PaymentRequest.status == PaymentRequestStatus.DECLARED,
+            )
+        )
+    )
+    for invoice in session.scalars(select(Invoice).where(Invoice.id.in_(sorted(invoice_ids)))):
+        covering = [
+            r.grace_until
+            for r in still_declared
+            if invoice.id in r.invoice_ids and r.grace_until is not None
+        ]
+        invoice.transfer_pending_until = max(covering) if covering else None

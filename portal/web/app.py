@@ -20,7 +20,17 @@ from portal.mail.sender import Mailer
 from portal.payments.stripe_gateway import StripeGateway
 from portal.settings import PROJECT_ROOT, Settings, load_settings
 from portal.templating import make_environment
-from portal.web import backoffice, card, errors, links, payments, portal, system, webhooks
+from portal.web import (
+    backoffice,
+    backoffice_transfers,
+    card,
+    errors,
+    links,
+    payments,
+    portal,
+    system,
+    webhooks,
+)
 from portal.web.middleware import CrossSiteRequestGuard, SecurityHeaders
 
 STATIC_DIR = PROJECT_ROOT / "static"
@@ -75,6 +85,7 @@ def create_app(
         *card.routes,
         *webhooks.routes,
         *backoffice.routes,
+        *backoffice_transfers.routes,
         Mount(
             "/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"
         ),
