@@ -57,6 +57,7 @@ def _declared(db: Session, company: Company, amounts: list[int]) -> tuple[object
 
 def _log_in(client: TestClient, db: Session, role: Role) -> None:
     client.app.state.login_failure_delay = 0  # type: ignore[attr-defined]
+    client.headers["Accept-Language"] = "en"
     email = f"{role.value}-{id(client)}@relance.example"
     create_user(db, email, role, PASSWORD)
     db.commit()
@@ -131,7 +132,7 @@ def test_credit_manager_confirms_from_the_back_office(
     assert invoices[0].status is InvoiceStatus.PAID  # type: ignore[attr-defined]
     again = client.post(url, data={"amount": "100,00", "received_on": TODAY.isoformat()})
     assert again.status_code == 400
-    assert "déjà été confirmé" in again.text
+    assert "already confirmed" in again.text
     assert db.scalar(select(func.count()).select_from(Payment)) == 1
     assert reference_of(request) not in client.get("/admin/transfers").text  # type: ignore[arg-type]
 
