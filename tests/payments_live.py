@@ -31,7 +31,10 @@ from portal.customers.models import Customer
 from portal.db import make_engine, make_session_factory, transaction
 from portal.links.service import issue_link
 from portal.links.tokens import LinkSigner
+from portal.mail.sender import Mailer
+from portal.payments.receipts import deliver_pending
 from portal.settings import Settings, load_settings
+from portal.templating import make_environment
 from portal.web.app import create_app
 from tests.conftest import TEST_SECRET, fresh_database_url
 from tests.mail_sink import Inbox, free_port, smtp_server
@@ -141,6 +144,26 @@ def serve(settings: Settings, port: int) -> Iterator[None]:
 
 
 @contextmanager
+def receipts_worker(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[None]:
+    """What ``portal worker`` does for receipts, in a thread: deliver owed ones, often."""
+    env = make_environment()
+    mailer = Mailer(settings.smtp, settings.mail_spool_dir)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(0.1):
+            deliver_pending(sessions, env, mailer, settings)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+@contextmanager
 def payment_world(backend: str, workdir: Path) -> Iterator[PaymentWorld]:
     database_url, drop = fresh_database_url(backend, workdir)
     engine = make_engine(database_url)
@@ -154,7 +177,7 @@ def payment_world(backend: str, workdir: Path) -> Iterator[PaymentWorld]:
                 company: Company = sync_company(db, settings.company)
                 company_id = company.id
             hook = f"app-{port}"
-            with serve(settings, port):
+            with serve(settings, port), receipts_worker(settings, sessions):
                 fake_stripe.configure_webhook(
                     f"{settings.base_url}/webhooks/stripe", WEBHOOK_SECRET, name=hook
                 )

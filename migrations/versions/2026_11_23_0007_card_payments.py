@@ -91,7 +91,13 @@ def upgrade() -> None:
                 "reversed_minor", sa.BigInteger(), nullable=False, server_default=sa.text("0")
             )
         )
+        batch_op.add_column(
+            sa.Column("receipt_pending", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
         batch_op.add_column(sa.Column("receipt_sent_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_index(
+            batch_op.f("ix_payments_receipt_pending"), ["receipt_pending"], unique=False
+        )
         batch_op.create_index(
             batch_op.f("ix_payments_payment_request_id"), ["payment_request_id"], unique=False
         )
@@ -112,7 +118,9 @@ def downgrade() -> None:
             batch_op.f("fk_payments_payment_request_id_payment_requests"), type_="foreignkey"
         )
         batch_op.drop_index(batch_op.f("ix_payments_payment_request_id"))
+        batch_op.drop_index(batch_op.f("ix_payments_receipt_pending"))
         batch_op.drop_column("receipt_sent_at")
+        batch_op.drop_column("receipt_pending")
         batch_op.drop_column("reversed_minor")
         batch_op.drop_column("payment_request_id")
 

@@ -6,6 +6,7 @@ import enum
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -61,7 +62,9 @@ class Payment(Base):
     )
     # Refunds and lost chargebacks, summed; their detail is in payment_reversals.
     reversed_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    # Set when the receipt email is claimed for sending (at most one receipt per payment).
+    # A receipt email is owed (payments made through the portal): the worker claims it,
+    # clears the flag and sets receipt_sent_at, in one statement, before sending.
+    receipt_pending: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     receipt_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     allocations: Mapped[list[PaymentAllocation]] = relationship(

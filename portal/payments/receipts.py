@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from jinja2 import Environment
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from portal import clock
 from portal.customers.models import Customer
@@ -41,21 +41,36 @@ class Receipt:
     balance_minor: int
 
 
-def claim_receipt(session: Session, payment_id: int) -> Receipt | None:
-    """Mark the payment's receipt as sent and return what to send; None if it was already
-    claimed (a replay, another worker) or the customer has no email address.
+def claim_receipts(session: Session, limit: int = 50) -> list[Receipt]:
+    """Take up to ``limit`` owed receipts: cleared and stamped now, returned to be sent
+    once the caller commits.
 
-    Claiming before sending means a crash between the commit and the SMTP hand-off loses
-    that receipt rather than ever sending it twice.
+    Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, so several workers share
+    the work without sending one twice. Claiming before sending means a crash between the
+    commit and the SMTP hand-off loses that receipt rather than ever sending it twice.
     """
-    claimed = session.execute(
+    ids = list(
+        session.scalars(
+            select(Payment.id)
+            .where(Payment.receipt_pending.is_(True))
+            .order_by(Payment.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not ids:
+        return []
+    session.execute(
         update(Payment)
-        .where(Payment.id == payment_id, Payment.receipt_sent_at.is_(None))
-        .values(receipt_sent_at=clock.now())
+        .where(Payment.id.in_(ids))
+        .values(receipt_pending=False, receipt_sent_at=clock.now())
         .execution_options(synchronize_session=False)
     )
-    if getattr(claimed, "rowcount", 0) != 1:
-        return None
+    receipts = [_receipt(session, payment_id) for payment_id in ids]
+    return [r for r in receipts if r is not None]
+
+
+def _receipt(session: Session, payment_id: int) -> Receipt | None:
     payment = session.get(Payment, payment_id)
     assert payment is not None
     customer = session.get(Customer, payment.customer_id)
@@ -109,3 +124,22 @@ def send_receipt(env: Environment, mailer: Mailer, settings: Settings, receipt: 
         mailer.send(message)
     except OSError:
         log.exception("could not send the receipt for payment %s", receipt.reference)
+
+
+def deliver_pending(
+    factory: sessionmaker[Session],
+    env: Environment,
+    mailer: Mailer,
+    settings: Settings,
+    batch: int = 50,
+) -> int:
+    """Send every owed receipt, a batch per transaction; returns how many were sent."""
+    sent = 0
+    while True:
+        with factory() as session, session.begin():
+            receipts = claim_receipts(session, batch)
+        for receipt in receipts:
+            send_receipt(env, mailer, settings, receipt)
+        sent += len(receipts)
+        if len(receipts) < batch:
+            return sent

@@ -397,6 +397,7 @@ def confirm_transfer(
         actor=actor,
         actor_id=actor_id,
         payment_request_id=request.id,
+        receipt=True,
     )
     request.status = PaymentRequestStatus.CONFIRMED
     request.confirmed_at = clock.now()

@@ -42,6 +42,7 @@ def record_payment(
     actor: Actor = Actor.SYSTEM,
     actor_id: str | None = None,
     payment_request_id: int | None = None,
+    receipt: bool = False,
 ) -> Payment:
     """Record a payment and allocate it: to ``invoice_ids`` first, then oldest first.
 
@@ -79,6 +80,7 @@ def record_payment(
         created_at=now,
         payment_request_id=payment_request_id,
         reversed_minor=0,
+        receipt_pending=receipt,
     )
     session.add(payment)
     session.flush()

@@ -13,7 +13,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -48,36 +50,44 @@ class Outcome:
     payment_id: int | None = None  # a payment recorded by this event (gets a receipt)
 
 
-def already_applied(session: Session, event_id: str) -> bool:
-    return (
-        session.scalar(
-            select(WebhookEvent.id).where(
-                WebhookEvent.provider == PROVIDER, WebhookEvent.event_id == event_id
-            )
+def _claim_event_id(session: Session, event_id: str, event_type: str) -> bool:
+    """Store the event id; False if it was already there (a replay).
+
+    One INSERT ... ON CONFLICT DO NOTHING: a concurrent twin waits on the unique index
+    until the first commits, then inserts nothing and is treated as a replay.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    claimed = session.scalar(
+        insert(WebhookEvent)
+        .values(
+            provider=PROVIDER,
+            event_id=event_id,
+            event_type=event_type[:64],
+            outcome=APPLIED,
+            received_at=clock.now(),
         )
-        is not None
+        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+        .returning(WebhookEvent.id)
     )
+    return claimed is not None
 
 
 def apply_event(session: Session, event: dict[str, Any]) -> Outcome:
     """Apply one verified event; the caller commits (and treats IntegrityError as a replay)."""
     event_id = str(event["id"])
     event_type = str(event.get("type", ""))
-    if already_applied(session, event_id):
+    if not _claim_event_id(session, event_id, event_type):
         return Outcome(DUPLICATE)
-    stored = WebhookEvent(
-        provider=PROVIDER,
-        event_id=event_id,
-        event_type=event_type[:64],
-        outcome=APPLIED,
-        received_at=clock.now(),
-    )
-    session.add(stored)
-    session.flush()  # claims the id now: a concurrent twin waits here, then fails
     obj = (event.get("data") or {}).get("object") or {}
     handler = HANDLERS.get(event_type)
     outcome = handler(session, obj, event_id) if handler else Outcome(IGNORED)
-    stored.outcome = outcome.result
+    if outcome.result != APPLIED:
+        session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.provider == PROVIDER, WebhookEvent.event_id == event_id)
+            .values(outcome=outcome.result)
+        )
     return outcome
 
 
@@ -86,18 +96,27 @@ def _metadata(obj: dict[str, Any]) -> dict[str, Any]:
     return metadata if isinstance(metadata, dict) else {}
 
 
-def _request_for_intent(session: Session, intent: dict[str, Any]) -> PaymentRequest | None:
-    request = session.scalars(
-        select(PaymentRequest).where(PaymentRequest.provider_reference == intent.get("id"))
-    ).one_or_none()
-    if request is not None:
-        return request
+def _request_for_intent(
+    session: Session, intent: dict[str, Any]
+) -> tuple[PaymentRequest, Customer] | None:
+    """The card request a PaymentIntent pays, with its customer (one query)."""
+    row = session.execute(
+        select(PaymentRequest, Customer)
+        .join(Customer, Customer.id == PaymentRequest.customer_id)
+        .where(PaymentRequest.provider_reference == intent.get("id"))
+    ).first()
+    if row is not None:
+        return row[0], row[1]
     # An earlier attempt's intent: the request it was made for is in its metadata.
     raw = str(_metadata(intent).get("payment_request", ""))
     if raw.isdigit():
-        candidate = session.get(PaymentRequest, int(raw))
-        if candidate is not None and candidate.method is PaymentMethod.CARD:
-            return candidate
+        row = session.execute(
+            select(PaymentRequest, Customer)
+            .join(Customer, Customer.id == PaymentRequest.customer_id)
+            .where(PaymentRequest.id == int(raw), PaymentRequest.method == PaymentMethod.CARD)
+        ).first()
+        if row is not None:
+            return row[0], row[1]
     return None
 
 
@@ -109,11 +128,12 @@ def _customer(session: Session, customer_id: int) -> Customer:
 
 def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -> Outcome:
     intent_id = str(intent.get("id", ""))
-    if find_payment(session, PROVIDER, intent_id) is not None:
-        return Outcome(DUPLICATE)
-    request = _request_for_intent(session, intent)
-    if request is None:
+    found = _request_for_intent(session, intent)
+    if found is None:
         return Outcome(UNMATCHED)
+    request, customer = found
+    # The same PaymentIntent under another event id is refused by the unique
+    # (provider, provider_reference) of payments: the caller treats it as a replay.
     amount = int(intent.get("amount_received") or intent.get("amount") or 0)
     currency = str(intent.get("currency", "")).upper()
     if amount <= 0 or currency != request.currency:
@@ -124,7 +144,7 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
     )
     payment = record_payment(
         session,
-        _customer(session, request.customer_id),
+        customer,
         amount_minor=amount,
         currency=currency,
         method=PaymentMethod.CARD,
@@ -135,6 +155,7 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
         actor=Actor.PROVIDER,
         actor_id=event_id,
         payment_request_id=request.id,
+        receipt=True,
     )
     request.status = PaymentRequestStatus.CONFIRMED
     request.confirmed_at = clock.now()
@@ -143,9 +164,10 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
 
 
 def _intent_failed(session: Session, intent: dict[str, Any], event_id: str) -> Outcome:
-    request = _request_for_intent(session, intent)
-    if request is None:
+    found = _request_for_intent(session, intent)
+    if found is None:
         return Outcome(UNMATCHED)
+    request, customer = found
     error = intent.get("last_payment_error") or {}
     code = str(error.get("decline_code") or error.get("code") or "failed")[:64]
     current = request.provider_reference == intent.get("id")
@@ -153,7 +175,7 @@ def _intent_failed(session: Session, intent: dict[str, Any], event_id: str) -> O
         request.failure_code = code
     record(
         session,
-        company_id=_customer(session, request.customer_id).company_id,
+        company_id=customer.company_id,
         customer_id=request.customer_id,
         actor=Actor.PROVIDER,
         actor_id=event_id,
@@ -171,12 +193,13 @@ def _intent_failed(session: Session, intent: dict[str, Any], event_id: str) -> O
 
 
 def _intent_processing(session: Session, intent: dict[str, Any], event_id: str) -> Outcome:
-    request = _request_for_intent(session, intent)
-    if request is None:
+    found = _request_for_intent(session, intent)
+    if found is None:
         return Outcome(UNMATCHED)
+    request, customer = found
     record(
         session,
-        company_id=_customer(session, request.customer_id).company_id,
+        company_id=customer.company_id,
         customer_id=request.customer_id,
         actor=Actor.PROVIDER,
         actor_id=event_id,

@@ -523,3 +523,16 @@ def test_allocation_sums_hold_after_all_of_the_above(world: PaymentWorld) -> Non
                 )
             )
             assert total == invoice.paid_minor <= invoice.amount_minor
+
+
+def test_one_payment_intent_under_two_event_ids_is_recorded_once(world: PaymentWorld) -> None:
+    customer, invoices = make_debtor(world, [7_700])
+    portal = world.portal(customer)
+    request_id = start_card_payment(portal, invoices)
+    intent_id = f"pi_{uuid.uuid4().hex[:20]}"
+    first = world.post_event(succeeded_event(intent_id, request_id, 7_700))
+    second = world.post_event(succeeded_event(intent_id, request_id, 7_700))
+    assert first.json()["outcome"] == "applied"
+    assert second.status_code == 200
+    assert second.json()["outcome"] == "duplicate"
+    assert len(payments_of(world, customer)) == 1

@@ -1,0 +1,490 @@
+"""Stripe webhooks under load: events per second, exactly once, memory across the run.
+
+Run from the project root::
+
+    .venv/bin/python bench/webhooks.py [--events 3000] [--replays 0.2] [--senders 4]
+                                       [--backends sqlite,postgresql]
+
+For each backend it creates a fresh database, migrates it, seeds one customer, one open
+invoice and one card payment request (with its PaymentIntent id) per event, serves the
+app with uvicorn (one worker, receipts sent to a local SMTP sink), and has ``--senders``
+threads deliver signed ``payment_intent.succeeded`` events, each for its own invoice,
+plus a share of replays of events already sent (so some arrive concurrently with their
+original). It prints events per second, then checks exactly once: payments recorded,
+webhook events stored and receipts received all equal the distinct events, and every
+invoice is paid once. The app's resident memory is sampled through the run.
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import http.client
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiosmtpd.controller import Controller
+from portal_page import (
+    SetupError,
+    free_port,
+    fresh_database,
+    postgres_base_url,
+    postgres_reachable,
+    rss_mb,
+    serve,
+    server_env,
+)
+from sqlalchemy import func, insert, select
+
+from portal import clock, migrate
+from portal.company.service import sync_company
+from portal.customers.models import Contact, Customer
+from portal.db import make_engine, make_session_factory, transaction
+from portal.invoices.models import Invoice, InvoiceStatus
+from portal.payments.models import (
+    Payment,
+    PaymentMethod,
+    PaymentRequest,
+    PaymentRequestStatus,
+    WebhookEvent,
+)
+from portal.settings import load_settings
+
+WEBHOOK_SECRET = "whsec_bench_0123456789abcdef"  # noqa: S105 - a bench-only secret
+SECRET_KEY = "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz"  # noqa: S105
+GOAL_EVENTS_PER_SECOND = 300.0
+GOAL_RSS_GROWTH = 0.10  # "flat": under 10 % growth from the first sample to the last
+AMOUNT_MINOR = 12_345
+RECEIPT_DEADLINE_SECONDS = 60.0
+
+
+class SmtpSink:
+    """Counts messages; keeps nothing else."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.count += 1
+        return "250 OK"
+
+
+@dataclass
+class Result:
+    backend: str
+    distinct: int
+    delivered: int
+    seconds: float
+    statuses: dict[int, int]
+    payments: int
+    stored_events: int
+    paid_invoices: int
+    over_allocated: int
+    receipts: int
+    rss_samples: list[float] = field(default_factory=list)
+
+    @property
+    def events_per_second(self) -> float:
+        return self.delivered / self.seconds
+
+    @property
+    def exactly_once(self) -> bool:
+        return (
+            self.payments == self.distinct
+            and self.stored_events == self.distinct
+            and self.paid_invoices == self.distinct
+            and self.over_allocated == 0
+            and self.receipts == self.distinct
+            and set(self.statuses) == {200}
+        )
+
+    @property
+    def rss_growth(self) -> float:
+        return (self.rss_samples[-1] - self.rss_samples[0]) / self.rss_samples[0]
+
+
+def seed(url: str, company_settings: Any, count: int) -> list[tuple[str, int]]:
+    """One customer, invoice and card request per event; returns (intent id, request id)."""
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(url, engine=engine)
+        now = clock.now()
+        today = now.date()
+        with transaction(make_session_factory(engine)) as db:
+            company_id = sync_company(db, company_settings).id
+            db.flush()
+            first_customer = (db.scalar(select(func.max(Customer.id))) or 0) + 1
+            db.execute(
+                insert(Customer),
+                [
+                    {
+                        "id": first_customer + n,
+                        "company_id": company_id,
+                        "reference": f"W-{n:07d}",
+                        "name": f"Webhook customer {n}",
+                        "language": "fr" if n % 2 else "en",
+                        "timezone": "Europe/Paris",
+                        "risk_segment": "medium",
+                        "strategic": False,
+                        "link_version": 1,
+                        "created_at": now,
+                    }
+                    for n in range(count)
+                ],
+            )
+            db.execute(
+                insert(Contact),
+                [
+                    {
+                        "customer_id": first_customer + n,
+                        "name": f"Contact {n}",
+                        "email": f"w{n}@debtor.example",
+                        "is_primary": True,
+                        "receives_reminders": True,
+                    }
+                    for n in range(count)
+                ],
+            )
+            first_invoice = (db.scalar(select(func.max(Invoice.id))) or 0) + 1
+            db.execute(
+                insert(Invoice),
+                [
+                    {
+                        "id": first_invoice + n,
+                        "company_id": company_id,
+                        "customer_id": first_customer + n,
+                        "number": f"W-{n:07d}",
+                        "issue_date": today - dt.timedelta(days=40),
+                        "due_date": today - dt.timedelta(days=10),
+                        "currency": "EUR",
+                        "amount_minor": AMOUNT_MINOR,
+                        "paid_minor": 0,
+                        "status": InvoiceStatus.OPEN,
+                        "created_at": now,
+                    }
+                    for n in range(count)
+                ],
+            )
+            first_request = (db.scalar(select(func.max(PaymentRequest.id))) or 0) + 1
+            db.execute(
+                insert(PaymentRequest),
+                [
+                    {
+                        "id": first_request + n,
+                        "customer_id": first_customer + n,
+                        "currency": "EUR",
+                        "amount_minor": AMOUNT_MINOR,
+                        "method": PaymentMethod.CARD,
+                        "status": PaymentRequestStatus.OPEN,
+                        "invoice_ids": [first_invoice + n],
+                        "created_at": now,
+                        "provider_reference": f"pi_bench_{n:07d}",
+                        "client_secret": f"pi_bench_{n:07d}_secret",
+                        "attempt": 1,
+                    }
+                    for n in range(count)
+                ],
+            )
+        return [(f"pi_bench_{n:07d}", first_request + n) for n in range(count)]
+    finally:
+        engine.dispose()
+
+
+def event_body(intent_id: str, request_id: int, n: int) -> bytes:
+    return json.dumps(
+        {
+            "id": f"evt_bench_{n:07d}",
+            "object": "event",
+            "type": "payment_intent.succeeded",
+            "created": int(time.time()),
+            "livemode": False,
+            "data": {
+                "object": {
+                    "id": intent_id,
+                    "object": "payment_intent",
+                    "amount": AMOUNT_MINOR,
+                    "amount_received": AMOUNT_MINOR,
+                    "currency": "eur",
+                    "status": "succeeded",
+                    "metadata": {"payment_request": str(request_id)},
+                }
+            },
+        }
+    ).encode()
+
+
+def signature(body: bytes) -> str:
+    stamp = int(time.time())
+    digest = hmac.new(
+        WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    return f"t={stamp},v1={digest}"
+
+
+def deliver(port: int, bodies: list[bytes], statuses: dict[int, int], lock: threading.Lock) -> None:
+    """One sender: a keep-alive connection posting its share of the events in order."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    mine: dict[int, int] = {}
+    try:
+        for body in bodies:
+            connection.request(
+                "POST",
+                "/webhooks/stripe",
+                body=body,
+                headers={
+                    "Content-Type": "application/json; charset=utf-8",
+                    "Stripe-Signature": signature(body),
+                },
+            )
+            response = connection.getresponse()
+            response.read()
+            mine[response.status] = mine.get(response.status, 0) + 1
+    finally:
+        connection.close()
+    with lock:
+        for status, count in mine.items():
+            statuses[status] = statuses.get(status, 0) + count
+
+
+WORKER_CODE = """
+import time
+from portal.db import make_engine, make_session_factory
+from portal.mail.sender import Mailer
+from portal.payments.receipts import deliver_pending
+from portal.settings import load_settings
+from portal.templating import make_environment
+settings = load_settings()
+factory = make_session_factory(make_engine(settings.database_url))
+env, mailer = make_environment(), Mailer(settings.smtp, settings.mail_spool_dir)
+while True:
+    deliver_pending(factory, env, mailer, settings)
+    time.sleep(0.2)
+"""
+
+
+@contextlib.contextmanager
+def receipts_worker(env: dict[str, str], workdir: Path) -> Any:
+    """The receipts part of the worker, in its own process, until the block ends."""
+    log = (workdir / "receipts-worker.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-c", WORKER_CODE], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Result:
+    print(f"\n== {backend} ==", flush=True)
+    sink = SmtpSink()
+    smtp_port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        with fresh_database(backend, workdir) as url:
+            port = free_port()
+            env = {
+                "PORTAL_ENVIRONMENT": "development",
+                "PORTAL_DATABASE_URL": url,
+                "PORTAL_SECRET_KEYS": SECRET_KEY,
+                "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
+                "PORTAL_STRIPE_SECRET_KEY": "sk_test_bench",
+                "PORTAL_STRIPE_PUBLISHABLE_KEY": "pk_test_bench",
+                "PORTAL_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                # Never called while applying webhooks; a closed port proves it.
+                "PORTAL_STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}",
+                "PORTAL_SMTP_HOST": "127.0.0.1",
+                "PORTAL_SMTP_PORT": str(smtp_port),
+                "PORTAL_SMTP_SECURITY": "none",
+                "PORTAL_LOG_LEVEL": "warning",
+            }
+            settings = load_settings(env)
+            total = args.events + args.warmup
+            started = time.perf_counter()
+            pairs = seed(url, settings.company, total)
+            print(
+                f"  seeded {total} customers, invoices and card requests "
+                f"in {time.perf_counter() - started:.1f} s",
+                flush=True,
+            )
+            bodies = [event_body(pi, rid, n) for n, (pi, rid) in enumerate(pairs)]
+            warmup, measured = bodies[: args.warmup], bodies[args.warmup :]
+            rng = random.Random(7)
+            replays = [rng.choice(measured) for _ in range(int(len(measured) * args.replays))]
+            # Replays land near their original, so many race with it from another sender.
+            stream = list(measured)
+            for replay in replays:
+                stream.insert(min(len(stream), stream.index(replay) + rng.randint(0, 8)), replay)
+            with serve(
+                "app", ["portal.web.app:asgi"], port, server_env(env), workdir, []
+            ) as server:
+                statuses: dict[int, int] = {}
+                lock = threading.Lock()
+                deliver(port, warmup, statuses, lock)
+                statuses.clear()
+                shares = [stream[i :: args.senders] for i in range(args.senders)]
+                samples = [rss_mb(server.process.pid)]
+                stop = threading.Event()
+
+                def sample() -> None:
+                    while not stop.wait(0.5):
+                        samples.append(rss_mb(server.process.pid))
+
+                sampler = threading.Thread(target=sample, daemon=True)
+                threads = [
+                    threading.Thread(target=deliver, args=(port, share, statuses, lock))
+                    for share in shares
+                ]
+                sampler.start()
+                began = time.perf_counter()
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                seconds = time.perf_counter() - began
+                stop.set()
+                sampler.join()
+                samples.append(rss_mb(server.process.pid))
+            # Receipts are the worker's job, in its own process, after the load.
+            with receipts_worker(server_env(env), workdir):
+                deadline = time.monotonic() + RECEIPT_DEADLINE_SECONDS
+                while sink.count < total and time.monotonic() < deadline:
+                    time.sleep(0.1)
+            engine = make_engine(url)
+            try:
+                with engine.connect() as connection:
+                    payments = connection.scalar(select(func.count()).select_from(Payment))
+                    stored = connection.scalar(select(func.count()).select_from(WebhookEvent))
+                    paid = connection.scalar(
+                        select(func.count())
+                        .select_from(Invoice)
+                        .where(Invoice.status == InvoiceStatus.PAID)
+                    )
+                    over = connection.scalar(
+                        select(func.count())
+                        .select_from(Invoice)
+                        .where(Invoice.paid_minor > Invoice.amount_minor)
+                    )
+            finally:
+                engine.dispose()
+            return Result(
+                backend,
+                distinct=len(measured),
+                delivered=len(stream),
+                seconds=seconds,
+                statuses=statuses,
+                payments=int(payments or 0) - len(warmup),
+                stored_events=int(stored or 0) - len(warmup),
+                paid_invoices=int(paid or 0) - len(warmup),
+                over_allocated=int(over or 0),
+                receipts=sink.count - len(warmup),
+                rss_samples=samples,
+            )
+    finally:
+        controller.stop()
+
+
+def print_report(results: list[Result], skipped: list[str], args: argparse.Namespace) -> bool:
+    print("\n== results ==")
+    print(
+        f"{args.events} distinct payment_intent.succeeded events + {args.replays:.0%} replays, "
+        f"{args.senders} concurrent senders, one uvicorn worker, receipts by SMTP\n"
+    )
+    header = (
+        f"{'backend':<11} {'delivered':>9} {'seconds':>8} {'events/s':>9} {'payments':>9} "
+        f"{'stored':>7} {'receipts':>8} {'RSS MB first→last (max)':>26} {'exactly once':>13}"
+    )
+    print(header)
+    ok = True
+    for r in results:
+        rss = f"{r.rss_samples[0]:.0f}→{r.rss_samples[-1]:.0f} ({max(r.rss_samples):.0f})"
+        print(
+            f"{r.backend:<11} {r.delivered:>9} {r.seconds:>8.2f} {r.events_per_second:>9.0f} "
+            f"{r.payments:>9} {r.stored_events:>7} {r.receipts:>8} {rss:>26} "
+            f"{'yes' if r.exactly_once else 'NO':>13}"
+        )
+        if not r.exactly_once:
+            ok = False
+            print(
+                f"  statuses: {r.statuses}, paid invoices {r.paid_invoices}, "
+                f"over-allocated {r.over_allocated}"
+            )
+    print()
+    for r in results:
+        growth = r.rss_growth
+        flat = growth <= GOAL_RSS_GROWTH
+        line = (
+            f"{r.backend}: memory {'flat' if flat else 'GROWING'} ({growth:+.1%} over the run, "
+            f"goal at most {GOAL_RSS_GROWTH:+.0%})"
+        )
+        if r.backend == "postgresql":
+            speed = r.events_per_second >= GOAL_EVENTS_PER_SECOND
+            line += (
+                f"; {r.events_per_second:.0f} events/s, goal {GOAL_EVENTS_PER_SECOND:.0f}: "
+                f"{'PASS' if speed else 'FAIL'}"
+            )
+            ok = ok and speed
+        ok = ok and flat
+        print(line)
+    for note in skipped:
+        print(note)
+    return ok
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=3000, help="distinct events measured")
+    parser.add_argument("--warmup", type=int, default=200, help="events sent before measuring")
+    parser.add_argument("--replays", type=float, default=0.2, help="share of replayed events")
+    parser.add_argument("--senders", type=int, default=4, help="concurrent senders")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    skipped: list[str] = []
+    if "postgresql" in backends:
+        base, configured = postgres_base_url()
+        reason = postgres_reachable(base)
+        if reason is not None:
+            if configured:
+                print(f"PostgreSQL unreachable at {base}: {reason}", file=sys.stderr)
+                return 2
+            backends.remove("postgresql")
+            skipped.append(f"postgresql: skipped, no server at {base} ({reason})")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="relance-bench-") as tmp:
+        try:
+            for backend in backends:
+                results.append(run_backend(backend, args, Path(tmp)))
+        except SetupError as error:
+            print(f"setup failed: {error}", file=sys.stderr)
+            return 2
+    return 0 if print_report(results, skipped, args) else 1
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
