@@ -8,6 +8,8 @@
     if (!form) { return; }
     var errorBox = document.getElementById("card-error");
     var submit = document.getElementById("card-submit");
+    var needsScript = document.getElementById("card-needs-js");
+    if (needsScript) { needsScript.hidden = true; }
     function showError(message) {
       errorBox.textContent = message;
       errorBox.hidden = false;

@@ -28,6 +28,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.browser.helpers import LINK_MAX_AGE_DAYS, Inbox, free_port
 from tests.conftest import IN_CI, TEST_SECRET, backends, fresh_database_url
+from tests.stripe_server import LocalStripe, localstripe_server
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE_SECONDS = 30.0
@@ -124,7 +125,19 @@ class LiveServer:
         return _tail(self.log_path)
 
 
-def _server_env(database_url: str, port: int, documents: Path, smtp_port: int) -> dict[str, str]:
+STRIPE_WEBHOOK_SECRET = "whsec_browser_tests"
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[LocalStripe]:
+    """A fake Stripe on loopback: the live server takes card payments through it."""
+    with localstripe_server() as server:
+        yield server
+
+
+def _server_env(
+    database_url: str, port: int, documents: Path, smtp_port: int, stripe_base: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env.update(
         PORTAL_DATABASE_URL=database_url,
@@ -136,6 +149,12 @@ def _server_env(database_url: str, port: int, documents: Path, smtp_port: int) -
         PORTAL_SMTP_HOST="127.0.0.1",
         PORTAL_SMTP_PORT=str(smtp_port),
         PORTAL_SMTP_SECURITY="none",
+        PORTAL_STRIPE_SECRET_KEY="sk_test_12345",
+        PORTAL_STRIPE_PUBLISHABLE_KEY="pk_test_12345",
+        PORTAL_STRIPE_WEBHOOK_SECRET=STRIPE_WEBHOOK_SECRET,
+        PORTAL_STRIPE_API_BASE=stripe_base,
+        PORTAL_STRIPE_JS_URL=f"{stripe_base}/js.stripe.com/v3/",
+        PORTAL_STRIPE_AUTOMATIC_PAYMENT_METHODS="false",
         PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
         PYTHONUNBUFFERED="1",
     )
@@ -175,6 +194,7 @@ def live_server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     smtp_sink: tuple[Inbox, int],
+    localstripe: LocalStripe,
 ) -> Iterator[LiveServer]:
     """``portal demo --no-serve`` then uvicorn, on a fresh database of the backend."""
     backend: str = request.param
@@ -184,7 +204,7 @@ def live_server(
     database_url, drop = fresh_database_url(backend, workdir)
     port = free_port()
     inbox, smtp_port = smtp_sink
-    env = _server_env(database_url, port, documents, smtp_port)
+    env = _server_env(database_url, port, documents, smtp_port, localstripe.api_base)
     log_path = workdir / "server.log"
     try:
         demo = subprocess.run(
@@ -226,10 +246,15 @@ def live_server(
         server = LiveServer(
             backend, f"http://127.0.0.1:{port}", workdir, env, log_path, process, inbox, demo_links
         )
+        hook = f"live-{port}"
         try:
             _wait_until_healthy(server)
+            localstripe.configure_webhook(
+                f"{server.url}/webhooks/stripe", STRIPE_WEBHOOK_SECRET, name=hook
+            )
             yield server
         finally:
+            localstripe.disable_webhook(hook)
             process.terminate()
             try:
                 process.wait(timeout=10)

@@ -149,6 +149,28 @@ def transfer_declare_error(page: Page, server: LiveServer, revoked: str) -> None
     expect(amount).to_have_attribute("aria-invalid", "true")
 
 
+def card_en(page: Page, server: LiveServer, revoked: str) -> None:
+    """The card page with Stripe's fields mounted (localstripe's stand-in of Stripe.js)."""
+    _english_account(page, server)
+    page.get_by_role("button", name=en("Pay by card")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Pay by card"))
+    expect(page.locator("#payment-element input").first).to_be_visible()
+
+
+def card_fr(page: Page, server: LiveServer, revoked: str) -> None:
+    _french_account(page, server)
+    page.get_by_role("button", name=fr("Pay by card")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(fr("Pay by card"))
+
+
+def pay_error(page: Page, server: LiveServer, revoked: str) -> None:
+    """The choice form refused (an amount below the partial-payment minimum)."""
+    _english_account(page, server)
+    page.get_by_role("textbox", name=en("Amount to pay (optional)")).fill("0.50")
+    page.get_by_role("button", name=en("Pay by card")).click()
+    expect(page.get_by_role("alert")).to_be_visible()
+
+
 Visit = Callable[[Page, LiveServer, str], None]
 PAGES: list[tuple[Visit, dict[str, object]]] = [
     (home_fr, {}),
@@ -174,6 +196,9 @@ PAGES: list[tuple[Visit, dict[str, object]]] = [
     (transfer_fr, {}),
     (transfer_fr, {"viewport": PHONE}),
     (transfer_declare_error, {}),
+    (card_en, {}),
+    (card_fr, {"viewport": PHONE}),
+    (pay_error, {}),
 ]
 
 
@@ -285,6 +310,15 @@ def test_a_360px_screen_never_scrolls_sideways(
         page.get_by_role("link", name=t("Paid invoices")).click()
         expect(page.get_by_role("heading", level=1)).to_have_text(t("Paid invoices"))
         check(f"paid ({language})")
+        page.goto("/")
+        page.get_by_role("button", name=t("Pay by card")).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(t("Pay by card"))
+        check(f"card ({language})")
+        page.goto("/")
+        page.get_by_role("button", name=t("Pay by bank transfer")).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(t("Pay by bank transfer"))
+        check(f"transfer ({language})")
+        page.goto("/")
         if language == "fr":
             page.get_by_role("button", name=language_name("en")).click()
             expect(page.locator("html")).to_have_attribute("lang", "en")
