@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import os
 import random
 import subprocess
 import sys
@@ -99,6 +100,11 @@ class Result:
     over_allocated: int
     receipts: int
     rss_samples: list[float] = field(default_factory=list)
+    app_cpu_seconds: float = 0.0
+
+    @property
+    def cpu_ms_per_event(self) -> float:
+        return 1000 * self.app_cpu_seconds / self.delivered
 
     @property
     def events_per_second(self) -> float:
@@ -238,6 +244,13 @@ def signature(body: bytes) -> str:
     return f"t={stamp},v1={digest}"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
 def deliver(port: int, bodies: list[bytes], statuses: dict[int, int], lock: threading.Lock) -> None:
     """One sender: a keep-alive connection posting its share of the events in order."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -356,12 +369,14 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Result
                     for share in shares
                 ]
                 sampler.start()
+                cpu_before = cpu_seconds(server.process.pid)
                 began = time.perf_counter()
                 for thread in threads:
                     thread.start()
                 for thread in threads:
                     thread.join()
                 seconds = time.perf_counter() - began
+                app_cpu = cpu_seconds(server.process.pid) - cpu_before
                 stop.set()
                 sampler.join()
                 samples.append(rss_mb(server.process.pid))
@@ -399,6 +414,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Result
                 over_allocated=int(over or 0),
                 receipts=sink.count - len(warmup),
                 rss_samples=samples,
+                app_cpu_seconds=app_cpu,
             )
     finally:
         controller.stop()
@@ -412,7 +428,8 @@ def print_report(results: list[Result], skipped: list[str], args: argparse.Names
     )
     header = (
         f"{'backend':<11} {'delivered':>9} {'seconds':>8} {'events/s':>9} {'payments':>9} "
-        f"{'stored':>7} {'receipts':>8} {'RSS MB first→last (max)':>26} {'exactly once':>13}"
+        f"{'stored':>7} {'receipts':>8} {'app CPU ms/event':>17} {'RSS MB first→last (max)':>26} "
+        f"{'exactly once':>13}"
     )
     print(header)
     ok = True
@@ -420,7 +437,8 @@ def print_report(results: list[Result], skipped: list[str], args: argparse.Names
         rss = f"{r.rss_samples[0]:.0f}→{r.rss_samples[-1]:.0f} ({max(r.rss_samples):.0f})"
         print(
             f"{r.backend:<11} {r.delivered:>9} {r.seconds:>8.2f} {r.events_per_second:>9.0f} "
-            f"{r.payments:>9} {r.stored_events:>7} {r.receipts:>8} {rss:>26} "
+            f"{r.payments:>9} {r.stored_events:>7} {r.receipts:>8} {r.cpu_ms_per_event:>17.2f} "
+            f"{rss:>26} "
             f"{'yes' if r.exactly_once else 'NO':>13}"
         )
         if not r.exactly_once:

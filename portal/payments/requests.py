@@ -17,8 +17,8 @@ from portal import clock
 from portal.customers.models import Customer
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.money import allocate
-from portal.payments.models import Payment, PaymentMethod, PaymentRequest, PaymentRequestStatus
-from portal.payments.service import record_payment
+from portal.payments.models import PaymentMethod, PaymentRequest, PaymentRequestStatus
+from portal.payments.service import RecordedPayment, record_payment
 from portal.payments.transfer import creditor_reference
 from portal.timeline.models import Actor
 from portal.timeline.service import record
@@ -365,7 +365,7 @@ def confirm_transfer(
     today: dt.date,
     actor: Actor = Actor.USER,
     actor_id: str | None = None,
-) -> Payment:
+) -> RecordedPayment:
     """The money of a transfer request arrived: record and allocate it like any payment.
 
     The payment's reference is the request's RF reference, so a later bank statement

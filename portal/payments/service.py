@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -21,11 +23,27 @@ from portal.payments.models import (
     ReversalKind,
 )
 from portal.timeline.models import Actor
-from portal.timeline.service import record
+from portal.timeline.service import append, record
 
 
 class PaymentError(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class RecordedPayment:
+    """What recording a payment did (load ``Payment`` by ``id`` for more)."""
+
+    id: int
+    amount_minor: int
+    currency: str
+    credit_minor: int
+
+
+# Built once: Core statements executed with parameters skip the ORM's per-call work.
+_payments = cast(Table, Payment.__table__)
+_INSERT_PAYMENT = insert(_payments).returning(_payments.c.id)
+_INSERT_ALLOCATION = insert(cast(Table, PaymentAllocation.__table__))
 
 
 def record_payment(
@@ -43,7 +61,7 @@ def record_payment(
     actor_id: str | None = None,
     payment_request_id: int | None = None,
     receipt: bool = False,
-) -> Payment:
+) -> RecordedPayment:
     """Record a payment and allocate it: to ``invoice_ids`` first, then oldest first.
 
     The invoices are locked (FOR UPDATE on PostgreSQL) so two payments racing
@@ -69,34 +87,42 @@ def record_payment(
     ]
     allocations, credit = allocate(amount_minor, [(i.id, i.remaining_minor) for i in ordered])
     now = clock.now()
-    payment = Payment(
-        customer_id=customer.id,
-        amount_minor=amount_minor,
-        currency=currency,
-        method=method,
-        provider=provider,
-        provider_reference=provider_reference,
-        received_at=received_at or now,
-        created_at=now,
-        payment_request_id=payment_request_id,
-        reversed_minor=0,
-        receipt_pending=receipt,
-    )
-    session.add(payment)
-    session.flush()
+    # Plain INSERTs rather than ORM objects: this runs once per webhook event, and the
+    # unit-of-work bookkeeping would cost more than the statements themselves. (The
+    # invoices were read through the ORM above, which flushed anything pending.)
+    payment_id = session.execute(
+        _INSERT_PAYMENT,
+        {
+            "customer_id": customer.id,
+            "amount_minor": amount_minor,
+            "currency": currency,
+            "method": method,
+            "status": PaymentStatus.SUCCEEDED,
+            "provider": provider,
+            "provider_reference": provider_reference,
+            "received_at": received_at or now,
+            "created_at": now,
+            "payment_request_id": payment_request_id,
+            "reversed_minor": 0,
+            "receipt_pending": receipt,
+        },
+    ).scalar_one()
+    if allocations:
+        session.execute(
+            _INSERT_ALLOCATION,
+            [
+                {"payment_id": payment_id, "invoice_id": a.key, "amount_minor": a.amount_minor}
+                for a in allocations
+            ],
+        )
     by_id = {i.id: i for i in ordered}
     for part in allocations:
         invoice = by_id[part.key]
-        session.add(
-            PaymentAllocation(
-                payment_id=payment.id, invoice_id=invoice.id, amount_minor=part.amount_minor
-            )
-        )
         invoice.paid_minor += part.amount_minor
         if invoice.remaining_minor == 0:
             invoice.status = InvoiceStatus.PAID
             invoice.transfer_pending_until = None
-    record(
+    append(
         session,
         company_id=customer.company_id,
         customer_id=customer.id,
@@ -104,7 +130,7 @@ def record_payment(
         actor_id=actor_id,
         action="payment.recorded",
         subject_type="payment",
-        subject_id=payment.id,
+        subject_id=payment_id,
         details={
             "amount_minor": amount_minor,
             "currency": currency,
@@ -114,7 +140,7 @@ def record_payment(
             "reference": provider_reference,
         },
     )
-    return payment
+    return RecordedPayment(payment_id, amount_minor, currency, credit)
 
 
 def find_payment(session: Session, provider: str, provider_reference: str) -> Payment | None:

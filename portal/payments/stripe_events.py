@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -50,25 +50,41 @@ class Outcome:
     payment_id: int | None = None  # a payment recorded by this event (gets a receipt)
 
 
+_events = cast(Table, WebhookEvent.__table__)
+_requests = cast(Table, PaymentRequest.__table__)
+# Built once: Core statements executed with parameters skip the per-call construction.
+_CLAIM = {
+    dialect: insert_(_events)
+    .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+    .returning(_events.c.id)
+    for dialect, insert_ in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
+_CONFIRM_REQUEST = (
+    update(_requests)
+    .where(_requests.c.id == bindparam("request"))
+    .values(
+        status=bindparam("status"),
+        confirmed_at=bindparam("confirmed_at"),
+        failure_code=bindparam("failure_code"),
+    )
+)
+
+
 def _claim_event_id(session: Session, event_id: str, event_type: str) -> bool:
     """Store the event id; False if it was already there (a replay).
 
     One INSERT ... ON CONFLICT DO NOTHING: a concurrent twin waits on the unique index
     until the first commits, then inserts nothing and is treated as a replay.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     claimed = session.scalar(
-        insert(WebhookEvent)
-        .values(
-            provider=PROVIDER,
-            event_id=event_id,
-            event_type=event_type[:64],
-            outcome=APPLIED,
-            received_at=clock.now(),
-        )
-        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-        .returning(WebhookEvent.id)
+        _CLAIM[session.get_bind().dialect.name],
+        {
+            "provider": PROVIDER,
+            "event_id": event_id,
+            "event_type": event_type[:64],
+            "outcome": APPLIED,
+            "received_at": clock.now(),
+        },
     )
     return claimed is not None
 
@@ -157,9 +173,15 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
         payment_request_id=request.id,
         receipt=True,
     )
-    request.status = PaymentRequestStatus.CONFIRMED
-    request.confirmed_at = clock.now()
-    request.failure_code = None
+    session.execute(
+        _CONFIRM_REQUEST,
+        {
+            "request": request.id,
+            "status": PaymentRequestStatus.CONFIRMED,
+            "confirmed_at": clock.now(),
+            "failure_code": None,
+        },
+    )
     return Outcome(APPLIED, payment.id)
 
 

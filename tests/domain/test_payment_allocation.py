@@ -82,18 +82,19 @@ def test_allocations_credit_and_reversals_always_add_up(
             if step[0] == "pay":
                 _, amount, picks = step
                 chosen = [invoices[p % len(invoices)].id for p in picks]  # type: ignore[attr-defined]
-                payments.append(
-                    record_payment(
-                        db,
-                        customer,
-                        amount_minor=amount,  # type: ignore[arg-type]
-                        currency="EUR",
-                        method=PaymentMethod.CARD,
-                        provider="test",
-                        provider_reference=f"p{n}",
-                        invoice_ids=chosen,
-                    )
+                recorded = record_payment(
+                    db,
+                    customer,
+                    amount_minor=amount,  # type: ignore[arg-type]
+                    currency="EUR",
+                    method=PaymentMethod.CARD,
+                    provider="test",
+                    provider_reference=f"p{n}",
+                    invoice_ids=chosen,
                 )
+                payment = db.get(Payment, recorded.id)
+                assert payment is not None
+                payments.append(payment)
             elif payments:
                 _, amount, which = step
                 payment = payments[which % len(payments)]  # type: ignore[operator]
@@ -114,7 +115,7 @@ def test_allocations_credit_and_reversals_always_add_up(
 def test_a_replayed_reversal_changes_nothing(db: Session, company: Company) -> None:
     customer = make_customer(db, company)
     invoice = make_invoice(db, customer, amount_minor=10_000)
-    payment = record_payment(
+    recorded = record_payment(
         db,
         customer,
         amount_minor=10_000,
@@ -123,6 +124,8 @@ def test_a_replayed_reversal_changes_nothing(db: Session, company: Company) -> N
         provider="test",
         provider_reference="pi_1",
     )
+    payment = db.get(Payment, recorded.id)
+    assert payment is not None
     first = reverse_payment(
         db, payment, kind=ReversalKind.REFUND, provider_reference="re_1", amount_minor=2_500
     )

@@ -78,8 +78,10 @@ def test_confirming_records_allocates_and_ends_payment_pending(
         today=TODAY,
         actor_id="7",  # type: ignore[arg-type]
     )
-    assert payment.provider == "bank"
-    assert payment.provider_reference == reference_of(request)  # type: ignore[arg-type]
+    stored = db.get(Payment, payment.id)
+    assert stored is not None
+    assert stored.provider == "bank"
+    assert stored.provider_reference == reference_of(request)  # type: ignore[arg-type]
     first, second = invoices
     assert first.status is InvoiceStatus.PAID  # type: ignore[attr-defined]
     assert second.remaining_minor == 3_000  # type: ignore[attr-defined]
