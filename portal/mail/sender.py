@@ -63,6 +63,13 @@ class Mailer:
     def __init__(self, smtp: SmtpSettings, spool_dir: Path) -> None:
         self.smtp = smtp
         self.spool_dir = spool_dir
+        self._context: ssl.SSLContext | None = None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        # Loading the system's CA certificates takes tens of milliseconds: once per mailer.
+        if self._context is None:
+            self._context = ssl.create_default_context()
+        return self._context
 
     def send(self, email: OutgoingEmail) -> None:
         message = to_mime(email, self.smtp.sender)
@@ -74,14 +81,13 @@ class Mailer:
                 "email to %s spooled in %s (no SMTP host configured)", email.to, self.spool_dir
             )
             return
-        context = ssl.create_default_context()
         smtp_class = smtplib.SMTP_SSL if self.smtp.security == "tls" else smtplib.SMTP
         kwargs: dict[str, Any] = {"timeout": self.smtp.timeout_seconds}
         if self.smtp.security == "tls":
-            kwargs["context"] = context
+            kwargs["context"] = self._tls_context()
         with smtp_class(self.smtp.host, self.smtp.port, **kwargs) as client:
             if self.smtp.security == "starttls":
-                client.starttls(context=context)
+                client.starttls(context=self._tls_context())
             if self.smtp.username:
                 client.login(self.smtp.username, self.smtp.password)
             client.send_message(message)
