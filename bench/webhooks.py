@@ -50,7 +50,7 @@ from portal_page import (
     serve,
     server_env,
 )
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from portal import clock, migrate
 from portal.company.service import sync_company
@@ -208,6 +208,11 @@ def seed(url: str, company_settings: Any, count: int) -> list[tuple[str, int]]:
                     for n in range(count)
                 ],
             )
+        # Fresh tables have no statistics until autovacuum's next pass (a minute away): give
+        # the planner what a live database has.
+        with engine.connect() as connection:
+            connection.execute(text("ANALYZE"))
+            connection.commit()
         return [(f"pi_bench_{n:07d}", first_request + n) for n in range(count)]
     finally:
         engine.dispose()
