@@ -15,12 +15,22 @@ from portal.payments.models import (
     PaymentRequestStatus,
     PaymentStatus,
 )
+from portal.reminders.models import (
+    Channel,
+    MessageStatus,
+    ReminderMessage,
+    ReminderMessageInvoice,
+    ReminderRun,
+    ReminderTask,
+    TaskStatus,
+)
 from portal.timeline.models import Actor, TimelineEvent
 from portal.users.models import Role, User, UserSession
 
 __all__ = [
     "Actor",
     "Base",
+    "Channel",
     "Company",
     "Contact",
     "Customer",
@@ -30,6 +40,7 @@ __all__ = [
     "Invoice",
     "InvoiceStatus",
     "LinkScope",
+    "MessageStatus",
     "Payment",
     "PaymentAllocation",
     "PaymentMethod",
@@ -37,8 +48,13 @@ __all__ = [
     "PaymentRequestStatus",
     "PaymentStatus",
     "ReminderHold",
+    "ReminderMessage",
+    "ReminderMessageInvoice",
+    "ReminderRun",
+    "ReminderTask",
     "RiskSegment",
     "Role",
+    "TaskStatus",
     "TimelineEvent",
     "User",
     "UserSession",
