@@ -70,7 +70,12 @@ class PlannedMessage:
 
 
 def _customer_page(
-    session: Session, company_id: int, after_id: int, gap_start: dt.datetime, size: int
+    session: Session,
+    company_id: int,
+    after_id: int,
+    gap_start: dt.datetime,
+    size: int,
+    reference: str | None,
 ) -> list[Any]:
     last_message = (
         select(func.max(ReminderMessage.created_at))
@@ -103,6 +108,8 @@ def _customer_page(
         .order_by(Customer.id)
         .limit(size)
     )
+    if reference is not None:
+        query = query.where(Customer.reference == reference)
     return list(session.execute(query).all())
 
 
@@ -145,15 +152,17 @@ def plan(
     now: dt.datetime | None = None,
     page_size: int = PAGE_SIZE,
     any_time: bool = False,
+    reference: str | None = None,
 ) -> Iterator[list[PlannedMessage]]:
-    """Pages of planned messages; reads only. ``any_time`` ignores business hours (demo)."""
+    """Pages of planned messages; reads only. ``any_time`` ignores business hours (demo);
+    ``reference`` limits the run to one customer."""
     now = now or clock.now()
     gap_start = now - dt.timedelta(days=book.min_gap_days)
     after_id = 0
     send_after_by_zone: dict[str, dt.datetime] = {}
     today_by_zone: dict[str, dt.date] = {}
     while True:
-        customers = _customer_page(session, company_id, after_id, gap_start, page_size)
+        customers = _customer_page(session, company_id, after_id, gap_start, page_size, reference)
         if not customers:
             return
         after_id = int(customers[-1][0])
@@ -339,12 +348,20 @@ def run(
     now: dt.datetime | None = None,
     page_size: int = PAGE_SIZE,
     any_time: bool = False,
+    reference: str | None = None,
 ) -> RunResult:
     """Plan and enqueue, committing page by page (memory stays flat; a rerun resumes)."""
     now = now or clock.now()
     result = RunResult()
     for page in plan(
-        session, company_id, book, calendar, now=now, page_size=page_size, any_time=any_time
+        session,
+        company_id,
+        book,
+        calendar,
+        now=now,
+        page_size=page_size,
+        any_time=any_time,
+        reference=reference,
     ):
         result.planned += len(page)
         result.enqueued += enqueue(session, company_id, page, now)
