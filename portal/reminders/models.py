@@ -132,3 +132,18 @@ class ReminderRun(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     messages: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def take_write_lock(session: object) -> None:
+    """SQLite only: make this transaction the writer now, not at its first write.
+
+    Under WAL, a transaction that read and then writes after another writer committed
+    fails at once ("database is locked"); one that starts with a write waits for the lock
+    (busy timeout) instead. Any UPDATE takes the lock, even one that matches no row.
+    """
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    assert isinstance(session, Session)
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE reminder_runs SET messages = messages WHERE 1 = 0"))

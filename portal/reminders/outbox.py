@@ -55,6 +55,7 @@ from portal.reminders.models import (
     ReminderMessage,
     ReminderMessageInvoice,
     ReminderTask,
+    take_write_lock,
 )
 from portal.reminders.render import (
     ReminderContent,
@@ -411,6 +412,7 @@ def record_outcome(
     session: Session, settings: Settings, worker_id: str, delivery: Delivery, outcome: Outcome
 ) -> None:
     """Record what happened, unless another worker took the row over meanwhile."""
+    take_write_lock(session)
     message = session.scalar(
         select(ReminderMessage)
         .where(
@@ -481,6 +483,10 @@ def deliver_due(
 ) -> int:
     """One round: claim (commit), send each, record each (commit). Returns how many were
     handed to a channel."""
+    # A batch must be sent within its lease even if every send runs into its timeout.
+    settings = ctx.settings
+    slowest = 2 * max(settings.smtp.timeout_seconds, settings.sms.timeout_seconds)
+    limit = max(1, min(limit, int(settings.reminders.lease_seconds // slowest)))
     with session_factory() as session, session.begin():
         deliveries = claim(session, ctx, worker_id, limit=limit)
     for delivery in deliveries:

@@ -32,6 +32,7 @@ from portal.reminders.models import (
     ReminderMessageInvoice,
     ReminderTask,
     TaskStatus,
+    take_write_lock,
 )
 from portal.reminders.scenarios import ScenarioBook, Step
 from portal.reminders.schedule import BusinessCalendar
@@ -162,6 +163,7 @@ def plan(
     send_after_by_zone: dict[str, dt.datetime] = {}
     today_by_zone: dict[str, dt.date] = {}
     while True:
+        take_write_lock(session)  # SQLite: this page's transaction will write, take it now
         customers = _customer_page(session, company_id, after_id, gap_start, page_size, reference)
         if not customers:
             return
