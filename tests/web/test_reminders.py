@@ -75,9 +75,18 @@ def test_a_credit_manager_sees_the_call_and_marks_it_done(
     db.expire_all()
     task = db.get(ReminderTask, task_id)
     assert task is not None
-    assert (task.status, task.note, task.done_by_user_id) == (TaskStatus.DONE, "Paiement vendredi", user.id)
-    assert db.scalar(select(TimelineEvent.action).where(TimelineEvent.action == "reminder.task_done"))
-    assert "No call to make." in client.get("/admin/tasks").text or "Aucun appel" in client.get("/admin/tasks").text
+    assert (task.status, task.note, task.done_by_user_id) == (
+        TaskStatus.DONE,
+        "Paiement vendredi",
+        user.id,
+    )
+    assert db.scalar(
+        select(TimelineEvent.action).where(TimelineEvent.action == "reminder.task_done")
+    )
+    assert (
+        "No call to make." in client.get("/admin/tasks").text
+        or "Aucun appel" in client.get("/admin/tasks").text
+    )
     assert "Paiement vendredi" in client.get("/admin/tasks?show=done").text
     again = client.post(f"/admin/tasks/{task_id}/done", data={"note": ""})
     assert again.headers["location"] == "/admin/tasks?notice=already_done"
