@@ -278,7 +278,7 @@ def _print_plan(rows: list[Any], now: Any) -> None:
     print(f"\n{len(rows)} messages would be planned at {now.isoformat(timespec='minutes')}.")
 
 
-def _delivery_context(settings: Settings) -> Any:
+def _delivery_context(settings: Settings, any_time: bool = False) -> Any:
     from portal.links.tokens import LinkSigner
     from portal.mail.sender import Mailer
     from portal.reminders.outbox import DeliveryContext
@@ -291,6 +291,7 @@ def _delivery_context(settings: Settings) -> Any:
         signer=LinkSigner(settings.secret_keys, settings.link_max_age_seconds),
         mailer=Mailer(settings.smtp, settings.mail_spool_dir),
         sms=sms_provider(settings.sms),
+        any_time=any_time,
     )
 
 
@@ -312,7 +313,7 @@ def start_worker_thread(settings: Settings, *, any_time: bool) -> Any:
     stop = threading.Event()
     thread = threading.Thread(
         target=run_worker,
-        args=(factory, company_id, _delivery_context(settings), book, stop),
+        args=(factory, company_id, _delivery_context(settings, any_time), book, stop),
         kwargs={"any_time": any_time},
         name="reminder-worker",
         daemon=True,
@@ -340,7 +341,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     factory = make_session_factory(engine)
     with transaction(factory) as db:
         company_id = sync_company(db, settings.company).id
-    ctx = _delivery_context(settings)
+    ctx = _delivery_context(settings, args.send_now)
     try:
         if args.once:
             if not args.no_plan:
@@ -610,6 +611,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--once", action="store_true", help="deliver what is due, then exit")
     worker.add_argument("--no-plan", action="store_true", help="only deliver, never plan")
+    worker.add_argument(
+        "--send-now",
+        action="store_true",
+        help="deliver outside business hours too (demos, tests)",
+    )
     worker.set_defaults(handler=cmd_worker)
     return parser
 

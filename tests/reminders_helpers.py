@@ -43,13 +43,16 @@ def reminder_settings(settings: Settings, tmp_path: Path, smtp_port: int = 0) ->
     )
 
 
-def context(settings: Settings, sms: SmsProvider | None = None) -> DeliveryContext:
+def context(
+    settings: Settings, sms: SmsProvider | None = None, any_time: bool = False
+) -> DeliveryContext:
     return DeliveryContext(
         settings=settings,
         templates=_TEMPLATES,
         signer=LinkSigner(settings.secret_keys, settings.link_max_age_seconds),
         mailer=Mailer(settings.smtp, settings.mail_spool_dir),
         sms=sms or LoggingSmsProvider(),
+        any_time=any_time,
     )
 
 

@@ -106,9 +106,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("reminder_messages", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_reminder_messages_customer_created", ["customer_id", "created_at"], unique=False
-        )
-        batch_op.create_index(
             "ix_reminder_messages_due", ["status", "next_attempt_at"], unique=False
         )
 
@@ -140,11 +137,6 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("reminder_message_invoices", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_reminder_message_invoices_invoice_offset",
-            ["invoice_id", "offset_days"],
-            unique=False,
-        )
         batch_op.create_index(
             batch_op.f("ix_reminder_message_invoices_message_id"), ["message_id"], unique=False
         )
@@ -224,12 +216,10 @@ def downgrade() -> None:
     op.drop_table("reminder_tasks")
     with op.batch_alter_table("reminder_message_invoices", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reminder_message_invoices_message_id"))
-        batch_op.drop_index("ix_reminder_message_invoices_invoice_offset")
 
     op.drop_table("reminder_message_invoices")
     with op.batch_alter_table("reminder_messages", schema=None) as batch_op:
         batch_op.drop_index("ix_reminder_messages_due")
-        batch_op.drop_index("ix_reminder_messages_customer_created")
 
     op.drop_table("reminder_messages")
     op.drop_table("reminder_runs")

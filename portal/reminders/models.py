@@ -50,8 +50,9 @@ class ReminderMessage(Base):
     __tablename__ = "reminder_messages"
     __table_args__ = (
         UniqueConstraint("customer_id", "step", "cycle"),
+        # The unique key leads with customer_id: it also serves the planner's per-customer
+        # lookups (last message, for the minimum gap), so no second index is kept for them.
         Index("ix_reminder_messages_due", "status", "next_attempt_at"),
-        Index("ix_reminder_messages_customer_created", "customer_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -86,10 +87,8 @@ class ReminderMessageInvoice(Base):
     """An invoice a message reminds about, at one step; an invoice gets each step once."""
 
     __tablename__ = "reminder_message_invoices"
-    __table_args__ = (
-        UniqueConstraint("invoice_id", "step"),
-        Index("ix_reminder_message_invoices_invoice_offset", "invoice_id", "offset_days"),
-    )
+    # The unique key leads with invoice_id: it serves "the furthest step of this invoice".
+    __table_args__ = (UniqueConstraint("invoice_id", "step"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[int] = mapped_column(

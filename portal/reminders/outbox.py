@@ -65,6 +65,7 @@ from portal.reminders.render import (
     render_letter,
     render_sms,
 )
+from portal.reminders.schedule import BusinessCalendar
 from portal.reminders.sms import DeliveryError, Sms, SmsProvider
 from portal.settings import Settings
 from portal.timeline.models import Actor
@@ -111,6 +112,15 @@ class DeliveryContext:
     signer: LinkSigner
     mailer: Mailer
     sms: SmsProvider
+    # Demo and tests: send at once instead of waiting for business hours.
+    any_time: bool = False
+
+    @property
+    def calendar(self) -> BusinessCalendar:
+        r = self.settings.reminders
+        return BusinessCalendar(
+            r.holiday_country or self.settings.company.country, r.send_from_hour, r.send_until_hour
+        )
 
     @property
     def mail_domain(self) -> str:
@@ -226,6 +236,13 @@ def _prepare(
     customer: Customer,
     now: dt.datetime,
 ) -> Delivery | None:
+    if not ctx.any_time and message.channel is not Channel.TASK:
+        # A worker that was down may wake up at night: messages still wait for business hours.
+        opens = ctx.calendar.next_send_time(now, customer.timezone)
+        if opens > now:
+            message.next_attempt_at = opens
+            message.claimed_until = None
+            return None
     today = now.astimezone(ZoneInfo(customer.timezone)).date()
     if customer.reminders_paused_until is not None and customer.reminders_paused_until >= today:
         _cancel(session, message, "customer_paused")

@@ -119,7 +119,7 @@ def test_two_workers_never_send_a_message_twice(
 
     def work(name: str) -> None:
         try:
-            ctx = context(s)
+            ctx = context(s, any_time=True)
             start.wait()
             while deliver_due(factory, ctx, name, limit=3):
                 pass
@@ -157,7 +157,7 @@ def _worker(url: str, smtp_port: int, tmp_path: Path, log: Path) -> subprocess.P
     )
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "portal.cli", "worker", "--no-plan"],
+            [sys.executable, "-m", "portal.cli", "worker", "--no-plan", "--send-now"],
             env=env,
             cwd=tmp_path,
             stdout=out,

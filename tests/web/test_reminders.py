@@ -67,7 +67,8 @@ def test_a_credit_manager_sees_the_call_and_marks_it_done(
     log_in(client, user.email)
     page = client.get("/admin/tasks")
     assert page.status_code == 200
-    assert "Stratégique SA" in page.text and "F-CALL-1" in page.text
+    assert "Stratégique SA" in page.text
+    assert "F-CALL-1" in page.text
     assert 'href="tel:+33622222222"' in page.text
     assert f'action="/admin/tasks/{task_id}/done"' in page.text
     done = client.post(f"/admin/tasks/{task_id}/done", data={"note": "Paiement vendredi"})
@@ -101,12 +102,14 @@ def test_a_viewer_reads_the_queue_but_cannot_mark_a_task(
     viewer = make_user(db, Role.VIEWER)
     log_in(client, viewer.email)
     page = client.get("/admin/tasks")
-    assert page.status_code == 200 and "F-CALL-1" in page.text
+    assert page.status_code == 200
+    assert "F-CALL-1" in page.text
     assert "/done" not in page.text
     assert client.post(f"/admin/tasks/{task_id}/done", data={"note": "x"}).status_code == 403
     db.expire_all()
     task = db.get(ReminderTask, task_id)
-    assert task is not None and task.status is TaskStatus.OPEN
+    assert task is not None
+    assert task.status is TaskStatus.OPEN
 
 
 def test_a_too_long_note_changes_nothing(client: TestClient, db: Session, task_id: int) -> None:
@@ -116,7 +119,8 @@ def test_a_too_long_note_changes_nothing(client: TestClient, db: Session, task_i
     assert response.headers["location"] == "/admin/tasks?notice=note_too_long"
     db.expire_all()
     task = db.get(ReminderTask, task_id)
-    assert task is not None and task.status is TaskStatus.OPEN
+    assert task is not None
+    assert task.status is TaskStatus.OPEN
     notice = client.get(response.headers["location"]).text
     assert "trop longue" in notice
 
@@ -139,9 +143,11 @@ def test_the_outbox_viewer_shows_messages_and_their_portal_link(
     message = db.scalar(select(ReminderMessage))
     assert message is not None
     listing = client.get("/dev/outbox")
-    assert listing.status_code == 200 and "Client Courriel" in listing.text
+    assert listing.status_code == 200
+    assert "Client Courriel" in listing.text
     detail = client.get(f"/dev/outbox/{message.id}")
-    assert detail.status_code == 200 and "F-MAIL-1" in detail.text
+    assert detail.status_code == 200
+    assert "F-MAIL-1" in detail.text
     link = detail.text.split('<a href="http://testserver/l/', 1)[1].split('"', 1)[0]
     opened = client.get(f"/l/{link}")
     assert (opened.status_code, opened.headers["location"]) == (303, "/")
