@@ -55,6 +55,7 @@ from portal.reminders.models import (
     ReminderMessage,
     ReminderMessageInvoice,
     ReminderTask,
+    prefer_indexes,
     take_write_lock,
 )
 from portal.reminders.render import (
@@ -197,6 +198,7 @@ def claim(
 ) -> list[Delivery]:
     """Claim due messages, re-check and render them; the caller commits, then sends."""
     now = clock.now()
+    prefer_indexes(session)
     ids = _claim_ids(session, worker_id, now, limit)
     if not ids:
         return []

@@ -32,6 +32,7 @@ from portal.reminders.models import (
     ReminderMessageInvoice,
     ReminderTask,
     TaskStatus,
+    prefer_indexes,
     take_write_lock,
 )
 from portal.reminders.scenarios import ScenarioBook, Step
@@ -78,6 +79,19 @@ def _customer_page(
     size: int,
     reference: str | None,
 ) -> list[Any]:
+    # The page's ids first, by the primary key alone: the per-customer lookups below then
+    # run for these customers only, whatever plan the database prefers.
+    page = (
+        select(Customer.id)
+        .where(Customer.company_id == company_id, Customer.id > after_id)
+        .order_by(Customer.id)
+        .limit(size)
+    )
+    if reference is not None:
+        page = page.where(Customer.reference == reference)
+    ids = list(session.scalars(page))
+    if not ids:
+        return []
     last_message = (
         select(func.max(ReminderMessage.created_at))
         .where(
@@ -105,12 +119,9 @@ def _customer_page(
             (last_message >= gap_start).label("in_gap"),
             open_task.label("task_open"),
         )
-        .where(Customer.company_id == company_id, Customer.id > after_id)
+        .where(Customer.id.in_(ids))
         .order_by(Customer.id)
-        .limit(size)
     )
-    if reference is not None:
-        query = query.where(Customer.reference == reference)
     return list(session.execute(query).all())
 
 
@@ -164,6 +175,7 @@ def plan(
     today_by_zone: dict[str, dt.date] = {}
     while True:
         take_write_lock(session)  # SQLite: this page's transaction will write, take it now
+        prefer_indexes(session)
         customers = _customer_page(session, company_id, after_id, gap_start, page_size, reference)
         if not customers:
             return
