@@ -190,6 +190,176 @@ def cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scenarios_or_exit(settings: Settings) -> Any:
+    from portal.reminders.scenarios import ScenarioError, load_scenarios
+
+    try:
+        return load_scenarios(settings.reminders.scenarios_file)
+    except ScenarioError as error:
+        sys.exit(f"reminder scenarios: {error}")
+
+
+def cmd_reminders(args: argparse.Namespace) -> int:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from portal import clock
+    from portal.company.service import sync_company
+    from portal.db import make_engine, make_session_factory, transaction
+    from portal.reminders import planning
+    from portal.reminders.worker import calendar_for
+
+    settings = _settings()
+    book = _scenarios_or_exit(settings)
+    calendar = calendar_for(settings)
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    try:
+        with transaction(factory) as db:
+            company_id = sync_company(db, settings.company).id
+        if args.reminders_command == "run":
+            with factory() as db:
+                result = planning.run(
+                    db,
+                    company_id,
+                    book,
+                    calendar,
+                    any_time=args.send_now,
+                    reference=args.customer,
+                )
+                db.commit()
+            print(f"{result.enqueued} messages enqueued ({result.planned} planned).")
+            return 0
+        now = clock.now()
+        if args.date is not None:
+            local = dt.datetime.combine(
+                args.date,
+                dt.time(settings.reminders.plan_hour),
+                ZoneInfo(settings.company.timezone),
+            )
+            now = local.astimezone(dt.UTC)
+        rows = []
+        with factory() as db:
+            for page in planning.plan(
+                db, company_id, book, calendar, now=now, reference=args.customer
+            ):
+                rows.extend(page)
+            db.rollback()  # reads only: nothing to keep
+    finally:
+        engine.dispose()
+    _print_plan(rows, now)
+    return 0
+
+
+def _print_plan(rows: list[Any], now: Any) -> None:
+    from zoneinfo import ZoneInfo
+
+    from portal.money import format_plain
+
+    header = ("CUSTOMER", "NAME", "SCENARIO", "STEP", "CHANNEL", "INVOICES", "DUE", "SEND AFTER")
+    table = [header]
+    for m in rows:
+        totals = " + ".join(f"{format_plain(v, c)} {c}" for c, v in sorted(m.totals().items()))
+        table.append(
+            (
+                m.reference,
+                m.name[:28],
+                m.scenario,
+                m.step.key,
+                str(m.step.channel),
+                " ".join(i.number for i in m.invoices),
+                totals,
+                m.send_after.astimezone(ZoneInfo(m.timezone)).strftime("%Y-%m-%d %H:%M %Z"),
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)))
+    print(f"\n{len(rows)} messages would be planned at {now.isoformat(timespec='minutes')}.")
+
+
+def _delivery_context(settings: Settings, any_time: bool = False) -> Any:
+    from portal.links.tokens import LinkSigner
+    from portal.mail.sender import Mailer
+    from portal.reminders.outbox import DeliveryContext
+    from portal.reminders.sms import sms_provider
+    from portal.templating import make_environment
+
+    return DeliveryContext(
+        settings=settings,
+        templates=make_environment(),
+        signer=LinkSigner(settings.secret_keys, settings.link_max_age_seconds),
+        mailer=Mailer(settings.smtp, settings.mail_spool_dir),
+        sms=sms_provider(settings.sms),
+        any_time=any_time,
+    )
+
+
+def start_worker_thread(settings: Settings, *, any_time: bool) -> Any:
+    """The worker in a daemon thread of this process (the demo); returns its stop event."""
+    import logging
+    import threading
+
+    from portal.company.service import sync_company
+    from portal.db import make_engine, make_session_factory, transaction
+    from portal.reminders.worker import run_worker
+
+    logging.getLogger("portal").setLevel(settings.log_level.upper())
+    book = _scenarios_or_exit(settings)
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    with transaction(factory) as db:
+        company_id = sync_company(db, settings.company).id
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_worker,
+        args=(factory, company_id, _delivery_context(settings, any_time), book, stop),
+        kwargs={"any_time": any_time},
+        name="reminder-worker",
+        daemon=True,
+    )
+    thread.start()
+    return stop
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from portal.company.service import sync_company
+    from portal.db import make_engine, make_session_factory, transaction
+    from portal.reminders.outbox import deliver_due, new_worker_id
+    from portal.reminders.worker import run_if_due, run_worker
+
+    settings = _settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    book = _scenarios_or_exit(settings)
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    with transaction(factory) as db:
+        company_id = sync_company(db, settings.company).id
+    ctx = _delivery_context(settings, args.send_now)
+    try:
+        if args.once:
+            if not args.no_plan:
+                run_if_due(factory, company_id, settings, book)
+            worker_id, sent = new_worker_id(), 0
+            while delivered := deliver_due(factory, ctx, worker_id):
+                sent += delivered
+            print(f"{sent} messages handed over.")
+            return 0
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        run_worker(factory, company_id, ctx, book, stop, plan=not args.no_plan)
+    finally:
+        engine.dispose()
+    return 0
+
+
 def _log_config(level: str) -> dict[str, Any]:
     """uvicorn's logging, plus the application's own loggers at the configured level."""
     from uvicorn.config import LOGGING_CONFIG
@@ -245,7 +415,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base_url = f"http://{args.host}:{args.port}"
     if "PORTAL_BASE_URL" not in os.environ:
         os.environ["PORTAL_BASE_URL"] = base_url
-        settings = _settings()
+    if "PORTAL_REMINDER_SCENARIOS_FILE" not in os.environ:
+        from portal.demo.seed import DEMO_SCENARIOS_FILE
+
+        # The demo's scenarios suit its invoices: emails, SMS, a letter and call tasks at once.
+        os.environ["PORTAL_REMINDER_SCENARIOS_FILE"] = str(DEMO_SCENARIOS_FILE)
+    if "PORTAL_REMINDER_POLL_SECONDS" not in os.environ:
+        os.environ["PORTAL_REMINDER_POLL_SECONDS"] = "5"
+    settings = _settings()
     _prepare_sqlite_dir(settings.database_url)
     migrate.upgrade(settings.database_url)
     signer = LinkSigner(settings.secret_keys, settings.link_max_age_seconds)
@@ -271,7 +448,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("Print a fresh link at any time:  portal link C-1002")
     if args.no_serve:
         return 0
+    print("\nReminders: the worker runs in this process and plans today's run now.")
+    print(f'  Outbox (the emails, SMS and letters it "sent"): {settings.base_url}/dev/outbox')
+    print(f"  Call tasks for credit managers: {settings.base_url}/admin/tasks")
     print(f"Serving on {settings.base_url} (Ctrl+C to stop)\n", flush=True)
+    start_worker_thread(settings, any_time=True)
     _serve(settings, args.host, args.port, 1)
     return 0
 
@@ -387,7 +568,65 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--name", default="", help="the name shown to other users")
     user.set_defaults(handler=cmd_user)
+    reminders = commands.add_parser(
+        "reminders",
+        help="plan reminder runs",
+        description="Plan the reminders scenarios call for (see docs/architecture.md).",
+    )
+    reminder_commands = reminders.add_subparsers(
+        dest="reminders_command", required=True, metavar="ACTION"
+    )
+    plan = reminder_commands.add_parser(
+        "plan",
+        help="print what a run would send, changing nothing",
+        description="Print, as a table, the messages a run would plan (no side effect).",
+    )
+    plan.add_argument(
+        "--date",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="plan as on this day (at PORTAL_REMINDER_PLAN_HOUR, company timezone)",
+    )
+    plan.add_argument("--customer", metavar="REF", help="only this customer")
+    run = reminder_commands.add_parser(
+        "run",
+        help="plan and enqueue today's messages",
+        description="Plan today's messages and put them in the outbox; `portal worker` "
+        "delivers them. Running it twice the same day adds nothing.",
+    )
+    run.add_argument("--customer", metavar="REF", help="only this customer")
+    run.add_argument(
+        "--send-now",
+        action="store_true",
+        help="let the messages leave at once, outside business hours (demos)",
+    )
+    reminders.set_defaults(handler=cmd_reminders)
+
+    worker = commands.add_parser(
+        "worker",
+        help="plan once a day and deliver the reminder outbox",
+        description="Plan the day's reminders from PORTAL_REMINDER_PLAN_HOUR (catching up a "
+        "missed day once) and deliver the outbox: SMTP, SMS, letters, call tasks. "
+        "Several workers may run at once on PostgreSQL.",
+    )
+    worker.add_argument("--once", action="store_true", help="deliver what is due, then exit")
+    worker.add_argument("--no-plan", action="store_true", help="only deliver, never plan")
+    worker.add_argument(
+        "--send-now",
+        action="store_true",
+        help="deliver outside business hours too (demos, tests)",
+    )
+    worker.set_defaults(handler=cmd_worker)
     return parser
+
+
+def _iso_date(value: str) -> Any:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

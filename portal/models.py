@@ -18,12 +18,22 @@ from portal.payments.models import (
     ReversalKind,
     WebhookEvent,
 )
+from portal.reminders.models import (
+    Channel,
+    MessageStatus,
+    ReminderMessage,
+    ReminderMessageInvoice,
+    ReminderRun,
+    ReminderTask,
+    TaskStatus,
+)
 from portal.timeline.models import Actor, TimelineEvent
 from portal.users.models import Role, User, UserSession
 
 __all__ = [
     "Actor",
     "Base",
+    "Channel",
     "Company",
     "Contact",
     "Customer",
@@ -33,6 +43,7 @@ __all__ = [
     "Invoice",
     "InvoiceStatus",
     "LinkScope",
+    "MessageStatus",
     "Payment",
     "PaymentAllocation",
     "PaymentMethod",
@@ -41,9 +52,14 @@ __all__ = [
     "PaymentReversal",
     "PaymentStatus",
     "ReminderHold",
+    "ReminderMessage",
+    "ReminderMessageInvoice",
+    "ReminderRun",
+    "ReminderTask",
     "ReversalKind",
     "RiskSegment",
     "Role",
+    "TaskStatus",
     "TimelineEvent",
     "User",
     "UserSession",

@@ -92,6 +92,37 @@ class StripeSettings:
 
 
 @dataclass(frozen=True)
+class SmsSettings:
+    provider: str = "log"  # "log" (development: logged, not sent) or "twilio"
+    api_url: str = "https://api.twilio.com"
+    account_sid: str = ""
+    auth_token: str = field(default="", repr=False)
+    sender: str = ""
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class ReminderSettings:
+    """The reminder engine (portal/reminders); scenarios live in their own TOML file."""
+
+    scenarios_file: Path = PROJECT_ROOT / "portal" / "reminders" / "scenarios.toml"
+    # Public holidays of this country are not business days; empty: the company's country.
+    holiday_country: str = ""
+    send_from_hour: int = 9  # business hours, in the customer's timezone
+    send_until_hour: int = 18
+    # The ECB's refinancing rate in percent; late-payment penalties are this plus 10 points.
+    ecb_rate: str = "4.15"
+    formal_notice_penalties: bool = True
+    max_attempts: int = 5
+    retry_base_seconds: int = 60
+    # A claimed message not recorded as sent within this time is claimed again.
+    lease_seconds: int = 300
+    poll_seconds: float = 30.0
+    plan_hour: int = 6  # the worker plans once a day from this hour (company timezone)
+    letters_dir: Path = PROJECT_ROOT / "var" / "letters"
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: str = "development"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'relance.db'}"
@@ -120,6 +151,8 @@ class Settings:
     # (in minor units of the invoices' currency).
     partial_payments: bool = True
     partial_payment_minimum_minor: int = 1000
+    sms: SmsSettings = field(default_factory=SmsSettings)
+    reminders: ReminderSettings = field(default_factory=ReminderSettings)
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -203,6 +236,43 @@ class Settings:
                 )
         if self.stripe.webhook_tolerance_seconds < 1:
             raise ConfigurationError("PORTAL_STRIPE_WEBHOOK_TOLERANCE_SECONDS must be positive")
+        self._check_reminders()
+
+    def _check_reminders(self) -> None:
+        from decimal import Decimal, InvalidOperation
+
+        r = self.reminders
+        if self.sms.provider not in ("log", "twilio"):
+            raise ConfigurationError("PORTAL_SMS_PROVIDER must be log or twilio")
+        if self.sms.provider == "twilio" and not (
+            self.sms.account_sid and self.sms.auth_token and self.sms.sender
+        ):
+            raise ConfigurationError(
+                "PORTAL_SMS_PROVIDER=twilio needs PORTAL_SMS_ACCOUNT_SID, "
+                "PORTAL_SMS_AUTH_TOKEN and PORTAL_SMS_SENDER"
+            )
+        if not 0 <= r.send_from_hour < r.send_until_hour <= 24:
+            raise ConfigurationError(
+                "PORTAL_REMINDER_SEND_FROM_HOUR and PORTAL_REMINDER_SEND_UNTIL_HOUR must "
+                "satisfy 0 <= from < until <= 24"
+            )
+        try:
+            rate = Decimal(r.ecb_rate)
+        except InvalidOperation:
+            rate = Decimal(-1)
+        if not Decimal(-5) <= rate <= Decimal(50) or rate != rate.quantize(Decimal("0.01")):
+            raise ConfigurationError(
+                "PORTAL_REMINDER_ECB_RATE must be a percentage with at most two decimals"
+            )
+        if r.max_attempts < 1:
+            raise ConfigurationError("PORTAL_REMINDER_MAX_ATTEMPTS must be at least 1")
+        if r.lease_seconds < 2 * max(self.smtp.timeout_seconds, self.sms.timeout_seconds):
+            # A send still in progress must never look abandoned to another worker.
+            raise ConfigurationError(
+                "PORTAL_REMINDER_LEASE_SECONDS must be at least twice the SMTP and SMS timeouts"
+            )
+        if not 0 <= r.plan_hour <= 23:
+            raise ConfigurationError("PORTAL_REMINDER_PLAN_HOUR must be between 0 and 23")
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -216,6 +286,13 @@ def _as_int(name: str, value: str) -> int:
         raise ConfigurationError(f"PORTAL_{name} must be a whole number") from None
 
 
+def _as_float(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigurationError(f"PORTAL_{name} must be a number") from None
+
+
 def _as_bool(name: str, value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -223,6 +300,36 @@ def _as_bool(name: str, value: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ConfigurationError(f"PORTAL_{name} must be true or false")
+
+
+def _sms_settings(get: Any) -> SmsSettings:
+    sms: dict[str, Any] = {}
+    for f in fields(SmsSettings):
+        name = f"SMS_{f.name.upper()}"
+        if (raw := get(name)) is not None:
+            sms[f.name] = _as_float(name, raw) if f.name == "timeout_seconds" else raw.strip()
+    if "api_url" in sms:
+        sms["api_url"] = sms["api_url"].rstrip("/")
+    return SmsSettings(**sms)
+
+
+def _reminder_settings(get: Any) -> ReminderSettings:
+    values: dict[str, Any] = {}
+    for f in fields(ReminderSettings):
+        name = f"REMINDER_{f.name.upper()}"
+        if (raw := get(name)) is None:
+            continue
+        if f.name in ("scenarios_file", "letters_dir"):
+            values[f.name] = Path(raw)
+        elif f.name == "poll_seconds":
+            values[f.name] = _as_float(name, raw)
+        elif f.name == "formal_notice_penalties":
+            values[f.name] = _as_bool(name, raw)
+        elif f.name in ("holiday_country", "ecb_rate"):
+            values[f.name] = raw.strip().upper() if f.name == "holiday_country" else raw.strip()
+        else:
+            values[f.name] = _as_int(name, raw)
+    return ReminderSettings(**values)
 
 
 def load_settings(
@@ -296,6 +403,8 @@ def load_settings(
             else:
                 smtp[f.name] = raw
     values["smtp"] = SmtpSettings(**smtp)
+    values["sms"] = _sms_settings(get)
+    values["reminders"] = _reminder_settings(get)
 
     stripe: dict[str, Any] = {}
     for f in fields(StripeSettings):

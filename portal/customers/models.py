@@ -39,6 +39,8 @@ class Customer(Base):
     owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     # A credit manager may hold every reminder of the customer until this date.
     reminders_paused_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    # The reminder scenario chosen for this customer; None: by segment (portal/reminders).
+    reminder_scenario: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     contacts: Mapped[list[Contact]] = relationship(

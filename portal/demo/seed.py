@@ -19,6 +19,9 @@ from portal.payments.service import record_payment
 from portal.users.models import Role, User
 from portal.users.service import create_user, find_user
 
+# Reminder scenarios shaped for the demo's invoices (see the file).
+DEMO_SCENARIOS_FILE = Path(__file__).with_name("scenarios.toml")
+
 # The demo's back-office login. Development only: seed_demo_admin refuses anything else.
 DEMO_ADMIN_EMAIL = "admin@relance.example"
 DEMO_ADMIN_PASSWORD = "relance-demo-admin"  # noqa: S105 - published demo login, development only

@@ -28,6 +28,7 @@ from portal.web import (
     links,
     payments,
     portal,
+    reminders,
     system,
     webhooks,
 )
@@ -86,6 +87,7 @@ def create_app(
         *webhooks.routes,
         *backoffice.routes,
         *backoffice_transfers.routes,
+        *reminders.routes,
         Mount(
             "/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"
         ),

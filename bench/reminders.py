@@ -1,0 +1,440 @@
+"""Benchmark of the reminder engine: one run (plan + enqueue) over N customers and 5N
+invoices, then at twice the data; rendering and delivery to a local SMTP sink.
+
+    .venv/bin/python bench/reminders.py                       # 100,000 customers, both backends
+    .venv/bin/python bench/reminders.py --customers 20000 --backends sqlite
+
+Per backend and size, in a fresh database: seed (COPY on PostgreSQL, executemany on
+SQLite), then, in a child process so that its peak memory is its own, one run of
+``portal.reminders.planning.run`` (plan, enqueue: messages, their invoices, timeline events;
+committed page by page). Then, on the first size, the send-time work on a sample: claim +
+re-check + render (+ link), and full delivery (claim, render, SMTP to an aiosmtpd sink on
+loopback, record). Prints the figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, insert, make_url, text, update  # noqa: E402
+
+from portal import clock, migrate  # noqa: E402
+from portal.company.service import sync_company  # noqa: E402
+from portal.customers.models import Contact, Customer  # noqa: E402
+from portal.db import make_engine, make_session_factory  # noqa: E402
+from portal.invoices.models import Invoice  # noqa: E402
+from portal.reminders.models import Channel, ReminderMessage  # noqa: E402
+from portal.settings import load_settings  # noqa: E402
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+NOW = dt.datetime(2026, 3, 10, 10, 0, tzinfo=ZoneInfo("Europe/Paris")).astimezone(dt.UTC)
+ZONES = ("Europe/Paris", "Europe/Paris", "Europe/Paris", "Europe/London", "America/New_York")
+RISKS = ("low", "medium", "medium", "high")
+BATCH = 20_000
+
+
+def _settings(url: str, workdir: Path, smtp_port: int = 0) -> Any:
+    env = {
+        "PORTAL_ENVIRONMENT": "development",
+        "PORTAL_DATABASE_URL": url,
+        "PORTAL_BASE_URL": "https://pay.relance.example",
+        "PORTAL_MAIL_SPOOL_DIR": str(workdir / "mail"),
+        "PORTAL_REMINDER_LETTERS_DIR": str(workdir / "letters"),
+        "PORTAL_DOCUMENTS_DIR": str(workdir / "documents"),
+    }
+    if smtp_port:
+        env.update(
+            PORTAL_SMTP_HOST="127.0.0.1",
+            PORTAL_SMTP_PORT=str(smtp_port),
+            PORTAL_SMTP_SECURITY="none",
+        )
+    return load_settings(env)
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def _rows(company_id: int, customers: int, seed: int = 7) -> tuple[list[Any], list[Any], list[Any]]:
+    """Generated rows, deterministic; invoices due from 60 days ago to 30 days ahead."""
+    rng = random.Random(seed)
+    today = NOW.date()
+    created = NOW - dt.timedelta(days=90)
+    customer_rows, contact_rows, invoice_rows = [], [], []
+    invoice_id = 0
+    for cid in range(1, customers + 1):
+        customer_rows.append(
+            {
+                "id": cid,
+                "company_id": company_id,
+                "reference": f"B{cid:07d}",
+                "name": f"Client {cid} SARL",
+                "language": "fr" if cid % 4 else "en",
+                "timezone": ZONES[cid % len(ZONES)],
+                "risk_segment": RISKS[cid % len(RISKS)],
+                "strategic": cid % 50 == 0,
+                "link_version": 1,
+                "created_at": created,
+            }
+        )
+        contact_rows.append(
+            {
+                "id": cid,
+                "customer_id": cid,
+                "name": f"Contact {cid}",
+                "email": f"ap{cid}@client{cid}.example",
+                "phone": f"+336{cid:08d}",
+                "is_primary": True,
+                "receives_reminders": True,
+            }
+        )
+        for _ in range(5):
+            invoice_id += 1
+            due = today + dt.timedelta(days=rng.randint(-60, 30))
+            amount = rng.randint(5_000, 500_000)
+            roll = rng.random()
+            paid, status = (
+                (amount, "paid") if roll < 0.25 else (amount // 3 if roll < 0.35 else 0, "open")
+            )
+            invoice_rows.append(
+                {
+                    "id": invoice_id,
+                    "company_id": company_id,
+                    "customer_id": cid,
+                    "number": f"F{invoice_id:08d}",
+                    "issue_date": due - dt.timedelta(days=30),
+                    "due_date": due,
+                    "currency": "EUR",
+                    "amount_minor": amount,
+                    "paid_minor": paid,
+                    "status": status,
+                    "created_at": created,
+                }
+            )
+    return customer_rows, contact_rows, invoice_rows
+
+
+def _copy(raw: Any, table: str, rows: list[dict[str, Any]]) -> None:
+    columns = list(rows[0])
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
+
+
+def seed(url: str, customers: int, workdir: Path) -> None:
+    settings = _settings(url, workdir)
+    engine = make_engine(url)
+    migrate.upgrade(url, engine=engine)
+    factory = make_session_factory(engine)
+    with factory() as session:
+        company_id = sync_company(session, settings.company).id
+        session.commit()
+    customer_rows, contact_rows, invoice_rows = _rows(company_id, customers)
+    if engine.dialect.name == "postgresql":
+        raw = engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            for table, rows in (
+                ("customers", customer_rows),
+                ("contacts", contact_rows),
+                ("invoices", invoice_rows),
+            ):
+                _copy(driver, table, rows)
+            for table in ("customers", "contacts", "invoices"):
+                driver.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
+                    f"(SELECT max(id) FROM {table}))"
+                )
+            driver.execute("ANALYZE")
+            raw.commit()
+        finally:
+            raw.close()
+    else:
+        with engine.begin() as connection:
+            for model, rows in (
+                (Customer, customer_rows),
+                (Contact, contact_rows),
+                (Invoice, invoice_rows),
+            ):
+                for start in range(0, len(rows), BATCH):
+                    connection.execute(insert(model.__table__), rows[start : start + BATCH])  # type: ignore[arg-type]
+        with engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE")
+    engine.dispose()
+
+
+# --- the measured phases (child processes) ------------------------------------------------------
+
+
+def phase_run(url: str, workdir: Path) -> dict[str, Any]:
+    from portal.reminders import planning
+    from portal.reminders.scenarios import load_scenarios
+    from portal.reminders.worker import calendar_for
+
+    settings = _settings(url, workdir)
+    clock.freeze(NOW)
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    book = load_scenarios(settings.reminders.scenarios_file)
+    with factory() as session:
+        company_id = sync_company(session, settings.company).id
+        session.commit()
+        started = time.perf_counter()
+        result = planning.run(session, company_id, book, calendar_for(settings), now=NOW)
+        session.commit()
+        elapsed = time.perf_counter() - started
+    engine.dispose()
+    return {
+        "seconds": elapsed,
+        "planned": result.planned,
+        "enqueued": result.enqueued,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+def _peak_rss_mib() -> float:
+    """VmHWM: this process's peak resident memory. (getrusage's ru_maxrss would carry the
+    parent's peak across fork and exec.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def phase_send(url: str, workdir: Path, sample: int) -> dict[str, Any]:
+    from aiosmtpd.controller import Controller
+
+    from portal.cli import _delivery_context
+    from portal.reminders.outbox import claim, deliver_due
+
+    class Count:
+        def __init__(self) -> None:
+            self.n = 0
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            self.n += 1
+            return "250 OK"
+
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    sink = Count()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings = _settings(url, workdir, port)
+    # Business hours: the run planned for 10:00 Paris; send a day later so every zone is open.
+    clock.freeze(NOW + dt.timedelta(days=1, hours=5))
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    ctx = _delivery_context(settings)
+    letters = _letters_per_second(factory, ctx, min(50, sample))
+    # The rest measures emails: hold the other channels back (this database is dropped after).
+    with factory() as session:
+        session.execute(
+            update(ReminderMessage)
+            .where(ReminderMessage.channel != Channel.EMAIL)
+            .values(next_attempt_at=NOW + dt.timedelta(days=365))
+        )
+        session.commit()
+    # Render only (claim, re-check, link, render), rolled back: nothing is sent or kept.
+    rendered = 0
+    started = time.perf_counter()
+    with factory() as session:
+        while rendered < sample:
+            batch = claim(session, ctx, "bench-render", limit=50)
+            if not batch:
+                break
+            rendered += len(batch)
+        session.rollback()
+    render_seconds = time.perf_counter() - started
+    # Full delivery to the SMTP sink.
+    sent = 0
+    started = time.perf_counter()
+    while sent < sample:
+        done = deliver_due(factory, ctx, "bench-send", limit=20)
+        if not done:
+            break
+        sent += done
+    send_seconds = time.perf_counter() - started
+    controller.stop()
+    engine.dispose()
+    return {
+        "rendered": rendered,
+        "render_per_second": rendered / render_seconds if render_seconds else 0.0,
+        "sent": sent,
+        "smtp_received": sink.n,
+        "send_per_second": sent / send_seconds if send_seconds else 0.0,
+        "letters_per_second": letters,
+    }
+
+
+def _letters_per_second(factory: Any, ctx: Any, sample: int) -> float:
+    """Formal-notice PDFs rendered per second (claim, re-check, render; rolled back)."""
+    from portal.reminders.outbox import claim
+
+    with factory() as session:
+        ids = list(
+            session.scalars(
+                text(
+                    "SELECT id FROM reminder_messages WHERE channel = 'letter' ORDER BY id LIMIT :n"
+                ),
+                {"n": sample},
+            )
+        )
+        if not ids:
+            return 0.0
+        session.execute(
+            update(ReminderMessage)
+            .where(ReminderMessage.id.in_(ids))
+            .values(next_attempt_at=NOW - dt.timedelta(days=400)),
+        )
+        started = time.perf_counter()
+        done = 0
+        while done < len(ids):
+            batch = claim(session, ctx, "bench-letters", limit=10)
+            done += len(batch)
+        seconds = time.perf_counter() - started
+        session.rollback()
+    return done / seconds
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"child {args} failed:\n{result.stdout}\n{result.stderr}")
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+# --- databases ----------------------------------------------------------------------------------
+
+
+def _database(backend: str, workdir: Path, pg_url: str) -> tuple[str, Any]:
+    if backend == "sqlite":
+        path = workdir / f"bench-{uuid.uuid4().hex[:8]}.db"
+        return f"sqlite:///{path}", lambda: path.unlink(missing_ok=True)
+    base = make_url(pg_url)
+    name = f"relance_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return base.set(database=name).render_as_string(hide_password=False), drop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--backends", default="postgresql,sqlite")
+    parser.add_argument("--sample", type=int, default=2_000, help="messages rendered and sent")
+    parser.add_argument("--no-double", action="store_true", help="skip the 2x size")
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        workdir = Path(args.workdir)
+        if args.phase == "seed":
+            seed(args.url, args.customers, workdir)
+            print(json.dumps({}))
+        elif args.phase == "run":
+            print(json.dumps(phase_run(args.url, workdir)))
+        else:
+            print(json.dumps(phase_send(args.url, workdir, args.sample)))
+        return
+    pg_url = os.environ.get("PORTAL_TEST_DATABASE_URL", DEFAULT_PG)
+    sizes = [args.customers] + ([] if args.no_double else [2 * args.customers])
+    with tempfile.TemporaryDirectory(prefix="relance-bench-") as tmp:
+        workdir = Path(tmp)
+        for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+            runs = []
+            for size in sizes:
+                url, drop = _database(backend, workdir, pg_url)
+                try:
+                    started = time.perf_counter()
+                    # In a child too: the generated rows must not swell this process.
+                    _child(
+                        [
+                            "--phase",
+                            "seed",
+                            "--url",
+                            url,
+                            "--workdir",
+                            str(workdir),
+                            "--customers",
+                            str(size),
+                        ]
+                    )
+                    seeded = time.perf_counter() - started
+                    run = _child(["--phase", "run", "--url", url, "--workdir", str(workdir)])
+                    runs.append(run)
+                    rate = run["enqueued"] / run["seconds"]
+                    print(
+                        f"{backend:10} {size:>8,} customers {5 * size:>9,} invoices | "
+                        f"seed {seeded:6.1f} s | run (plan+enqueue) {run['seconds']:6.1f} s, "
+                        f"{run['enqueued']:>7,} messages, {rate:8,.0f} msg/s | "
+                        f"peak RSS {run['peak_rss_mib']:6.0f} MiB",
+                        flush=True,
+                    )
+                    if size == sizes[0] and args.sample:
+                        send = _child(
+                            [
+                                "--phase",
+                                "send",
+                                "--url",
+                                url,
+                                "--workdir",
+                                str(workdir),
+                                "--sample",
+                                str(args.sample),
+                            ]
+                        )
+                        print(
+                            f"{'':10} send time, sample of {args.sample:,}: emails "
+                            f"claim+re-check+render {send['render_per_second']:6.0f} msg/s | "
+                            f"delivery to aiosmtpd {send['send_per_second']:6.0f} msg/s "
+                            f"({send['smtp_received']:,} received) | "
+                            f"letters (PDF) {send['letters_per_second']:5.1f}/s",
+                            flush=True,
+                        )
+                finally:
+                    drop()
+            if len(runs) == 2:
+                ratio = runs[1]["seconds"] / runs[0]["seconds"]
+                print(
+                    f"{backend:10} ratio of run time at 2x data: {ratio:.2f} (goal <= 2.2); "
+                    f"peak RSS {runs[0]['peak_rss_mib']:.0f} -> {runs[1]['peak_rss_mib']:.0f} MiB",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The reminder engine: scenarios, planning, the outbox, delivery and call tasks."""

@@ -1,0 +1,243 @@
+"""What a reminder says: email (text and HTML), SMS (GSM-7, 160 characters) and letters
+(PDF), rendered at send time from the invoices still due then."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from jinja2 import Environment
+
+from portal import i18n
+from portal.company.models import Company
+from portal.customers.models import Customer
+from portal.i18n import format_date, translate_in
+from portal.invoices.documents import _Document, _header
+from portal.money import format_money
+from portal.reminders.gsm import SMS_LIMIT, gsm7_length, to_gsm7
+from portal.reminders.penalties import LateCharges, late_charges
+from portal.settings import CompanyIdentity
+
+
+class RenderError(ValueError):
+    """The message cannot be rendered within its channel's limits."""
+
+
+@dataclass(frozen=True)
+class DueInvoice:
+    id: int
+    number: str
+    due_date: dt.date
+    currency: str
+    remaining_minor: int
+    days_late: int
+    charges: LateCharges | None = None
+
+
+@dataclass(frozen=True)
+class Total:
+    currency: str
+    remaining_minor: int
+    charges_minor: int
+
+    @property
+    def with_charges_minor(self) -> int:
+        return self.remaining_minor + self.charges_minor
+
+
+@dataclass(frozen=True)
+class ReminderContent:
+    """Everything a template needs; plain values only."""
+
+    customer_name: str
+    contact_name: str
+    language: str
+    step: str
+    link: str
+    today: dt.date
+    invoices: list[DueInvoice]
+    penalties: bool = False
+    ecb_rate: str = "0"
+    totals: list[Total] = field(default_factory=list)
+
+    @property
+    def overdue(self) -> bool:
+        return any(invoice.days_late > 0 for invoice in self.invoices)
+
+
+def due_invoices(
+    rows: list[tuple[int, str, dt.date, str, int]],
+    today: dt.date,
+    *,
+    penalties: bool,
+    ecb_rate: str,
+) -> tuple[list[DueInvoice], list[Total]]:
+    """(id, number, due, currency, remaining) rows -> invoices with charges and totals per
+    currency (never adding different currencies)."""
+    invoices = []
+    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for invoice_id, number, due, currency, remaining in rows:
+        charges = (
+            late_charges(remaining, currency, due, today, ecb_rate)
+            if penalties and due < today
+            else None
+        )
+        invoices.append(
+            DueInvoice(
+                invoice_id, number, due, currency, remaining, max((today - due).days, 0), charges
+            )
+        )
+        sums[currency][0] += remaining
+        sums[currency][1] += charges.total_minor if charges else 0
+    totals = [Total(c, values[0], values[1]) for c, values in sorted(sums.items())]
+    return invoices, totals
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def render_email(
+    env: Environment, template: str, content: ReminderContent, company: CompanyIdentity
+) -> RenderedEmail:
+    token = i18n.current_locale.set(content.language)
+    try:
+        context = {"c": content, "company": company}
+        subject = env.get_template(f"email/{template}/subject.txt").render(context)
+        text = env.get_template(f"email/{template}/body.txt").render(context)
+        html = env.get_template(f"email/{template}/body.html").render(context)
+    finally:
+        i18n.current_locale.reset(token)
+    return RenderedEmail(" ".join(subject.split()), text, html)
+
+
+def render_sms(
+    env: Environment, template: str, content: ReminderContent, company: CompanyIdentity
+) -> str:
+    """At most 160 GSM-7 septets, link included: the company name shrinks first."""
+    token = i18n.current_locale.set(content.language)
+    try:
+        name = company.name
+        while True:
+            text = to_gsm7(
+                " ".join(
+                    env.get_template(f"sms/{template}.txt")
+                    .render(c=content, company_name=name)
+                    .split()
+                )
+            )
+            if gsm7_length(text) <= SMS_LIMIT:
+                return text
+            if len(name) <= 8:
+                raise RenderError(f"the SMS needs {gsm7_length(text)} characters, over 160")
+            name = name[: len(name) - 4].rstrip() + "."
+    finally:
+        i18n.current_locale.reset(token)
+
+
+def render_letter(company: Company, customer: Customer, content: ReminderContent) -> bytes:
+    """The formal notice (mise en demeure) as a PDF, in the customer's language."""
+    locale = content.language
+    pdf = _Document("")
+    _header(pdf, company, translate_in(locale, "Formal notice to pay"))
+    pdf.write_line(customer.name, bold=True)
+    if content.contact_name:
+        pdf.write_line(
+            translate_in(locale, "For the attention of %(name)s", name=content.contact_name)
+        )
+    pdf.write_line(
+        translate_in(locale, "Customer reference: %(reference)s", reference=customer.reference)
+    )
+    pdf.write_line(
+        translate_in(locale, "Date: %(date)s", date=format_date(content.today, locale, "long"))
+    )
+    pdf.ln(4)
+    pdf.write_line(
+        translate_in(
+            locale,
+            "Despite our earlier reminders, the invoices below remain unpaid. We hereby give "
+            "you formal notice to pay the amounts due within eight days of this letter.",
+        )
+    )
+    pdf.ln(3)
+
+    def money(amount: int, currency: str) -> str:
+        return format_money(amount, currency, locale)
+
+    rows = []
+    for invoice in content.invoices:
+        charges = invoice.charges
+        rows.append(
+            (
+                invoice.number,
+                format_date(invoice.due_date, locale, "short"),
+                str(invoice.days_late),
+                money(invoice.remaining_minor, invoice.currency),
+                money(charges.penalty_minor, invoice.currency) if charges else "-",
+                money(charges.indemnity_minor, invoice.currency) if charges else "-",
+            )
+        )
+    pdf.draw_table(
+        (30, 25, 20, 35, 35, 35),
+        (
+            translate_in(locale, "Invoice"),
+            translate_in(locale, "Due"),
+            translate_in(locale, "Days late"),
+            translate_in(locale, "Remaining"),
+            translate_in(locale, "Penalties"),
+            translate_in(locale, "Indemnity"),
+        ),
+        rows,
+        align_right=(2, 3, 4, 5),
+    )
+    pdf.ln(4)
+    for total in content.totals:
+        pdf.write_line(
+            translate_in(
+                locale,
+                "Total due: %(amount)s",
+                amount=money(total.with_charges_minor, total.currency),
+            ),
+            bold=True,
+        )
+    if content.penalties:
+        pdf.ln(2)
+        pdf.write_line(
+            translate_in(
+                locale,
+                "Late-payment penalties run at %(rate)s%% a year (the European Central Bank's "
+                "rate plus 10 points) from the day after the due date, and a fixed indemnity "
+                "of 40 EUR for recovery costs is due for each late invoice (French commercial "
+                "code, articles L441-10 and D441-5).",
+                rate=_percent(content.ecb_rate, locale),
+            ),
+            size=9,
+        )
+    pdf.ln(3)
+    pdf.write_line(
+        translate_in(locale, "See and pay your invoices online: %(link)s", link=content.link),
+        size=9,
+    )
+    if company.iban:
+        pdf.write_line(
+            translate_in(
+                locale,
+                "Pay by bank transfer to IBAN %(iban)s, BIC %(bic)s.",
+                iban=company.iban,
+                bic=company.bic,
+            ),
+            size=9,
+        )
+    return bytes(pdf.output())
+
+
+def _percent(ecb_rate: str, locale: str) -> str:
+    from decimal import Decimal
+
+    from babel.numbers import format_decimal
+
+    return str(format_decimal(Decimal(ecb_rate) + 10, format="0.00", locale=locale))

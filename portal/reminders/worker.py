@@ -1,0 +1,105 @@
+"""The worker: plans once a day (catching up a missed day once) and delivers the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.reminders import planning
+from portal.reminders.models import ReminderRun
+from portal.reminders.outbox import DeliveryContext, deliver_due, new_worker_id
+from portal.reminders.scenarios import ScenarioBook
+from portal.reminders.schedule import BusinessCalendar
+from portal.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STALE_RUN = dt.timedelta(hours=1)
+
+
+def calendar_for(settings: Settings) -> BusinessCalendar:
+    r = settings.reminders
+    return BusinessCalendar(
+        r.holiday_country or settings.company.country, r.send_from_hour, r.send_until_hour
+    )
+
+
+def run_if_due(
+    session_factory: Callable[[], Session],
+    company_id: int,
+    settings: Settings,
+    book: ScenarioBook,
+    *,
+    any_time: bool = False,
+) -> planning.RunResult | None:
+    """Plan today's run unless it ran already: one run per company and day, whatever the
+    number of workers. Days the system was down are not replayed one by one: today's run
+    moves each invoice to the furthest step it has reached."""
+    now = clock.now()
+    local = now.astimezone(ZoneInfo(settings.company.timezone))
+    if not any_time and local.hour < settings.reminders.plan_hour:
+        return None
+    today = local.date()
+    with session_factory() as session, session.begin():
+        run = session.scalar(
+            select(ReminderRun).where(
+                ReminderRun.company_id == company_id, ReminderRun.run_date == today
+            )
+        )
+        if run is not None and (run.finished_at is not None or now - run.started_at < STALE_RUN):
+            return None
+        if run is None:
+            run = ReminderRun(company_id=company_id, run_date=today, started_at=now)
+            session.add(run)
+            try:
+                session.flush()
+            except IntegrityError:
+                return None  # another worker started it
+        else:
+            run.started_at = now  # a run that died half-way: enqueueing again is harmless
+        run_id = run.id
+    with session_factory() as session:
+        result = planning.run(
+            session, company_id, book, calendar_for(settings), now=now, any_time=any_time
+        )
+        session.commit()
+    with session_factory() as session, session.begin():
+        finished = session.get(ReminderRun, run_id)
+        assert finished is not None
+        finished.finished_at = clock.now()
+        finished.messages = result.enqueued
+    log.info("reminder run of %s: %s planned, %s enqueued", today, result.planned, result.enqueued)
+    return result
+
+
+def run_worker(
+    session_factory: Callable[[], Session],
+    company_id: int,
+    ctx: DeliveryContext,
+    book: ScenarioBook,
+    stop: threading.Event,
+    *,
+    any_time: bool = False,
+    plan: bool = True,
+) -> None:
+    """Until ``stop`` is set: plan when due, deliver everything due, then wait."""
+    worker_id = new_worker_id()
+    log.info("reminder worker %s started", worker_id)
+    while not stop.is_set():
+        try:
+            if plan:
+                run_if_due(session_factory, company_id, ctx.settings, book, any_time=any_time)
+            while not stop.is_set() and deliver_due(session_factory, ctx, worker_id):
+                pass
+        except Exception:  # a database hiccup must not end the worker; try again later
+            log.exception("reminder worker round failed")
+        stop.wait(ctx.settings.reminders.poll_seconds)
+    log.info("reminder worker %s stopped", worker_id)
