@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiosmtpd.controller import Controller
 from portal_page import (
+    PROJECT_ROOT,
     SetupError,
     free_port,
     fresh_database,
@@ -290,28 +291,17 @@ def deliver(port: int, bodies: list[bytes], statuses: dict[int, int], lock: thre
             statuses[status] = statuses.get(status, 0) + count
 
 
-WORKER_CODE = """
-import time
-from portal.db import make_engine, make_session_factory
-from portal.mail.sender import Mailer
-from portal.payments.receipts import deliver_pending
-from portal.settings import load_settings
-from portal.templating import make_environment
-settings = load_settings()
-factory = make_session_factory(make_engine(settings.database_url))
-env, mailer = make_environment(), Mailer(settings.smtp, settings.mail_spool_dir)
-while True:
-    deliver_pending(factory, env, mailer, settings)
-    time.sleep(0.2)
-"""
-
-
 @contextlib.contextmanager
 def receipts_worker(env: dict[str, str], workdir: Path) -> Any:
-    """The receipts part of the worker, in its own process, until the block ends."""
-    log = (workdir / "receipts-worker.log").open("wb")
+    """``portal worker --no-plan`` in its own process (it sends the owed receipts), polling
+    often, until the block ends."""
+    log = (workdir / "worker.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-c", WORKER_CODE], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "portal.cli", "worker", "--no-plan"],
+        env={**env, "PORTAL_REMINDER_POLL_SECONDS": "0.2"},
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         yield process

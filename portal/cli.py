@@ -329,6 +329,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from portal.company.service import sync_company
     from portal.db import make_engine, make_session_factory, transaction
+    from portal.payments.receipts import deliver_pending
     from portal.reminders.outbox import deliver_due, new_worker_id
     from portal.reminders.worker import run_if_due, run_worker
 
@@ -349,7 +350,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             worker_id, sent = new_worker_id(), 0
             while delivered := deliver_due(factory, ctx, worker_id):
                 sent += delivered
-            print(f"{sent} messages handed over.")
+            receipts = deliver_pending(factory, ctx.templates, ctx.mailer, settings)
+            print(f"{sent} messages handed over, {receipts} payment receipts sent.")
             return 0
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jinja2 import Environment
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.customers.models import Customer
@@ -127,7 +128,7 @@ def send_receipt(env: Environment, mailer: Mailer, settings: Settings, receipt: 
 
 
 def deliver_pending(
-    factory: sessionmaker[Session],
+    factory: Callable[[], Session],
     env: Environment,
     mailer: Mailer,
     settings: Settings,

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.payments import receipts
 from portal.reminders import planning
 from portal.reminders.models import ReminderRun
 from portal.reminders.outbox import DeliveryContext, deliver_due, new_worker_id
@@ -90,7 +91,8 @@ def run_worker(
     any_time: bool = False,
     plan: bool = True,
 ) -> None:
-    """Until ``stop`` is set: plan when due, deliver everything due, then wait."""
+    """Until ``stop`` is set: plan when due, deliver everything due (reminders, then
+    payment receipts), then wait."""
     worker_id = new_worker_id()
     log.info("reminder worker %s started", worker_id)
     while not stop.is_set():
@@ -99,6 +101,8 @@ def run_worker(
                 run_if_due(session_factory, company_id, ctx.settings, book, any_time=any_time)
             while not stop.is_set() and deliver_due(session_factory, ctx, worker_id):
                 pass
+            # Payment receipts owed since the last round (claimed, so several workers share).
+            receipts.deliver_pending(session_factory, ctx.templates, ctx.mailer, ctx.settings)
         except Exception:  # a database hiccup must not end the worker; try again later
             log.exception("reminder worker round failed")
         stop.wait(ctx.settings.reminders.poll_seconds)
