@@ -7,7 +7,8 @@ Run from the project root::
 
 For each backend it creates a fresh database, migrates it, seeds one customer, one open
 invoice and one card payment request (with its PaymentIntent id) per event, serves the
-app with uvicorn (one worker, receipts sent to a local SMTP sink), and has ``--senders``
+app with uvicorn (``--workers``, default 2: one per core, as deployed), receipts sent by
+``portal worker`` to a local SMTP sink, and has ``--senders``
 threads deliver signed ``payment_intent.succeeded`` events, each for its own invoice,
 plus a share of replays of events already sent (so some arrive concurrently with their
 original). It prints events per second, then checks exactly once: payments recorded,
@@ -481,7 +482,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=200, help="events sent before measuring")
     parser.add_argument("--replays", type=float, default=0.2, help="share of replayed events")
     parser.add_argument("--senders", type=int, default=4, help="concurrent senders")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="uvicorn worker processes (2: one per core, as the Docker image runs)",
+    )
     parser.add_argument("--backends", default="sqlite,postgresql")
     return parser.parse_args(argv)
 
