@@ -152,8 +152,12 @@ def asgi() -> Starlette:
             "filters": SHOW_FILTERS,
             "pending_ids": set(),
             "transfer_available": bool(settings.company.iban),
+            "card_available": settings.stripe.enabled,
+            "partial_payments": settings.partial_payments,
+            "partial_minimum_minor": settings.partial_payment_minimum_minor,
             "pay_error": None,
             "pay_selected": None,
+            "pay_amount": "",
         }
         html = env.get_template(TEMPLATE).render(context)
         response = HTMLResponse(html)
