@@ -21,6 +21,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT_SECRET = "development-secret-change-me"  # noqa: S105 - refused outside development
 
 ENVIRONMENTS = ("development", "test", "production")
+# portal.customers.models.RiskSegment's values (literal: settings import no models).
+RISK_SEGMENTS = ("low", "medium", "high")
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -70,6 +72,27 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class CaseSettings:
+    """Company policy for payment plans and promises, and limits on attachments.
+
+    Amounts are in minor units of the company's currency.
+    """
+
+    plan_max_instalments: int = 6
+    plan_max_days: int = 180
+    plan_min_instalment_minor: int = 5_000
+    plan_max_total_minor: int = 1_000_000
+    plan_risk_segments: tuple[str, ...] = ("low", "medium")
+    plan_grace_days: int = 5
+    review_days: int = 2
+    promise_max_days: int = 30
+    promise_grace_days: int = 3
+    attachments_dir: Path = PROJECT_ROOT / "var" / "attachments"
+    attachment_max_bytes: int = 5 * 1024 * 1024
+    attachment_max_count: int = 5
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: str = "development"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'relance.db'}"
@@ -93,6 +116,7 @@ class Settings:
     mail_spool_dir: Path = PROJECT_ROOT / "var" / "mail"
     company: CompanyIdentity = field(default_factory=CompanyIdentity)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    cases: CaseSettings = field(default_factory=CaseSettings)
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -163,6 +187,29 @@ class Settings:
                 raise ConfigurationError("PORTAL_COMPANY_BIC is not a valid BIC")
         if self.smtp.security not in ("none", "starttls", "tls"):
             raise ConfigurationError("PORTAL_SMTP_SECURITY must be none, starttls or tls")
+        self._check_cases()
+
+    def _check_cases(self) -> None:
+        cases = self.cases
+        for name in (
+            "plan_max_instalments",
+            "plan_max_days",
+            "plan_min_instalment_minor",
+            "plan_max_total_minor",
+            "promise_max_days",
+            "attachment_max_bytes",
+            "attachment_max_count",
+        ):
+            if getattr(cases, name) < 1:
+                raise ConfigurationError(f"PORTAL_{name.upper()} must be at least 1")
+        for name in ("plan_grace_days", "review_days", "promise_grace_days"):
+            if getattr(cases, name) < 0:
+                raise ConfigurationError(f"PORTAL_{name.upper()} cannot be negative")
+        unknown = set(cases.plan_risk_segments) - set(RISK_SEGMENTS)
+        if unknown:
+            raise ConfigurationError(
+                f"PORTAL_PLAN_RISK_SEGMENTS: unknown segments {sorted(unknown)} (low, medium, high)"
+            )
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -247,6 +294,18 @@ def load_settings(
             else:
                 smtp[f.name] = raw
     values["smtp"] = SmtpSettings(**smtp)
+
+    cases: dict[str, Any] = {}
+    for f in fields(CaseSettings):
+        if (raw := get(f.name.upper())) is None:
+            continue
+        if f.name == "attachments_dir":
+            cases[f.name] = Path(raw)
+        elif f.name == "plan_risk_segments":
+            cases[f.name] = _split(raw.lower())
+        else:
+            cases[f.name] = _as_int(f.name.upper(), raw)
+    values["cases"] = CaseSettings(**cases)
 
     settings = Settings(**values)
     settings.check()

@@ -19,7 +19,7 @@ from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer
 from portal.settings import PROJECT_ROOT, Settings, load_settings
 from portal.templating import make_environment
-from portal.web import backoffice, errors, links, payments, portal, system
+from portal.web import backoffice, cases, casework, errors, links, payments, portal, system
 from portal.web.middleware import CrossSiteRequestGuard, SecurityHeaders
 
 STATIC_DIR = PROJECT_ROOT / "static"
@@ -71,7 +71,9 @@ def create_app(
         *links.routes,
         *portal.routes,
         *payments.routes,
+        *cases.routes,
         *backoffice.routes,
+        *casework.routes,
         Mount(
             "/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"
         ),
