@@ -133,6 +133,7 @@ def send_all(
                 domain,
                 company=settings.company,
                 settings=settings,
+                language=email.language,
                 **email.context,
             )
             mailer.send(message)

@@ -323,8 +323,10 @@ def _schedule_terms(case: Case) -> dict[str, Any]:
     }
 
 
-def _set_schedule(case: Case, schedule: Sequence[ScheduledInstalment]) -> None:
-    case.instalments.clear()
+def _set_schedule(session: Session, case: Case, schedule: Sequence[ScheduledInstalment]) -> None:
+    if case.instalments:
+        case.instalments.clear()
+        session.flush()  # the old rows go before the new ones take their numbers
     for item in schedule:
         case.instalments.append(
             Instalment(seq=item.seq, due_date=item.due_date, amount_minor=item.amount_minor)
@@ -571,7 +573,7 @@ def propose_plan(
         CaseStatus.ACTIVE if within else CaseStatus.REVIEW,
         assign=not within,
     )
-    _set_schedule(case, preview.schedule)
+    _set_schedule(session, case, preview.schedule)
     session.flush()
     if body:
         _add_message(session, case, body, Actor.DEBTOR, None, (), None)
@@ -648,7 +650,7 @@ def counter_propose(
         )
     except plans.PlanError as error:
         raise CaseError(error.key) from None
-    _set_schedule(case, schedule)
+    _set_schedule(session, case, schedule)
     case.status = CaseStatus.COUNTERED
     case.answer_by = None
     _touch(case)

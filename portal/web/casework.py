@@ -214,7 +214,9 @@ def _case_action(request: Request, form: FormData) -> Response:
         mails: list[notify.CaseEmail | None] = []
 
         def to_debtor(event: str) -> notify.CaseEmail | None:
-            assert case is not None and user is not None and not isinstance(user, Response)
+            assert case is not None
+            assert user is not None
+            assert not isinstance(user, Response)
             return notify.debtor_email(
                 db,
                 state.signer,
