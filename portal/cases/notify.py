@@ -78,7 +78,7 @@ def debtor_email(
         template="case_update",
         context={
             "event": event,
-            "name": contact.name or customer.name,
+            "person": contact.name or customer.name,
             "customer_name": customer.name,
             "url": url,
             "case_id": case.id,
@@ -108,7 +108,7 @@ def staff_email(session: Session, settings: Settings, case: Case, event: str) ->
         template="case_assigned",
         context={
             "event": event,
-            "name": user.name or user.email,
+            "person": user.name or user.email,
             "customer_name": customer.name,
             "url": f"{settings.base_url}/admin/cases/{case.id}",
             "case_id": case.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -40,6 +41,10 @@ class TransferRow:
     invoice_numbers: list[str]
 
 
+def _pairs(rows: Any) -> dict[Any, Any]:
+    return {row[0]: row[1] for row in rows}
+
+
 def _case_query(company_id: int, queue: str):  # type: ignore[no-untyped-def]
     kind, statuses = QUEUE_FILTERS[queue]
     query = select(Case).where(Case.company_id == company_id, Case.status.in_(statuses))
@@ -68,16 +73,16 @@ def case_queue(session: Session, company_id: int, queue: str) -> list[QueueRow]:
     ):
         numbers.setdefault(case_id, []).append(number)
         oldest.setdefault(case_id, due)
-    names = dict(
+    names = _pairs(
         session.execute(
             select(Customer.id, Customer.name).where(
                 Customer.id.in_({c.customer_id for c in cases})
             )
-        ).tuples()
+        )
     )
     assignee_ids = {c.assignee_id for c in cases if c.assignee_id is not None}
     emails = (
-        dict(session.execute(select(User.id, User.email).where(User.id.in_(assignee_ids))).tuples())
+        _pairs(session.execute(select(User.id, User.email).where(User.id.in_(assignee_ids))))
         if assignee_ids
         else {}
     )
@@ -98,18 +103,16 @@ def transfer_queue(session: Session, company_id: int) -> list[TransferRow]:
     declared = payment_requests.declared_transfers_to_confirm(session, company_id)
     if not declared:
         return []
-    names = dict(
+    names = _pairs(
         session.execute(
             select(Customer.id, Customer.name).where(
                 Customer.id.in_({r.customer_id for r in declared})
             )
-        ).tuples()
+        )
     )
     invoice_ids = {i for r in declared for i in r.invoice_ids}
-    numbers = dict(
-        session.execute(
-            select(Invoice.id, Invoice.number).where(Invoice.id.in_(invoice_ids))
-        ).tuples()
+    numbers = _pairs(
+        session.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(invoice_ids)))
     )
     return [
         TransferRow(
