@@ -156,6 +156,7 @@ def _new_password() -> str:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
+    import portal.models  # noqa: F401 - every table, so the timeline's foreign keys resolve
     from portal.company.service import sync_company
     from portal.db import make_engine, make_session_factory, transaction
     from portal.users.errors import UserError

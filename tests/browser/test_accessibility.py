@@ -149,6 +149,144 @@ def transfer_declare_error(page: Page, server: LiveServer, revoked: str) -> None
     expect(amount).to_have_attribute("aria-invalid", "true")
 
 
+# --- cases: the debtor's forms and the back office --------------------------------------------
+
+
+def _debtor(page: Page, server: LiveServer, reference: str, name: str, language: str) -> None:
+    open_portal(page, server.mint_link(reference), name, language)
+
+
+def _admin(page: Page) -> None:
+    page.goto("/admin/login")
+    page.get_by_label(en("Email address")).fill("admin@relance.example")
+    page.get_by_label(en("Password"), exact=True).fill("relance-demo-admin")
+    page.get_by_role("button", name=en("Log in")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Customers"))
+
+
+def _dispute_case(page: Page, server: LiveServer) -> str:
+    """C-1006's dispute on F2026-0602 (the same case on every visit): its portal URL."""
+    _debtor(page, server, "C-1006", "Café du Port", "fr")
+    page.goto("/disputes/new")
+    page.get_by_role("checkbox", name=re.compile("F2026-0602")).check()
+    page.get_by_label(fr("Reason")).select_option("not_received")
+    page.get_by_label(fr("Message"), exact=True).fill("Jamais livré.")
+    page.get_by_role("button", name=fr("Send the dispute")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(fr("Dispute"))
+    return page.url
+
+
+def _review_plan(page: Page, server: LiveServer) -> str:
+    """C-1005 (high risk) proposes a plan, which waits for review: its case id."""
+    _debtor(page, server, "C-1005", "Transports Lefèvre", "fr")
+    page.goto("/plans/new")
+    page.get_by_role("checkbox", name=re.compile("F2026-0502")).check()
+    page.get_by_role("button", name=fr("Propose this plan")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(fr("Payment plan"))
+    return page.url.rsplit("/", 1)[1]
+
+
+def cases_list(page: Page, server: LiveServer, revoked: str) -> None:
+    _dispute_case(page, server)
+    page.get_by_role("link", name=fr("My requests")).first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(fr("My requests"))
+
+
+def dispute_case(page: Page, server: LiveServer, revoked: str) -> None:
+    _dispute_case(page, server)
+
+
+def dispute_form_error(page: Page, server: LiveServer, revoked: str) -> None:
+    _debtor(page, server, "C-1006", "Café du Port", "fr")
+    page.goto("/disputes/new")
+    page.get_by_label(fr("Reason")).select_option("other")
+    page.get_by_label(fr("Message"), exact=True).fill("?")
+    page.get_by_role("button", name=fr("Send the dispute")).click()
+    expect(page.get_by_role("alert")).to_have_text(fr("Choose at least one invoice."))
+
+
+def plan_preview(page: Page, server: LiveServer, revoked: str) -> None:
+    """The htmx verdict swapped in, outside policy (too many instalments)."""
+    _debtor(page, server, "C-1008", "Pharmacie Girard", "fr")
+    page.goto("/plans/new")
+    page.get_by_role("checkbox", name=re.compile("F2026-0802")).check()
+    page.get_by_label(fr("Number of instalments")).fill("12")
+    expect(page.get_by_text(fr("More than %(count)d instalments.", count=6))).to_be_visible()
+
+
+def plan_preview_without_js(page: Page, server: LiveServer, revoked: str) -> None:
+    _debtor(page, server, "C-1008", "Pharmacie Girard", "fr")
+    page.goto("/plans/new")
+    page.get_by_role("checkbox", name=re.compile("F2026-0803")).check()
+    page.get_by_role("button", name=fr("Check the schedule")).click()
+    expect(page.get_by_role("heading", name=fr("Your schedule"))).to_be_visible()
+
+
+def promise_form(page: Page, server: LiveServer, revoked: str) -> None:
+    _debtor(page, server, "C-1008", "Pharmacie Girard", "fr")
+    page.goto("/promises/new")
+    expect(page.get_by_role("heading", level=1)).to_have_text(fr("Promise to pay by a date"))
+
+
+def admin_home(page: Page, server: LiveServer, revoked: str) -> None:
+    _admin(page)
+
+
+def admin_queues(page: Page, server: LiveServer, revoked: str) -> None:
+    _dispute_case(page, server)
+    _admin(page)
+    for name in ("plans", "transfers", "broken", "disputes"):
+        page.goto(f"/admin/queues/{name}")
+    expect(page.get_by_role("table")).to_be_visible()
+
+
+def admin_dispute(page: Page, server: LiveServer, revoked: str) -> None:
+    case_id = _dispute_case(page, server).rsplit("/", 1)[1]
+    _admin(page)
+    page.goto(f"/admin/cases/{case_id}")
+    expect(page.get_by_role("heading", name=en("Resolve the dispute"))).to_be_visible()
+
+
+def admin_plan_review(page: Page, server: LiveServer, revoked: str) -> None:
+    case_id = _review_plan(page, server)
+    _admin(page)
+    page.goto(f"/admin/cases/{case_id}")
+    expect(page.get_by_role("heading", name=en("Decide on the plan"))).to_be_visible()
+
+
+def admin_decision_error(page: Page, server: LiveServer, revoked: str) -> None:
+    case_id = _dispute_case(page, server).rsplit("/", 1)[1]
+    _admin(page)
+    page.goto(f"/admin/cases/{case_id}")
+    page.get_by_label(en("Credit part of the invoice")).check()
+    page.get_by_label(en("Amount credited, or the new amount (%(currency)s)", currency="EUR")).fill(
+        "lots"
+    )
+    page.get_by_role("button", name=en("Record the decision")).click()
+    expect(page.get_by_role("alert")).to_be_visible()
+
+
+def admin_customer(page: Page, server: LiveServer, revoked: str) -> None:
+    _dispute_case(page, server)
+    _admin(page)
+    page.get_by_role("searchbox", name=en("Name or reference")).fill("C-1006")
+    page.get_by_role("button", name=en("Search")).click()
+    page.get_by_role("link", name="Café du Port").click()
+    expect(page.get_by_role("heading", name=en("Reminders and notes"))).to_be_visible()
+
+
+def admin_users(page: Page, server: LiveServer, revoked: str) -> None:
+    _admin(page)
+    page.get_by_role("link", name=en("Users")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Users"))
+
+
+def admin_account_totp(page: Page, server: LiveServer, revoked: str) -> None:
+    _admin(page)
+    page.get_by_role("link", name=en("My account")).click()
+    expect(page.get_by_role("heading", name=en("Second factor"))).to_be_visible()
+
+
 Visit = Callable[[Page, LiveServer, str], None]
 PAGES: list[tuple[Visit, dict[str, object]]] = [
     (home_fr, {}),
@@ -174,13 +312,34 @@ PAGES: list[tuple[Visit, dict[str, object]]] = [
     (transfer_fr, {}),
     (transfer_fr, {"viewport": PHONE}),
     (transfer_declare_error, {}),
+    (cases_list, {}),
+    (dispute_case, {}),
+    (dispute_case, {"viewport": PHONE}),
+    (dispute_form_error, {}),
+    (plan_preview, {}),
+    (plan_preview, {"viewport": PHONE}),
+    (plan_preview_without_js, {"java_script_enabled": False}),
+    (promise_form, {}),
+    (admin_home, {}),
+    (admin_queues, {}),
+    (admin_dispute, {}),
+    (admin_plan_review, {}),
+    (admin_decision_error, {}),
+    (admin_customer, {}),
+    (admin_users, {}),
+    (admin_account_totp, {}),
 ]
 
 
 @pytest.mark.parametrize(
     ("visit", "options"),
     PAGES,
-    ids=[visit.__name__ + ("-360px" if "viewport" in options else "") for visit, options in PAGES],
+    ids=[
+        visit.__name__
+        + ("-360px" if "viewport" in options else "")
+        + ("-nojs" if "java_script_enabled" in options else "")
+        for visit, options in PAGES
+    ],
 )
 def test_axe_finds_no_violation(
     visit: Visit,
