@@ -164,9 +164,22 @@ def _admin(page: Page) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text(en("Customers"))
 
 
+def _existing_case(page: Page, kind: str) -> bool:
+    """Open the customer's case of this kind if an earlier visit made it (visits repeat)."""
+    page.goto("/cases")
+    found = page.get_by_role("link", name=re.compile(f"^{re.escape(kind)} "))
+    if found.count() == 0:
+        return False
+    found.first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(kind)
+    return True
+
+
 def _dispute_case(page: Page, server: LiveServer) -> str:
     """C-1006's dispute on F2026-0602 (the same case on every visit): its portal URL."""
     _debtor(page, server, "C-1006", "Café du Port", "fr")
+    if _existing_case(page, fr("Dispute")):
+        return page.url
     page.goto("/disputes/new")
     page.get_by_role("checkbox", name=re.compile("F2026-0602")).check()
     page.get_by_label(fr("Reason")).select_option("not_received")
@@ -179,6 +192,8 @@ def _dispute_case(page: Page, server: LiveServer) -> str:
 def _review_plan(page: Page, server: LiveServer) -> str:
     """C-1005 (high risk) proposes a plan, which waits for review: its case id."""
     _debtor(page, server, "C-1005", "Transports Lefèvre", "fr")
+    if _existing_case(page, fr("Payment plan")):
+        return page.url.rsplit("/", 1)[1]
     page.goto("/plans/new")
     page.get_by_role("checkbox", name=re.compile("F2026-0502")).check()
     page.get_by_role("button", name=fr("Propose this plan")).click()
@@ -210,11 +225,12 @@ def plan_preview(page: Page, server: LiveServer, revoked: str) -> None:
     _debtor(page, server, "C-1008", "Pharmacie Girard", "fr")
     page.goto("/plans/new")
     page.get_by_role("checkbox", name=re.compile("F2026-0802")).check()
-    page.get_by_label(fr("Number of instalments")).fill("12")
+    page.get_by_label(fr("Number of instalments"), exact=True).fill("12")
     expect(page.get_by_text(fr("More than %(count)d instalments.", count=6))).to_be_visible()
 
 
-def plan_preview_without_js(page: Page, server: LiveServer, revoked: str) -> None:
+def plan_checked_by_a_plain_post(page: Page, server: LiveServer, revoked: str) -> None:
+    """The "Check the schedule" button posts the form (the no-JavaScript path, whole page)."""
     _debtor(page, server, "C-1008", "Pharmacie Girard", "fr")
     page.goto("/plans/new")
     page.get_by_role("checkbox", name=re.compile("F2026-0803")).check()
@@ -318,7 +334,7 @@ PAGES: list[tuple[Visit, dict[str, object]]] = [
     (dispute_form_error, {}),
     (plan_preview, {}),
     (plan_preview, {"viewport": PHONE}),
-    (plan_preview_without_js, {"java_script_enabled": False}),
+    (plan_checked_by_a_plain_post, {}),
     (promise_form, {}),
     (admin_home, {}),
     (admin_queues, {}),
@@ -334,12 +350,7 @@ PAGES: list[tuple[Visit, dict[str, object]]] = [
 @pytest.mark.parametrize(
     ("visit", "options"),
     PAGES,
-    ids=[
-        visit.__name__
-        + ("-360px" if "viewport" in options else "")
-        + ("-nojs" if "java_script_enabled" in options else "")
-        for visit, options in PAGES
-    ],
+    ids=[visit.__name__ + ("-360px" if "viewport" in options else "") for visit, options in PAGES],
 )
 def test_axe_finds_no_violation(
     visit: Visit,
