@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal import clock
+from portal import clock, i18n
 from portal.access.service import PortalAccess
 from portal.cases import attachments as files
 from portal.cases import notify
@@ -90,9 +91,6 @@ def error_message(key: str, settings: Settings) -> str:
 
 def violation_message(key: str, settings: Settings, currency: str) -> str:
     policy = settings.cases
-    locale_money = format_money
-    from portal import i18n
-
     locale = i18n.current_locale.get()
     messages = {
         "too_many_instalments": _(
@@ -103,11 +101,11 @@ def violation_message(key: str, settings: Settings, currency: str) -> str:
         ),
         "instalment_too_small": _(
             "Instalments under %(amount)s.",
-            amount=locale_money(policy.plan_min_instalment_minor, currency, locale),
+            amount=format_money(policy.plan_min_instalment_minor, currency, locale),
         ),
         "total_too_high": _(
             "A total above %(amount)s.",
-            amount=locale_money(policy.plan_max_total_minor, currency, locale),
+            amount=format_money(policy.plan_max_total_minor, currency, locale),
         ),
         "risk_not_allowed": _("Your account's plans are agreed with our team."),
         "currency_not_allowed": _("Plans in this currency are agreed with our team."),
@@ -334,11 +332,15 @@ def attachment_response(settings: Settings, found: Any) -> Response:
     path = files.stored_path(settings.cases.attachments_dir, found.storage_name)
     if path is None:
         raise HTTPException(404)
+    # An ASCII fallback, and the real name encoded (RFC 6266/5987): headers are Latin-1.
+    fallback = found.filename.encode("ascii", "replace").decode().replace("?", "_")
     return FileResponse(
         path,
         media_type=found.content_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{found.filename}"',
+            "Content-Disposition": (
+                f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(found.filename)}"
+            ),
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },

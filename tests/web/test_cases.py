@@ -119,7 +119,7 @@ def test_a_dispute_with_a_document_holds_the_invoice_and_tells_the_assignee(
     response = client.post(
         "/disputes",
         data={"invoice": str(a.id), "reason": "wrong_amount", "message": "We agreed on 250."},
-        files=[("attachment", ("quote.txt", PDF, "text/plain"))],
+        files=[("attachment", ("devis signé.txt", PDF, "text/plain"))],
     )
     assert response.status_code == 303, response.text
     [case] = _cases(db, customer)
@@ -129,13 +129,16 @@ def test_a_dispute_with_a_document_holds_the_invoice_and_tells_the_assignee(
     page = client.get(f"/cases/{case.id}")
     assert "We agreed on 250." in page.text
     [attachment] = db.scalars(select(Attachment)).all()
-    assert attachment.filename == "quote.pdf"
+    assert attachment.filename == "devis signé.pdf"
     assert attachment.content_type == "application/pdf"
     assert (directory / attachment.storage_name).read_bytes() == PDF
     download = client.get(f"/cases/{case.id}/attachments/{attachment.id}")
     assert download.status_code == 200
     assert download.content == PDF
     assert download.headers["content-type"] == "application/pdf"
+    assert download.headers["content-disposition"] == (
+        "attachment; filename=\"devis sign_.pdf\"; filename*=UTF-8''devis%20sign%C3%A9.pdf"
+    )
     [message] = inbox.wait_for(1)
     assert message["To"] == "cm@relance.example"
     assert f"/admin/cases/{case.id}" in text_body(message)
