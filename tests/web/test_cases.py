@@ -56,9 +56,9 @@ def web(
         db.commit()
         app = create_app(settings, session_factory=session_factory)
         app.state.login_failure_delay = 0
-        with TestClient(
-            app, follow_redirects=False, headers={"Sec-Fetch-Site": "same-origin"}
-        ) as client:
+        # Users have no language of their own: the back office follows the browser's.
+        headers = {"Sec-Fetch-Site": "same-origin", "Accept-Language": "en"}
+        with TestClient(app, follow_redirects=False, headers=headers) as client:
             yield client, inbox, tmp_path / "attachments"
 
 
@@ -295,7 +295,9 @@ def test_a_plan_outside_policy_is_reviewed_countered_and_accepted_in_the_portal(
 
     # The credit manager counter-proposes from the back office, in another browser.
     with TestClient(
-        client.app, follow_redirects=False, headers={"Sec-Fetch-Site": "same-origin"}
+        client.app,
+        follow_redirects=False,
+        headers={"Sec-Fetch-Site": "same-origin", "Accept-Language": "en"},
     ) as staff:
         log_in(staff, "cm@relance.example")
         countered = staff.post(
