@@ -156,6 +156,7 @@ def _new_password() -> str:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
+    import portal.models  # noqa: F401 - every table, so the timeline's foreign keys resolve
     from portal.company.service import sync_company
     from portal.db import make_engine, make_session_factory, transaction
     from portal.users.errors import UserError
@@ -359,6 +360,52 @@ def cmd_worker(args: argparse.Namespace) -> int:
         run_worker(factory, company_id, ctx, book, stop, plan=not args.no_plan)
     finally:
         engine.dispose()
+    return 0
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from portal import clock
+    from portal.cases import notify
+    from portal.cases.models import Case
+    from portal.cases.service import check_commitments
+    from portal.company.service import sync_company
+    from portal.db import make_engine, make_session_factory, transaction
+    from portal.mail.sender import Mailer
+    from portal.templating import make_environment
+
+    settings = _settings()
+    if args.date:
+        try:
+            today = dt.date.fromisoformat(args.date)
+        except ValueError:
+            sys.exit(f"--date must be a date like 2026-12-31, not {args.date!r}")
+    else:
+        today = clock.today_in(settings.company.timezone)
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_session_factory(engine)) as db:
+            sync_company(db, settings.company)
+            result = check_commitments(db, today, settings.cases)
+            emails = [
+                notify.staff_email(db, settings, case, "broken")
+                for case_id in result.broken
+                if (case := db.get(Case, case_id)) is not None
+            ]
+    finally:
+        engine.dispose()
+    # Committed: only now do the assignees hear about broken commitments.
+    notify.send_all(
+        make_environment(),
+        Mailer(settings.smtp, settings.mail_spool_dir),
+        settings,
+        [e for e in emails if e is not None],
+    )
+    print(
+        f"Checked plans and promises on {today.isoformat()}: "
+        f"{len(result.completed)} completed, {len(result.broken)} broken."
+    )
     return 0
 
 
@@ -619,6 +666,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="deliver outside business hours too (demos, tests)",
     )
     worker.set_defaults(handler=cmd_worker)
+
+    cases = commands.add_parser(
+        "cases",
+        help="disputes, payment plans and promises",
+        description="Work on cases from the command line.",
+    )
+    case_commands = cases.add_subparsers(dest="cases_command", required=True, metavar="ACTION")
+    check = case_commands.add_parser(
+        "check",
+        help="settle completed plans and kept promises, break missed ones",
+        description="Check every running payment plan and promise to pay: completed ones "
+        "are settled, missed ones (after their grace period) are broken and go to a "
+        "credit manager; reminder holds are released either way. Running it twice does "
+        "nothing more.",
+    )
+    check.add_argument("--date", metavar="YYYY-MM-DD", help="the day to check as (default: today)")
+    cases.set_defaults(handler=cmd_cases)
     return parser
 
 

@@ -1,6 +1,17 @@
 """Every mapped class, imported so the metadata is complete (Alembic, tests)."""
 
 from portal.access.models import DebtorSession
+from portal.cases.models import (
+    Agreement,
+    Attachment,
+    Case,
+    CaseInvoice,
+    CaseKind,
+    CaseMessage,
+    CaseStatus,
+    DisputeReason,
+    Instalment,
+)
 from portal.company.models import Company
 from portal.customers.models import Contact, Customer, RiskSegment
 from portal.db import Base
@@ -32,14 +43,23 @@ from portal.users.models import Role, User, UserSession
 
 __all__ = [
     "Actor",
+    "Agreement",
+    "Attachment",
     "Base",
+    "Case",
+    "CaseInvoice",
+    "CaseKind",
+    "CaseMessage",
+    "CaseStatus",
     "Channel",
     "Company",
     "Contact",
     "Customer",
     "DebtorSession",
+    "DisputeReason",
     "FreshLinkRequest",
     "HoldKind",
+    "Instalment",
     "Invoice",
     "InvoiceStatus",
     "LinkScope",

@@ -21,6 +21,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT_SECRET = "development-secret-change-me"  # noqa: S105 - refused outside development
 
 ENVIRONMENTS = ("development", "test", "production")
+# portal.customers.models.RiskSegment's values (literal: settings import no models).
+RISK_SEGMENTS = ("low", "medium", "high")
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -123,6 +125,27 @@ class ReminderSettings:
 
 
 @dataclass(frozen=True)
+class CaseSettings:
+    """Company policy for payment plans and promises, and limits on attachments.
+
+    Amounts are in minor units of the company's currency.
+    """
+
+    plan_max_instalments: int = 6
+    plan_max_days: int = 180
+    plan_min_instalment_minor: int = 5_000
+    plan_max_total_minor: int = 1_000_000
+    plan_risk_segments: tuple[str, ...] = ("low", "medium")
+    plan_grace_days: int = 5
+    review_days: int = 2
+    promise_max_days: int = 30
+    promise_grace_days: int = 3
+    attachments_dir: Path = PROJECT_ROOT / "var" / "attachments"
+    attachment_max_bytes: int = 5 * 1024 * 1024
+    attachment_max_count: int = 5
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: str = "development"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'relance.db'}"
@@ -153,6 +176,7 @@ class Settings:
     partial_payment_minimum_minor: int = 1000
     sms: SmsSettings = field(default_factory=SmsSettings)
     reminders: ReminderSettings = field(default_factory=ReminderSettings)
+    cases: CaseSettings = field(default_factory=CaseSettings)
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -273,6 +297,29 @@ class Settings:
             )
         if not 0 <= r.plan_hour <= 23:
             raise ConfigurationError("PORTAL_REMINDER_PLAN_HOUR must be between 0 and 23")
+        self._check_cases()
+
+    def _check_cases(self) -> None:
+        cases = self.cases
+        for name in (
+            "plan_max_instalments",
+            "plan_max_days",
+            "plan_min_instalment_minor",
+            "plan_max_total_minor",
+            "promise_max_days",
+            "attachment_max_bytes",
+            "attachment_max_count",
+        ):
+            if getattr(cases, name) < 1:
+                raise ConfigurationError(f"PORTAL_{name.upper()} must be at least 1")
+        for name in ("plan_grace_days", "review_days", "promise_grace_days"):
+            if getattr(cases, name) < 0:
+                raise ConfigurationError(f"PORTAL_{name.upper()} cannot be negative")
+        unknown = set(cases.plan_risk_segments) - set(RISK_SEGMENTS)
+        if unknown:
+            raise ConfigurationError(
+                f"PORTAL_PLAN_RISK_SEGMENTS: unknown segments {sorted(unknown)} (low, medium, high)"
+            )
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -435,6 +482,18 @@ def load_settings(
             raise ConfigurationError(
                 "PORTAL_PARTIAL_PAYMENT_MINIMUM must be an amount such as 10.00"
             ) from None
+
+    cases: dict[str, Any] = {}
+    for f in fields(CaseSettings):
+        if (raw := get(f.name.upper())) is None:
+            continue
+        if f.name == "attachments_dir":
+            cases[f.name] = Path(raw)
+        elif f.name == "plan_risk_segments":
+            cases[f.name] = _split(raw.lower())
+        else:
+            cases[f.name] = _as_int(f.name.upper(), raw)
+    values["cases"] = CaseSettings(**cases)
 
     settings = Settings(**values)
     settings.check()

@@ -217,6 +217,8 @@ class CustomerFile:
     # Emails of the users named by the timeline, by the actor_id they are recorded under.
     users: dict[str, str]
     timeline_truncated: bool
+    # Open invoices whose reminders a user paused through some date from today on.
+    paused_invoice_ids: frozenset[int] = frozenset()
 
 
 def customer_file(session: Session, company_id: int, customer_id: int) -> CustomerFile | None:
@@ -247,4 +249,13 @@ def customer_file(session: Session, company_id: int, customer_id: int) -> Custom
         timeline=events[:TIMELINE_LIMIT],
         users=users,
         timeline_truncated=len(events) > TIMELINE_LIMIT,
+        paused_invoice_ids=frozenset(
+            session.scalars(
+                select(Invoice.id).where(
+                    Invoice.customer_id == customer.id,
+                    Invoice.status == InvoiceStatus.OPEN,
+                    Invoice.reminders_paused_until >= today,
+                )
+            )
+        ),
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
@@ -32,6 +33,7 @@ from portal.users.errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidEmail,
+    UserError,
     WeakPassword,
 )
 from portal.users.models import Role, User, UserSession
@@ -192,8 +194,12 @@ def authenticate(
     company_id: int,
     client_ip: str | None = None,
     user_agent: str | None = None,
+    totp_code: str = "",
 ) -> User:
     """The user whose credentials these are, or LoginRefused (InvalidCredentials, AccountLocked).
+
+    A user with a second factor must also give the current TOTP code; a wrong code counts
+    as a failed attempt like a wrong password (and gets the same answer).
 
     Unknown addresses cost one Argon2 verification like known ones. After
     MAX_FAILED_LOGINS consecutive failures the account is locked for LOCKOUT:
@@ -220,6 +226,8 @@ def authenticate(
         raise InvalidCredentials()
 
     password_ok = verify_password(user.password_hash, password)
+    if password_ok and user.totp_secret and not verify_totp(user.totp_secret, totp_code):
+        password_ok = False
 
     if user.locked_until is not None and user.locked_until > now:
         _login_event(
@@ -292,6 +300,89 @@ def _login_event(
         subject_id=user.id if user is not None else None,
         details=details,
     )
+
+
+# --- second factor (TOTP) and user management -----------------------------------------------
+
+TOTP_ISSUER = "Relance"
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def totp_uri(secret: str, email: str, issuer: str = TOTP_ISSUER) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=issuer)
+
+
+def verify_totp(secret: str, code: str) -> bool:
+    """The 6-digit code of now, or of the 30-second step before or after (clock drift)."""
+    digits = "".join(code.split())
+    if len(digits) != 6 or not digits.isdigit():
+        return False
+    return pyotp.TOTP(secret).verify(digits, for_time=clock.now(), valid_window=1)
+
+
+def set_totp(
+    session: Session, user: User, secret: str | None, code: str, *, company_id: int
+) -> bool:
+    """Turn the second factor on (``secret``) or off (None); the code must match. False if not."""
+    check = secret if secret is not None else user.totp_secret
+    if not check or not verify_totp(check, code):
+        return False
+    user.totp_secret = secret
+    record(
+        session,
+        company_id=company_id,
+        actor=Actor.USER,
+        actor_id=str(user.id),
+        action="user.totp_enabled" if secret else "user.totp_disabled",
+        subject_type="user",
+        subject_id=user.id,
+    )
+    return True
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.email)))
+
+
+def update_user(
+    session: Session,
+    admin: User,
+    user: User,
+    *,
+    role: Role,
+    active: bool,
+    company_id: int,
+) -> None:
+    """Change a user's role or deactivate them (which ends their sessions).
+
+    An administrator cannot demote or deactivate themselves: the back office always
+    keeps the person who is changing it.
+    """
+    if user.id == admin.id and (role is not user.role or not active):
+        raise UserError("you cannot change your own role or deactivate yourself")
+    changes: dict[str, Any] = {}
+    if role is not user.role:
+        changes["role"] = [user.role.value, role.value]
+        user.role = role
+    if active != user.is_active:
+        changes["active"] = active
+        user.is_active = active
+        if not active:
+            user.session_version += 1
+    if changes:
+        record(
+            session,
+            company_id=company_id,
+            actor=Actor.USER,
+            actor_id=str(admin.id),
+            action="user.updated",
+            subject_type="user",
+            subject_id=user.id,
+            details=changes,
+        )
 
 
 # --- sessions -------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ from portal.web import (
     backoffice,
     backoffice_transfers,
     card,
+    cases,
+    casework,
     errors,
     links,
     payments,
@@ -88,6 +90,8 @@ def create_app(
         *backoffice.routes,
         *backoffice_transfers.routes,
         *reminders.routes,
+        *cases.routes,
+        *casework.routes,
         Mount(
             "/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"
         ),

@@ -26,6 +26,8 @@ from starlette.routing import Route
 
 from portal import i18n
 from portal.backoffice import queries
+from portal.cases.queues import counts as queue_counts
+from portal.cases.service import customer_cases
 from portal.links import service as links
 from portal.links.service import FreshLink
 from portal.mail.sender import Mailer, compose
@@ -49,7 +51,16 @@ LOGIN_PATH = f"{PREFIX}/login"
 LOGIN_FAILURE_DELAY_SECONDS = 1.0
 # Who may act on a customer's links; viewers only read.
 EDITORS = (Role.ADMIN, Role.CREDIT_MANAGER)
-NOTICES = ("link-sent", "no-email", "revoked")
+NOTICES = (
+    "link-sent",
+    "no-email",
+    "revoked",
+    "note",
+    "pause",
+    "resume",
+    "pause-invoice",
+    "resume-invoice",
+)
 FORM_FIELD_MAX = 2048
 
 
@@ -202,9 +213,10 @@ async def login(request: Request) -> Response:
     # One character past the limit: an overlong password stays overlong, and is refused.
     password = _field(form, "password", users.PASSWORD_MAX_LENGTH + 1)
     next_path = safe_admin_next(_field(form, "next"))
+    code = _field(form, "code", 16)
     state = request.app.state
     settings: Settings = state.settings
-    secret = await run_in_threadpool(_log_in, request, email, password)
+    secret = await run_in_threadpool(_log_in, request, email, password, code)
     _use_language(request)
     if secret is None:
         # One answer, one status and one delay for an unknown address, a wrong password and
@@ -218,14 +230,20 @@ async def login(request: Request) -> Response:
     return response
 
 
-def _log_in(request: Request, email: str, password: str) -> str | None:
+def _log_in(request: Request, email: str, password: str, code: str = "") -> str | None:
     """The new session's secret, or None. The attempt's bookkeeping commits either way."""
     state = request.app.state
     ip, agent = client_ip(request), request.headers.get("user-agent")
     with unit_of_work(request) as db:
         try:
             user = users.authenticate(
-                db, email, password, company_id=state.company_id, client_ip=ip, user_agent=agent
+                db,
+                email,
+                password,
+                company_id=state.company_id,
+                client_ip=ip,
+                user_agent=agent,
+                totp_code=code,
             )
         except LoginRefused:
             return None
@@ -263,24 +281,52 @@ def logout_everywhere(request: Request) -> Response:
 
 
 def account(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
     with unit_of_work(request) as db:
         current = require_session(request, db)
         if isinstance(current, Response):
             return current
-        sessions = users.open_sessions(
-            db, current.user, dt.timedelta(minutes=settings.session_idle_minutes)
-        )
-        return render(
-            request,
-            "backoffice/account.html",
-            _context(
-                current.user,
-                sessions=sessions,
-                this_session=current.session_id,
-                when=_format_when(settings.company.timezone),
-            ),
-        )
+        return account_page(request, db, current)
+
+
+TOTP_NOTICES = ("totp-enabled", "totp-disabled", "totp-disable-failed")
+
+
+def account_page(
+    request: Request,
+    db: Session,
+    current: CurrentUser,
+    *,
+    totp_secret: str | None = None,
+    totp_failed: bool = False,
+    status_code: int = 200,
+) -> Response:
+    """The user's account: open sessions, log out everywhere, the second factor."""
+    settings: Settings = request.app.state.settings
+    sessions = users.open_sessions(
+        db, current.user, dt.timedelta(minutes=settings.session_idle_minutes)
+    )
+    setup: dict[str, str] | None = None
+    if not current.user.totp_secret:
+        from portal.web.casework import totp_qr_svg
+
+        secret = totp_secret or users.new_totp_secret()
+        uri = users.totp_uri(secret, current.user.email, settings.company.name)
+        setup = {"secret": secret, "qr": totp_qr_svg(uri)}
+    notice = request.query_params.get("done")
+    return render(
+        request,
+        "backoffice/account.html",
+        _context(
+            current.user,
+            sessions=sessions,
+            this_session=current.session_id,
+            when=_format_when(settings.company.timezone),
+            totp_setup=setup,
+            totp_failed=totp_failed,
+            notice=notice if notice in TOTP_NOTICES else None,
+        ),
+        status_code=status_code,
+    )
 
 
 # --- customers --------------------------------------------------------------------------------
@@ -312,7 +358,12 @@ def home(request: Request) -> Response:
         return render(
             request,
             "backoffice/home.html",
-            _context(user, result=page, sorts=queries.SORTS),
+            _context(
+                user,
+                result=page,
+                sorts=queries.SORTS,
+                queue_counts=queue_counts(db, state.company_id),
+            ),
             block="customer_table",
         )
 
@@ -323,27 +374,43 @@ def _not_found(request: Request, user: User) -> Response:
 
 def customer_detail(request: Request) -> Response:
     customer_id: int = request.path_params["customer_id"]
-    state = request.app.state
-    settings: Settings = state.settings
     with unit_of_work(request) as db:
         user = require_role(request, db)
         if isinstance(user, Response):
             return user
-        file = queries.customer_file(db, state.company_id, customer_id)
-        if file is None:
-            return _not_found(request, user)
-        notice = request.query_params.get("done")
-        return render(
-            request,
-            "backoffice/customer.html",
-            _context(
-                user,
-                file=file,
-                customer=file.customer,
-                notice=notice if notice in NOTICES else None,
-                when=_format_when(settings.company.timezone),
-            ),
-        )
+        return customer_page(request, db, user, customer_id)
+
+
+def customer_page(
+    request: Request,
+    db: Session,
+    user: User,
+    customer_id: int,
+    *,
+    desk_error: str | None = None,
+) -> Response:
+    """A customer's file: contacts, open items, cases, pauses, notes and the timeline."""
+    state = request.app.state
+    settings: Settings = state.settings
+    file = queries.customer_file(db, state.company_id, customer_id)
+    if file is None:
+        return _not_found(request, user)
+    notice = request.query_params.get("done")
+    return render(
+        request,
+        "backoffice/customer.html",
+        _context(
+            user,
+            file=file,
+            customer=file.customer,
+            cases=customer_cases(db, customer_id),
+            paused_ids={i.id for i in file.open_invoices if i.id in file.paused_invoice_ids},
+            notice=notice if notice in NOTICES else None,
+            desk_error=desk_error,
+            when=_format_when(settings.company.timezone),
+        ),
+        status_code=400 if desk_error else 200,
+    )
 
 
 def _customer_redirect(customer_id: int, notice: str) -> str:

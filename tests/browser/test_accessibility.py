@@ -171,6 +171,160 @@ def pay_error(page: Page, server: LiveServer, revoked: str) -> None:
     expect(page.get_by_role("alert")).to_be_visible()
 
 
+# --- cases: the debtor's forms and the back office --------------------------------------------
+
+
+def _debtor(page: Page, server: LiveServer, reference: str, name: str, language: str) -> None:
+    open_portal(page, server.mint_link(reference), name, language)
+
+
+def _admin(page: Page) -> None:
+    page.goto("/admin/login")
+    page.get_by_label(en("Email address")).fill("admin@relance.example")
+    page.get_by_label(en("Password"), exact=True).fill("relance-demo-admin")
+    page.get_by_role("button", name=en("Log in")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Customers"))
+
+
+def _existing_case(page: Page, kind: str) -> bool:
+    """Open the customer's case of this kind if an earlier visit made it (visits repeat)."""
+    page.goto("/cases")
+    found = page.get_by_role("link", name=re.compile(f"^{re.escape(kind)} "))
+    if found.count() == 0:
+        return False
+    found.first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(kind)
+    return True
+
+
+def _dispute_case(page: Page, server: LiveServer) -> str:
+    """C-1006's dispute on F2026-0602 (the same case on every visit): its portal URL."""
+    _debtor(page, server, "C-1006", "Café du Port", "fr")
+    if _existing_case(page, fr("Dispute")):
+        return page.url
+    page.goto("/disputes/new")
+    page.get_by_role("checkbox", name=re.compile("F2026-0602")).check()
+    page.get_by_label(fr("Reason")).select_option("not_received")
+    page.get_by_label(fr("Message"), exact=True).fill("Jamais livré.")
+    page.get_by_role("button", name=fr("Send the dispute")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(fr("Dispute"))
+    return page.url
+
+
+def _review_plan(page: Page, server: LiveServer) -> str:
+    """C-1005 (high risk) proposes a plan, which waits for review: its case id."""
+    _debtor(page, server, "C-1005", "Transports Lefèvre", "fr")
+    if _existing_case(page, fr("Payment plan")):
+        return page.url.rsplit("/", 1)[1]
+    page.goto("/plans/new")
+    page.get_by_role("checkbox", name=re.compile("F2026-0502")).check()
+    page.get_by_role("button", name=fr("Propose this plan")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(fr("Payment plan"))
+    return page.url.rsplit("/", 1)[1]
+
+
+def cases_list(page: Page, server: LiveServer, revoked: str) -> None:
+    _dispute_case(page, server)
+    page.get_by_role("link", name=fr("My requests")).first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(fr("My requests"))
+
+
+def dispute_case(page: Page, server: LiveServer, revoked: str) -> None:
+    _dispute_case(page, server)
+
+
+def dispute_form_error(page: Page, server: LiveServer, revoked: str) -> None:
+    _debtor(page, server, "C-1006", "Café du Port", "fr")
+    page.goto("/disputes/new")
+    page.get_by_label(fr("Reason")).select_option("other")
+    page.get_by_label(fr("Message"), exact=True).fill("?")
+    page.get_by_role("button", name=fr("Send the dispute")).click()
+    expect(page.get_by_role("alert")).to_have_text(fr("Choose at least one invoice."))
+
+
+def plan_preview(page: Page, server: LiveServer, revoked: str) -> None:
+    """The htmx verdict swapped in, outside policy (too many instalments)."""
+    _debtor(page, server, "C-1008", "Pharmacie Girard", "fr")
+    page.goto("/plans/new")
+    page.get_by_role("checkbox", name=re.compile("F2026-0802")).check()
+    page.get_by_label(fr("Number of instalments"), exact=True).fill("12")
+    expect(page.get_by_text(fr("More than %(count)d instalments.", count=6))).to_be_visible()
+
+
+def plan_checked_by_a_plain_post(page: Page, server: LiveServer, revoked: str) -> None:
+    """The "Check the schedule" button posts the form (the no-JavaScript path, whole page)."""
+    _debtor(page, server, "C-1008", "Pharmacie Girard", "fr")
+    page.goto("/plans/new")
+    page.get_by_role("checkbox", name=re.compile("F2026-0803")).check()
+    page.get_by_role("button", name=fr("Check the schedule")).click()
+    expect(page.get_by_role("heading", name=fr("Your schedule"))).to_be_visible()
+
+
+def promise_form(page: Page, server: LiveServer, revoked: str) -> None:
+    _debtor(page, server, "C-1008", "Pharmacie Girard", "fr")
+    page.goto("/promises/new")
+    expect(page.get_by_role("heading", level=1)).to_have_text(fr("Promise to pay by a date"))
+
+
+def admin_home(page: Page, server: LiveServer, revoked: str) -> None:
+    _admin(page)
+
+
+def admin_queues(page: Page, server: LiveServer, revoked: str) -> None:
+    _dispute_case(page, server)
+    _admin(page)
+    for name in ("plans", "transfers", "broken", "disputes"):
+        page.goto(f"/admin/queues/{name}")
+    expect(page.get_by_role("table")).to_be_visible()
+
+
+def admin_dispute(page: Page, server: LiveServer, revoked: str) -> None:
+    case_id = _dispute_case(page, server).rsplit("/", 1)[1]
+    _admin(page)
+    page.goto(f"/admin/cases/{case_id}")
+    expect(page.get_by_role("heading", name=en("Resolve the dispute"))).to_be_visible()
+
+
+def admin_plan_review(page: Page, server: LiveServer, revoked: str) -> None:
+    case_id = _review_plan(page, server)
+    _admin(page)
+    page.goto(f"/admin/cases/{case_id}")
+    expect(page.get_by_role("heading", name=en("Decide on the plan"))).to_be_visible()
+
+
+def admin_decision_error(page: Page, server: LiveServer, revoked: str) -> None:
+    case_id = _dispute_case(page, server).rsplit("/", 1)[1]
+    _admin(page)
+    page.goto(f"/admin/cases/{case_id}")
+    page.get_by_label(en("Credit part of the invoice")).check()
+    page.get_by_label(en("Amount credited, or the new amount (%(currency)s)", currency="EUR")).fill(
+        "lots"
+    )
+    page.get_by_role("button", name=en("Record the decision")).click()
+    expect(page.get_by_role("alert")).to_be_visible()
+
+
+def admin_customer(page: Page, server: LiveServer, revoked: str) -> None:
+    _dispute_case(page, server)
+    _admin(page)
+    page.get_by_role("searchbox", name=en("Name or reference")).fill("C-1006")
+    page.get_by_role("button", name=en("Search")).click()
+    page.get_by_role("link", name="Café du Port").click()
+    expect(page.get_by_role("heading", name=en("Reminders and notes"))).to_be_visible()
+
+
+def admin_users(page: Page, server: LiveServer, revoked: str) -> None:
+    _admin(page)
+    page.get_by_role("link", name=en("Users")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Users"))
+
+
+def admin_account_totp(page: Page, server: LiveServer, revoked: str) -> None:
+    _admin(page)
+    page.get_by_role("link", name=en("My account")).click()
+    expect(page.get_by_role("heading", name=en("Second factor"))).to_be_visible()
+
+
 Visit = Callable[[Page, LiveServer, str], None]
 PAGES: list[tuple[Visit, dict[str, object]]] = [
     (home_fr, {}),
@@ -199,6 +353,22 @@ PAGES: list[tuple[Visit, dict[str, object]]] = [
     (card_en, {}),
     (card_fr, {"viewport": PHONE}),
     (pay_error, {}),
+    (cases_list, {}),
+    (dispute_case, {}),
+    (dispute_case, {"viewport": PHONE}),
+    (dispute_form_error, {}),
+    (plan_preview, {}),
+    (plan_preview, {"viewport": PHONE}),
+    (plan_checked_by_a_plain_post, {}),
+    (promise_form, {}),
+    (admin_home, {}),
+    (admin_queues, {}),
+    (admin_dispute, {}),
+    (admin_plan_review, {}),
+    (admin_decision_error, {}),
+    (admin_customer, {}),
+    (admin_users, {}),
+    (admin_account_totp, {}),
 ]
 
 

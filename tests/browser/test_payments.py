@@ -1,13 +1,22 @@
-"""Paying from a demo link in Chromium: by card through Stripe (localstripe), and by
-bank transfer with a declaration. Each test uses a demo customer no other test reads."""
+"""Paying from a portal link in Chromium: by card through Stripe (localstripe), and by
+bank transfer with a declaration. Each test adds its own customer to the demo database, so
+paying leaves every demo customer as the other tests expect."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
+from portal import clock
+from portal.company.models import Company
+from portal.customers.models import Contact, Customer
+from portal.db import make_engine, make_session_factory, transaction
+from portal.invoices.models import Invoice, InvoiceStatus
 from tests.browser.conftest import LiveServer, NewContext
 from tests.browser.helpers import fr, invoice_links, open_portal
 from tests.stripe_server import LocalStripe, stripe_client
@@ -17,17 +26,64 @@ pytestmark = pytest.mark.browser
 PAYMENT_DEADLINE_MS = 20_000
 
 
+def add_customer(server: LiveServer, name: str, language: str = "fr") -> tuple[str, list[str]]:
+    """A customer with three open invoices (two overdue, one not yet due) in the served
+    database; returns its reference and invoice numbers, oldest due first."""
+    tag = uuid.uuid4().hex[:6].upper()
+    engine = make_engine(server.env["PORTAL_DATABASE_URL"])
+    try:
+        with transaction(make_session_factory(engine)) as db:
+            company = db.scalars(select(Company)).one()
+            customer = Customer(
+                company_id=company.id,
+                reference=f"P-{tag}",
+                name=name,
+                language=language,
+                timezone="Europe/Paris",
+                link_version=1,
+                created_at=clock.now(),
+            )
+            customer.contacts.append(
+                Contact(name="Compta", email=f"{tag.lower()}@debtor.example", is_primary=True)
+            )
+            db.add(customer)
+            db.flush()
+            today = clock.now().date()
+            numbers = []
+            for n, (due_in, amount) in enumerate(((-20, 45_000), (-5, 12_550), (15, 30_000))):
+                number = f"P{tag}-{n + 1}"
+                db.add(
+                    Invoice(
+                        company_id=company.id,
+                        customer_id=customer.id,
+                        number=number,
+                        issue_date=today + dt.timedelta(days=due_in - 30),
+                        due_date=today + dt.timedelta(days=due_in),
+                        currency="EUR",
+                        amount_minor=amount,
+                        paid_minor=0,
+                        status=InvoiceStatus.OPEN,
+                        created_at=clock.now(),
+                    )
+                )
+                numbers.append(number)
+            return customer.reference, numbers
+    finally:
+        engine.dispose()
+
+
 def test_paying_two_invoices_by_card(
     page: Page, live_server: LiveServer, localstripe: LocalStripe
 ) -> None:
-    open_portal(page, live_server.mint_link("C-1006"), "Café du Port")
-    assert invoice_links(page) == ["F2026-0602", "F2026-0603", "F2026-0604"]
+    reference, numbers = add_customer(live_server, "Brasserie des Halles")
+    open_portal(page, live_server.mint_link(reference), "Brasserie des Halles")
+    assert invoice_links(page) == numbers
     page.get_by_role("checkbox").nth(2).uncheck()  # keep the invoice not yet due
     page.get_by_role("button", name=fr("Pay by card")).click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text(fr("Pay by card"))
     settles = page.get_by_role("table", name=fr("What this payment settles"))
-    expect(settles.get_by_role("rowheader")).to_have_text(["F2026-0602", "F2026-0603"])
+    expect(settles.get_by_role("rowheader")).to_have_text(numbers[:2])
     # Stripe.js (localstripe's stand-in) loaded under the page's CSP and mounted its fields.
     expect(page.locator("#payment-element input").first).to_be_visible()
     submit = page.get_by_role(
@@ -51,11 +107,12 @@ def test_paying_two_invoices_by_card(
         page.get_by_text(fr("Payment received: thank you. A receipt is on its way by email."))
     ).to_be_visible(timeout=PAYMENT_DEADLINE_MS)
     page.get_by_role("link", name=fr("Back to my invoices")).first.click()
-    assert invoice_links(page) == ["F2026-0604"]
+    assert invoice_links(page) == numbers[2:]
 
 
 def test_declaring_a_bank_transfer(page: Page, live_server: LiveServer) -> None:
-    open_portal(page, live_server.mint_link("C-1008"), "Pharmacie Girard")
+    reference, _numbers = add_customer(live_server, "Fromagerie Vidal")
+    open_portal(page, live_server.mint_link(reference), "Fromagerie Vidal")
     page.get_by_role("checkbox").nth(2).uncheck()
     page.get_by_role("button", name=fr("Pay by bank transfer")).click()
 
@@ -84,7 +141,8 @@ def test_without_javascript_the_card_page_says_so_and_offers_a_transfer(
     new_context: NewContext, live_server: LiveServer
 ) -> None:
     page = new_context(java_script_enabled=False).new_page()
-    open_portal(page, live_server.mint_link("C-1002"), "Atelier Dubois")
+    reference, _numbers = add_customer(live_server, "Quincaillerie Morel")
+    open_portal(page, live_server.mint_link(reference), "Quincaillerie Morel")
     page.get_by_role("button", name=fr("Pay by card")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(fr("Pay by card"))
     expect(

@@ -45,6 +45,8 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         ["serve"],
         ["link"],
         ["revoke-links"],
+        ["cases"],
+        ["cases", "check"],
     ],
 )
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,3 +135,60 @@ def test_db_check_passes_on_a_migrated_database(
 ) -> None:
     assert main(["db", "check"]) == 0
     assert "matches" in capsys.readouterr().out
+
+
+def test_cases_check_breaks_a_missed_promise_once_and_tells_its_manager(
+    cli_env: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from portal.cases import service as cases
+    from portal.cases.models import Case, CaseStatus
+    from portal.company.service import sync_company
+    from portal.settings import CaseSettings, load_settings
+    from portal.users.models import Role, User
+
+    engine = make_engine(cli_env)
+    factory = make_session_factory(engine)
+    today = dt.datetime.now(dt.UTC).date()
+    with factory() as db, db.begin():
+        company = sync_company(db, load_settings().company)
+        from tests.factories import make_customer, make_invoice
+
+        manager = User(
+            email="cm@relance.example",
+            password_hash="x",
+            role=Role.CREDIT_MANAGER,
+            is_active=True,
+            failed_logins=0,
+            session_version=1,
+            created_at=dt.datetime.now(dt.UTC),
+        )
+        db.add(manager)
+        customer = make_customer(db, company)
+        invoice = make_invoice(db, customer)
+        case = cases.promise_to_pay(
+            db,
+            customer,
+            None,
+            [invoice.id],
+            promised_date=today,
+            today=today,
+            policy=CaseSettings(),
+            agreement=cases.AgreementInfo(None, None),
+        )
+        case_id = case.id
+    later = (today + dt.timedelta(days=CaseSettings().promise_grace_days + 1)).isoformat()
+    assert main(["cases", "check", "--date", today.isoformat()]) == 0
+    assert "0 completed, 0 broken" in capsys.readouterr().out
+    assert main(["cases", "check", "--date", later]) == 0
+    assert "0 completed, 1 broken" in capsys.readouterr().out
+    assert main(["cases", "check", "--date", later]) == 0
+    assert "0 completed, 0 broken" in capsys.readouterr().out
+    with factory() as db:
+        assert db.get(Case, case_id).status is CaseStatus.BROKEN  # type: ignore[union-attr]
+    [mail] = list((tmp_path / "mail").glob("*.eml"))
+    assert "cm@relance.example" in mail.read_text()
+    with pytest.raises(SystemExit):
+        main(["cases", "check", "--date", "tomorrow"])
+    engine.dispose()

@@ -1,0 +1,1 @@
+"""Cases: disputes, payment plans and promises to pay, and the decisions on them."""

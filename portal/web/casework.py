@@ -1,0 +1,529 @@
+"""The back office's casework: queues, a case and its decisions, pauses, notes, users, TOTP.
+
+Every POST asks ``require_role`` first: credit managers and admins decide, viewers read,
+only admins manage users.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import segno
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from portal import clock
+from portal.backoffice import queries
+from portal.cases import desk, notify, queues
+from portal.cases import service as cases
+from portal.cases.desk import DeskError
+from portal.cases.models import Case, CaseKind
+from portal.cases.service import CaseError
+from portal.i18n import gettext_ as _
+from portal.invoices.models import Invoice
+from portal.money import parse_amount
+from portal.settings import Settings
+from portal.timeline.models import Actor
+from portal.users import service as users
+from portal.users.errors import UserError
+from portal.users.models import Role, User
+from portal.web.backoffice import (
+    EDITORS,
+    PREFIX,
+    _context,
+    _format_when,
+    account_page,
+    customer_page,
+    require_role,
+)
+from portal.web.backoffice import require_session as _require_session
+from portal.web.cases import (
+    AMOUNT_UNREADABLE,
+    _parse_plan,
+    _plan_values,
+    attachment_response,
+    error_message,
+    reason_labels,
+)
+from portal.web.rendering import render, unit_of_work
+
+FORM_LIMIT = 6000
+
+
+def _text(form: FormData, name: str, limit: int = FORM_LIMIT) -> str:
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _mail_task(request: Request, emails: list[notify.CaseEmail | None]) -> BackgroundTask | None:
+    ready = [e for e in emails if e is not None]
+    if not ready:
+        return None
+    state = request.app.state
+    return BackgroundTask(notify.send_all, state.templates, state.mailer, state.settings, ready)
+
+
+def _not_found(request: Request, user: User) -> Response:
+    return render(request, "backoffice/not_found.html", _context(user), status_code=404)
+
+
+def desk_error(key: str) -> str:
+    return {
+        DeskError.NOTE_REQUIRED: _("Write the note."),
+        DeskError.NOTE_TOO_LONG: _(
+            "The note is too long (%(max)d characters at most).", max=desk.NOTE_MAX
+        ),
+        DeskError.PAUSE_DATE_INVALID: _(
+            "Choose a date between today and %(days)d days from now.", days=desk.PAUSE_MAX_DAYS
+        ),
+    }.get(key, _("Something went wrong. Please try again."))
+
+
+# --- queues ----------------------------------------------------------------------------------
+
+
+def queue_page(request: Request) -> Response:
+    name = request.path_params["queue"]
+    if name not in queues.QUEUES:
+        raise HTTPException(404)
+    state = request.app.state
+    with unit_of_work(request) as db:
+        user = require_role(request, db)
+        if isinstance(user, Response):
+            return user
+        rows = (
+            queues.transfer_queue(db, state.company_id)
+            if name == "transfers"
+            else queues.case_queue(db, state.company_id, name)
+        )
+        return render(
+            request,
+            "backoffice/queue.html",
+            _context(
+                user,
+                queue=name,
+                rows=rows,
+                counts=queues.counts(db, state.company_id),
+                reasons=reason_labels(),
+                when=_format_when(state.settings.company.timezone),
+            ),
+        )
+
+
+# --- a case ----------------------------------------------------------------------------------
+
+
+def _load_case(request: Request, db: Session) -> Case | None:
+    return cases.get_case(db, request.app.state.company_id, request.path_params["case_id"])
+
+
+def _case_page(
+    request: Request,
+    db: Session,
+    user: User,
+    case: Case,
+    *,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    state = request.app.state
+    settings: Settings = state.settings
+    customer = queries.get_customer(db, state.company_id, case.customer_id)
+    assert customer is not None
+    assignee = db.get(User, case.assignee_id) if case.assignee_id else None
+    today = clock.today_in(customer.timezone)
+    return render(
+        request,
+        "backoffice/case.html",
+        _context(
+            user,
+            case=case,
+            customer=customer,
+            assignee=assignee,
+            today=today,
+            invoices=cases.case_invoices(db, case),
+            messages=cases.thread(db, case.id),
+            agreements=cases.agreements(db, case.id),
+            states=cases.instalment_states(db, case) if case.kind is CaseKind.PLAN else [],
+            reasons=reason_labels(),
+            error=error_message(error, settings) if error else None,
+            error_key=error,
+            form=form or {},
+            counter=_plan_values(None) | {"first_date": (today + dt.timedelta(days=7)).isoformat()},
+            when=_format_when(settings.company.timezone),
+            notice=request.query_params.get("done"),
+        ),
+        status_code=status_code,
+    )
+
+
+def case_detail(request: Request) -> Response:
+    with unit_of_work(request) as db:
+        user = require_role(request, db)
+        if isinstance(user, Response):
+            return user
+        case = _load_case(request, db)
+        if case is None:
+            return _not_found(request, user)
+        return _case_page(request, db, user, case)
+
+
+def case_attachment(request: Request) -> Response:
+    with unit_of_work(request) as db:
+        user = require_role(request, db)
+        if isinstance(user, Response):
+            return user
+        case = _load_case(request, db)
+        if case is None:
+            raise HTTPException(404)
+        found = cases.attachment_for_case(db, case, request.path_params["attachment_id"])
+        if found is None:
+            raise HTTPException(404)
+        return attachment_response(request.app.state.settings, found)
+
+
+async def case_action(request: Request) -> Response:
+    form = await request.form(max_files=0, max_fields=100)
+    return await run_in_threadpool(_case_action, request, form)
+
+
+def _case_action(request: Request, form: FormData) -> Response:
+    """One decision on a case: plan accept/reject/counter, dispute resolution, reply, close."""
+    action = request.path_params["action"]
+    state = request.app.state
+    settings: Settings = state.settings
+    with unit_of_work(request) as db:
+        user = require_role(request, db, *EDITORS)
+        if isinstance(user, Response):
+            return user
+        case = _load_case(request, db)
+        if case is None:
+            return _not_found(request, user)
+        customer = queries.get_customer(db, state.company_id, case.customer_id)
+        assert customer is not None
+        today = clock.today_in(customer.timezone)
+        note = _text(form, "note")
+        values = {k: _text(form, k, 64) for k in ("outcome", "invoice", "amount")} | {"note": note}
+        mails: list[notify.CaseEmail | None] = []
+
+        def to_debtor(event: str) -> notify.CaseEmail | None:
+            assert case is not None
+            assert user is not None
+            assert not isinstance(user, Response)
+            return notify.debtor_email(
+                db,
+                state.signer,
+                settings,
+                case,
+                event,
+                note=note,
+                actor=Actor.USER,
+                actor_id=str(user.id),
+            )
+
+        try:
+            if action == "accept":
+                cases.decide_plan(db, case, user, accept=True, note=note)
+                mails.append(to_debtor("plan_accepted"))
+            elif action == "reject":
+                cases.decide_plan(db, case, user, accept=False, note=note)
+                mails.append(to_debtor("plan_rejected"))
+            elif action == "counter":
+                plan = _plan_values(form)
+                values |= plan
+                first, count, monthly = _parse_plan(plan, case.currency)
+                cases.counter_propose(
+                    db,
+                    case,
+                    user,
+                    first_date=first,
+                    today=today,
+                    count=count,
+                    monthly_minor=monthly,
+                    note=note,
+                )
+                mails.append(to_debtor("plan_countered"))
+            elif action == "resolve":
+                outcome = values["outcome"]
+                invoice_id = int(values["invoice"]) if values["invoice"].isdigit() else None
+                amount = None
+                if outcome in ("credit", "adjust"):
+                    try:
+                        amount = parse_amount(values["amount"], case.currency)
+                    except ValueError:
+                        raise CaseError(AMOUNT_UNREADABLE) from None
+                cases.resolve_dispute(
+                    db,
+                    case,
+                    user,
+                    outcome=outcome,
+                    note=note,
+                    invoice_id=invoice_id,
+                    amount_minor=amount,
+                )
+                event = "dispute_rejected" if outcome == "reject" else "dispute_resolved"
+                mails.append(to_debtor(event))
+            elif action == "reply":
+                cases.post_message(db, case, note, author=Actor.USER, user=user)
+                mails.append(to_debtor("reply"))
+            elif action == "close":
+                cases.close_broken(db, case, user, note)
+            else:
+                raise HTTPException(404)
+        except CaseError as error:
+            return _case_page(
+                request, db, user, case, error=error.key, form=values, status_code=400
+            )
+        case_id = case.id
+    return RedirectResponse(
+        f"{PREFIX}/cases/{case_id}?done={action}",
+        status_code=303,
+        background=_mail_task(request, mails),
+    )
+
+
+# --- customer desk: pauses and notes ---------------------------------------------------------
+
+
+def _desk_redirect(customer_id: int, notice: str) -> str:
+    return f"{PREFIX}/customers/{customer_id}?done={notice}#desk"
+
+
+async def customer_desk(request: Request) -> Response:
+    form = await request.form(max_files=0, max_fields=20)
+    return await run_in_threadpool(_customer_desk, request, form)
+
+
+def _customer_desk(request: Request, form: FormData) -> Response:
+    action = request.path_params["action"]
+    state = request.app.state
+    with unit_of_work(request) as db:
+        user = require_role(request, db, *EDITORS)
+        if isinstance(user, Response):
+            return user
+        customer = queries.get_customer(db, state.company_id, request.path_params["customer_id"])
+        if customer is None:
+            return _not_found(request, user)
+        today = clock.today_in(customer.timezone)
+        try:
+            if action == "note":
+                desk.add_note(db, customer, user, _text(form, "note"))
+            elif action in ("pause", "resume", "pause-invoice", "resume-invoice"):
+                until = None
+                if action.startswith("pause"):
+                    try:
+                        until = dt.date.fromisoformat(_text(form, "until", 16).strip())
+                    except ValueError:
+                        raise DeskError(DeskError.PAUSE_DATE_INVALID) from None
+                if action.endswith("invoice"):
+                    raw = _text(form, "invoice", 20)
+                    invoice = db.get(Invoice, int(raw)) if raw.isdigit() else None
+                    if invoice is None or invoice.customer_id != customer.id:
+                        return _not_found(request, user)
+                    desk.pause_invoice(db, invoice, user, until, today)
+                else:
+                    desk.pause_customer(db, customer, user, until, today)
+            else:
+                raise HTTPException(404)
+        except DeskError as error:
+            return customer_page(request, db, user, customer.id, desk_error=desk_error(error.key))
+        customer_id = customer.id
+    return RedirectResponse(_desk_redirect(customer_id, action), status_code=303)
+
+
+# --- users (admins) --------------------------------------------------------------------------
+
+
+def _users_page(
+    request: Request,
+    db: Session,
+    user: User,
+    *,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "backoffice/users.html",
+        _context(
+            user,
+            users=users.list_users(db),
+            roles=[r.value for r in Role],
+            error=error,
+            form=form or {"email": "", "name": "", "role": Role.CREDIT_MANAGER.value},
+            notice=request.query_params.get("done"),
+            min_length=users.PASSWORD_MIN_LENGTH,
+        ),
+        status_code=status_code,
+    )
+
+
+def users_page(request: Request) -> Response:
+    with unit_of_work(request) as db:
+        user = require_role(request, db, Role.ADMIN)
+        if isinstance(user, Response):
+            return user
+        return _users_page(request, db, user)
+
+
+def _user_error(error: UserError) -> str:
+    from portal.users.errors import EmailTaken, InvalidEmail, WeakPassword
+
+    if isinstance(error, EmailTaken):
+        return _("A user with this email address already exists.")
+    if isinstance(error, InvalidEmail):
+        return _("Enter a valid email address.")
+    if isinstance(error, WeakPassword):
+        return _(
+            "The password must have at least %(count)d characters.", count=users.PASSWORD_MIN_LENGTH
+        )
+    return _("You cannot change your own role or deactivate yourself.")
+
+
+async def create_user(request: Request) -> Response:
+    form = await request.form(max_files=0, max_fields=20)
+    return await run_in_threadpool(_create_user, request, form)
+
+
+def _create_user(request: Request, form: FormData) -> Response:
+    state = request.app.state
+    with unit_of_work(request) as db:
+        admin = require_role(request, db, Role.ADMIN)
+        if isinstance(admin, Response):
+            return admin
+        values = {k: _text(form, k, 300) for k in ("email", "name", "role")}
+        try:
+            role = Role(values["role"])
+        except ValueError:
+            return _users_page(
+                request, db, admin, error=_("Choose a role."), form=values, status_code=400
+            )
+        try:
+            users.create_user(
+                db,
+                values["email"],
+                role,
+                _text(form, "password", users.PASSWORD_MAX_LENGTH + 1),
+                name=values["name"],
+                company_id=state.company_id,
+                actor=Actor.USER,
+                actor_id=str(admin.id),
+            )
+        except UserError as error:
+            return _users_page(
+                request, db, admin, error=_user_error(error), form=values, status_code=400
+            )
+    return RedirectResponse(f"{PREFIX}/users?done=created", status_code=303)
+
+
+async def update_user(request: Request) -> Response:
+    form = await request.form(max_files=0, max_fields=20)
+    return await run_in_threadpool(_update_user, request, form)
+
+
+def _update_user(request: Request, form: FormData) -> Response:
+    state = request.app.state
+    with unit_of_work(request) as db:
+        admin = require_role(request, db, Role.ADMIN)
+        if isinstance(admin, Response):
+            return admin
+        target = db.get(User, request.path_params["user_id"])
+        if target is None:
+            return _not_found(request, admin)
+        try:
+            role = Role(_text(form, "role", 32))
+        except ValueError:
+            return _users_page(request, db, admin, error=_("Choose a role."), status_code=400)
+        try:
+            users.update_user(
+                db,
+                admin,
+                target,
+                role=role,
+                active=_text(form, "active", 8) == "1",
+                company_id=state.company_id,
+            )
+        except UserError as error:
+            return _users_page(request, db, admin, error=_user_error(error), status_code=400)
+    return RedirectResponse(f"{PREFIX}/users?done=updated", status_code=303)
+
+
+# --- second factor ---------------------------------------------------------------------------
+
+
+def totp_qr_svg(uri: str) -> str:
+    return str(
+        segno.make(uri, error="m").svg_inline(
+            scale=4, title=_("QR code for your authenticator app")
+        )
+    )
+
+
+async def totp_action(request: Request) -> Response:
+    form = await request.form(max_files=0, max_fields=10)
+    return await run_in_threadpool(_totp_action, request, form)
+
+
+def _totp_action(request: Request, form: FormData) -> Response:
+    action = request.path_params["action"]
+    state = request.app.state
+    with unit_of_work(request) as db:
+        current = _require_session(request, db)
+        if isinstance(current, Response):
+            return current
+        code = _text(form, "code", 16)
+        if action == "enable":
+            secret = _text(form, "secret", 64)
+            if not (secret.isalnum() and 16 <= len(secret) <= 64):
+                raise HTTPException(400)
+            if not users.set_totp(db, current.user, secret, code, company_id=state.company_id):
+                # The same secret again (the app may have it already): never in a URL.
+                return account_page(
+                    request, db, current, totp_secret=secret, totp_failed=True, status_code=400
+                )
+            done = "totp-enabled"
+        elif action == "disable":
+            ok = users.set_totp(db, current.user, None, code, company_id=state.company_id)
+            done = "totp-disabled" if ok else "totp-disable-failed"
+        else:
+            raise HTTPException(404)
+    return RedirectResponse(f"{PREFIX}/account?done={done}", status_code=303)
+
+
+routes = [
+    Route(f"{PREFIX}/queues/{{queue:str}}", queue_page, name="admin_queue"),
+    Route(f"{PREFIX}/cases/{{case_id:int}}", case_detail, name="admin_case"),
+    Route(
+        f"{PREFIX}/cases/{{case_id:int}}/attachments/{{attachment_id:int}}",
+        case_attachment,
+        name="admin_case_attachment",
+    ),
+    Route(
+        f"{PREFIX}/cases/{{case_id:int}}/{{action:str}}",
+        case_action,
+        methods=["POST"],
+        name="admin_case_action",
+    ),
+    Route(
+        f"{PREFIX}/customers/{{customer_id:int}}/desk/{{action:str}}",
+        customer_desk,
+        methods=["POST"],
+        name="admin_customer_desk",
+    ),
+    Route(f"{PREFIX}/users", users_page, name="admin_users"),
+    Route(f"{PREFIX}/users", create_user, methods=["POST"], name="admin_create_user"),
+    Route(
+        f"{PREFIX}/users/{{user_id:int}}", update_user, methods=["POST"], name="admin_update_user"
+    ),
+    Route(
+        f"{PREFIX}/account/totp/{{action:str}}", totp_action, methods=["POST"], name="admin_totp"
+    ),
+]
