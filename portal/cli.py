@@ -367,13 +367,9 @@ def cmd_cases(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from portal import clock
-    from portal.cases import notify
-    from portal.cases.models import Case
-    from portal.cases.service import check_commitments
+    from portal.cases.checks import run_check
     from portal.company.service import sync_company
     from portal.db import make_engine, make_session_factory, transaction
-    from portal.mail.sender import Mailer
-    from portal.templating import make_environment
 
     settings = _settings()
     if args.date:
@@ -385,23 +381,12 @@ def cmd_cases(args: argparse.Namespace) -> int:
         today = clock.today_in(settings.company.timezone)
     engine = make_engine(settings.database_url)
     try:
-        with transaction(make_session_factory(engine)) as db:
+        factory = make_session_factory(engine)
+        with transaction(factory) as db:
             sync_company(db, settings.company)
-            result = check_commitments(db, today, settings.cases)
-            emails = [
-                notify.staff_email(db, settings, case, "broken")
-                for case_id in result.broken
-                if (case := db.get(Case, case_id)) is not None
-            ]
+        result = run_check(factory, settings, today)
     finally:
         engine.dispose()
-    # Committed: only now do the assignees hear about broken commitments.
-    notify.send_all(
-        make_environment(),
-        Mailer(settings.smtp, settings.mail_spool_dir),
-        settings,
-        [e for e in emails if e is not None],
-    )
     print(
         f"Checked plans and promises on {today.isoformat()}: "
         f"{len(result.completed)} completed, {len(result.broken)} broken."

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.cases.checks import run_check
 from portal.payments import receipts
 from portal.reminders import planning
 from portal.reminders.models import ReminderRun
@@ -41,9 +42,10 @@ def run_if_due(
     *,
     any_time: bool = False,
 ) -> planning.RunResult | None:
-    """Plan today's run unless it ran already: one run per company and day, whatever the
-    number of workers. Days the system was down are not replayed one by one: today's run
-    moves each invoice to the furthest step it has reached."""
+    """Check plans and promises, then plan today's run, unless it ran already: one run per
+    company and day, whatever the number of workers. Days the system was down are not
+    replayed one by one: today's run moves each invoice to the furthest step it has
+    reached."""
     now = clock.now()
     local = now.astimezone(ZoneInfo(settings.company.timezone))
     if not any_time and local.hour < settings.reminders.plan_hour:
@@ -67,6 +69,8 @@ def run_if_due(
         else:
             run.started_at = now  # a run that died half-way: enqueueing again is harmless
         run_id = run.id
+    # Broken plans and unkept promises release their holds before the day's planning.
+    run_check(session_factory, settings, today)
     with session_factory() as session:
         result = planning.run(
             session, company_id, book, calendar_for(settings), now=now, any_time=any_time

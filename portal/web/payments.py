@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from portal import clock
 from portal.access.service import PortalAccess
+from portal.cases import service as cases
 from portal.i18n import gettext_ as _
 from portal.money import format_plain, parse_amount
 from portal.payments import requests as payment_requests
@@ -170,6 +171,14 @@ def prepare_from_form(
             amount = parse_amount(raw_amount, currency or settings.company.currency)
         except ValueError:
             return None, PAY_AMOUNT_UNREADABLE
+    policy = partial_policy(settings)
+    raw_plan = form.get("plan")
+    if isinstance(raw_plan, str) and raw_plan.isdigit() and amount is not None:
+        # An instalment of the debtor's payment plan: its amount is agreed, whatever the
+        # partial-payment policy says.
+        due = cases.next_instalment(db, access.customer.id, int(raw_plan))
+        if due is not None and due.amount_minor == amount and set(due.invoice_ids) == set(selected):
+            policy = payment_requests.PartialPolicy(allowed=True, minimum_minor=1)
     try:
         payment = payment_requests.prepare_request(
             db,
@@ -178,7 +187,7 @@ def prepare_from_form(
             selected,
             method,
             amount_minor=amount,
-            policy=partial_policy(settings),
+            policy=policy,
         )
     except PaymentRequestError as exc:
         return None, exc.key
