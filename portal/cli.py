@@ -20,9 +20,16 @@ PASSWORD_PROMPTS = 3
 
 def _settings() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
     except ConfigurationError as error:
         sys.exit(f"configuration error: {error}")
+    if settings.clock_shift_days:
+        import datetime as dt
+
+        from portal import clock
+
+        clock.shift(dt.timedelta(days=settings.clock_shift_days))
+    return settings
 
 
 def _prepare_sqlite_dir(url: str) -> None:

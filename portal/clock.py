@@ -6,16 +6,24 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 _frozen: dt.datetime | None = None
+_shift = dt.timedelta(0)
 
 
 def now() -> dt.datetime:
     """The current instant, timezone-aware UTC."""
-    return _frozen if _frozen is not None else dt.datetime.now(dt.UTC)
+    return _frozen if _frozen is not None else dt.datetime.now(dt.UTC) + _shift
 
 
 def today_in(timezone: str) -> dt.date:
     """Today's date for someone living in ``timezone``."""
     return now().astimezone(ZoneInfo(timezone)).date()
+
+
+def shift(delta: dt.timedelta) -> None:
+    """Run the clock ahead (or behind) by ``delta``: the command line in development, to
+    see what the engine does days later (``PORTAL_CLOCK_SHIFT_DAYS``)."""
+    global _shift
+    _shift = delta
 
 
 def freeze(instant: dt.datetime | None) -> None:

@@ -174,6 +174,8 @@ class Settings:
     # (in minor units of the invoices' currency).
     partial_payments: bool = True
     partial_payment_minimum_minor: int = 1000
+    # Development and tests only: `portal` commands run this many days ahead of today.
+    clock_shift_days: int = 0
     sms: SmsSettings = field(default_factory=SmsSettings)
     reminders: ReminderSettings = field(default_factory=ReminderSettings)
     cases: CaseSettings = field(default_factory=CaseSettings)
@@ -247,6 +249,8 @@ class Settings:
                 raise ConfigurationError("PORTAL_COMPANY_BIC is not a valid BIC")
         if self.smtp.security not in ("none", "starttls", "tls"):
             raise ConfigurationError("PORTAL_SMTP_SECURITY must be none, starttls or tls")
+        if self.clock_shift_days and not self.development:
+            raise ConfigurationError("PORTAL_CLOCK_SHIFT_DAYS is for development and tests only")
         if self.partial_payment_minimum_minor < 1:
             raise ConfigurationError("PORTAL_PARTIAL_PAYMENT_MINIMUM must be more than zero")
         if self.stripe.enabled:
@@ -411,6 +415,7 @@ def load_settings(
         "FRESH_LINK_LIMIT_PER_HOUR": "fresh_link_limit_per_hour",
         "REQUEST_THREADS": "request_threads",
         "TRANSFER_GRACE_DAYS": "transfer_grace_days",
+        "CLOCK_SHIFT_DAYS": "clock_shift_days",
     }.items():
         if (raw := get(env_name)) is not None:
             values[attr] = _as_int(env_name, raw)

@@ -9,13 +9,19 @@ import re
 import socket
 import threading
 import time
+import uuid
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from playwright.sync_api import Page, Response, expect
+from sqlalchemy import select
 
 from portal import clock
+from portal.company.models import Company
+from portal.customers.models import Contact, Customer
+from portal.db import make_engine, make_session_factory, transaction
 from portal.i18n import translate_in
+from portal.invoices.models import Invoice, InvoiceStatus
 from portal.links.tokens import LinkClaims, LinkSigner, decode_claims
 from tests.conftest import TEST_SECRET
 
@@ -144,3 +150,57 @@ def invoice_links(page: Page) -> list[str]:
 def assert_no_axe_violations(axe: Axe, page: Page, what: str) -> None:
     results = axe.run(page)
     assert results.violations_count == 0, f"{what} ({page.url}):\n{results.generate_report()}"
+
+
+def add_customer(
+    server: LiveServer,
+    name: str,
+    language: str = "fr",
+    due_in_days: tuple[int, ...] = (-20, -5, 15),
+) -> tuple[str, list[str], str]:
+    """A customer with open invoices due in ``due_in_days`` (overdue when negative) in the
+    served database, so a test can change it without touching the demo customers; returns
+    its reference, its invoice numbers (oldest due first) and its contact's email."""
+    tag = uuid.uuid4().hex[:6].upper()
+    engine = make_engine(server.env["PORTAL_DATABASE_URL"])
+    try:
+        with transaction(make_session_factory(engine)) as db:
+            company = db.scalars(select(Company)).one()
+            customer = Customer(
+                company_id=company.id,
+                reference=f"P-{tag}",
+                name=name,
+                language=language,
+                timezone="Europe/Paris",
+                link_version=1,
+                created_at=clock.now(),
+            )
+            customer.contacts.append(
+                Contact(name="Compta", email=f"{tag.lower()}@debtor.example", is_primary=True)
+            )
+            db.add(customer)
+            db.flush()
+            today = clock.now().date()
+            numbers = []
+            amounts = (45_000, 12_550, 30_000, 8_000, 21_000)
+            for n, due_in in enumerate(due_in_days):
+                amount = amounts[n % len(amounts)]
+                number = f"P{tag}-{n + 1}"
+                db.add(
+                    Invoice(
+                        company_id=company.id,
+                        customer_id=customer.id,
+                        number=number,
+                        issue_date=today + dt.timedelta(days=due_in - 30),
+                        due_date=today + dt.timedelta(days=due_in),
+                        currency="EUR",
+                        amount_minor=amount,
+                        paid_minor=0,
+                        status=InvoiceStatus.OPEN,
+                        created_at=clock.now(),
+                    )
+                )
+                numbers.append(number)
+            return customer.reference, numbers, f"{tag.lower()}@debtor.example"
+    finally:
+        engine.dispose()

@@ -4,21 +4,13 @@ paying leaves every demo customer as the other tests expect."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
 
-from portal import clock
-from portal.company.models import Company
-from portal.customers.models import Contact, Customer
-from portal.db import make_engine, make_session_factory, transaction
-from portal.invoices.models import Invoice, InvoiceStatus
 from tests.browser.conftest import LiveServer, NewContext
-from tests.browser.helpers import fr, invoice_links, open_portal
+from tests.browser.helpers import add_customer, fr, invoice_links, open_portal
 from tests.stripe_server import LocalStripe, stripe_client
 
 pytestmark = pytest.mark.browser
@@ -26,56 +18,10 @@ pytestmark = pytest.mark.browser
 PAYMENT_DEADLINE_MS = 20_000
 
 
-def add_customer(server: LiveServer, name: str, language: str = "fr") -> tuple[str, list[str]]:
-    """A customer with three open invoices (two overdue, one not yet due) in the served
-    database; returns its reference and invoice numbers, oldest due first."""
-    tag = uuid.uuid4().hex[:6].upper()
-    engine = make_engine(server.env["PORTAL_DATABASE_URL"])
-    try:
-        with transaction(make_session_factory(engine)) as db:
-            company = db.scalars(select(Company)).one()
-            customer = Customer(
-                company_id=company.id,
-                reference=f"P-{tag}",
-                name=name,
-                language=language,
-                timezone="Europe/Paris",
-                link_version=1,
-                created_at=clock.now(),
-            )
-            customer.contacts.append(
-                Contact(name="Compta", email=f"{tag.lower()}@debtor.example", is_primary=True)
-            )
-            db.add(customer)
-            db.flush()
-            today = clock.now().date()
-            numbers = []
-            for n, (due_in, amount) in enumerate(((-20, 45_000), (-5, 12_550), (15, 30_000))):
-                number = f"P{tag}-{n + 1}"
-                db.add(
-                    Invoice(
-                        company_id=company.id,
-                        customer_id=customer.id,
-                        number=number,
-                        issue_date=today + dt.timedelta(days=due_in - 30),
-                        due_date=today + dt.timedelta(days=due_in),
-                        currency="EUR",
-                        amount_minor=amount,
-                        paid_minor=0,
-                        status=InvoiceStatus.OPEN,
-                        created_at=clock.now(),
-                    )
-                )
-                numbers.append(number)
-            return customer.reference, numbers
-    finally:
-        engine.dispose()
-
-
 def test_paying_two_invoices_by_card(
     page: Page, live_server: LiveServer, localstripe: LocalStripe
 ) -> None:
-    reference, numbers = add_customer(live_server, "Brasserie des Halles")
+    reference, numbers, _email = add_customer(live_server, "Brasserie des Halles")
     open_portal(page, live_server.mint_link(reference), "Brasserie des Halles")
     assert invoice_links(page) == numbers
     page.get_by_role("checkbox").nth(2).uncheck()  # keep the invoice not yet due
@@ -111,7 +57,7 @@ def test_paying_two_invoices_by_card(
 
 
 def test_declaring_a_bank_transfer(page: Page, live_server: LiveServer) -> None:
-    reference, _numbers = add_customer(live_server, "Fromagerie Vidal")
+    reference, _numbers, _email = add_customer(live_server, "Fromagerie Vidal")
     open_portal(page, live_server.mint_link(reference), "Fromagerie Vidal")
     page.get_by_role("checkbox").nth(2).uncheck()
     page.get_by_role("button", name=fr("Pay by bank transfer")).click()
@@ -141,7 +87,7 @@ def test_without_javascript_the_card_page_says_so_and_offers_a_transfer(
     new_context: NewContext, live_server: LiveServer
 ) -> None:
     page = new_context(java_script_enabled=False).new_page()
-    reference, _numbers = add_customer(live_server, "Quincaillerie Morel")
+    reference, _numbers, _email = add_customer(live_server, "Quincaillerie Morel")
     open_portal(page, live_server.mint_link(reference), "Quincaillerie Morel")
     page.get_by_role("button", name=fr("Pay by card")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(fr("Pay by card"))
