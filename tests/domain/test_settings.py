@@ -39,6 +39,20 @@ def test_development_defaults_are_usable() -> None:
         {"PORTAL_LANGUAGES": "fr,de"},
         {"PORTAL_LINK_MAX_AGE_DAYS": "soon"},
         {"PORTAL_ENVIRONMENT": "staging"},
+        {
+            "PORTAL_ENVIRONMENT": "production",
+            "PORTAL_BASE_URL": "https://pay.example",
+            "PORTAL_SECRET_KEYS": STRONG,
+            "PORTAL_CLOCK_SHIFT_DAYS": "3",
+        },
+        {"PORTAL_PARTIAL_PAYMENT_MINIMUM": "ten"},
+        {"PORTAL_PARTIAL_PAYMENTS": "maybe"},
+        {"PORTAL_STRIPE_SECRET_KEY": "sk_test_1", "PORTAL_STRIPE_PUBLISHABLE_KEY": "pk_test_1"},
+        {
+            "PORTAL_STRIPE_SECRET_KEY": "pk_test_1",
+            "PORTAL_STRIPE_PUBLISHABLE_KEY": "pk_test_1",
+            "PORTAL_STRIPE_WEBHOOK_SECRET": "whsec_1",
+        },
     ],
 )
 def test_unsafe_or_invalid_configuration_is_refused(environ: dict[str, str]) -> None:
