@@ -115,7 +115,9 @@ run "ruff check" "$VENV/bin/ruff" check .
 run "ruff format --check" "$VENV/bin/ruff" format --check .
 run "mypy" "$VENV/bin/mypy"
 # pytest last, so its summary line closes the output.
-run "pytest" "$VENV/bin/pytest" -q -p no:cacheprovider "$@"
+# Two test processes by default (this project's machines have two cores); PYTEST_WORKERS=N
+# for more, 0 for one process.
+run "pytest" "$VENV/bin/pytest" -q -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" "$@"
 
 if [ ${#failed[@]} -gt 0 ]; then
     printf '\ntest.sh: FAILED steps:\n' >&2
