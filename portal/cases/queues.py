@@ -14,6 +14,7 @@ from portal.customers.models import Customer
 from portal.invoices.models import Invoice
 from portal.payments import requests as payment_requests
 from portal.payments.models import PaymentRequest
+from portal.reminders.models import ReminderTask, TaskStatus
 from portal.users.models import User
 
 QUEUES = ("disputes", "plans", "transfers", "broken")
@@ -144,4 +145,11 @@ def counts(session: Session, company_id: int) -> list[QueueCount]:
         sub = _case_query(company_id, name).subquery()
         count, oldest = session.execute(select(func.count(), func.min(sub.c.answer_by))).one()
         out.append(QueueCount(name, int(count), oldest))
+    # The reminder engine's call tasks (their own page, /admin/tasks), oldest first too.
+    count, first = session.execute(
+        select(func.count(), func.min(ReminderTask.created_at)).where(
+            ReminderTask.company_id == company_id, ReminderTask.status == TaskStatus.OPEN
+        )
+    ).one()
+    out.append(QueueCount("tasks", int(count), first.date() if first is not None else None))
     return out

@@ -169,3 +169,15 @@ def test_the_outbox_viewer_does_not_exist_in_production(
     app = create_app(dataclasses.replace(production), session_factory=session_factory)
     with TestClient(app, base_url="https://pay.example.com") as browser:
         assert browser.get("/dev/outbox").status_code == 404
+
+
+def test_open_call_tasks_are_counted_on_the_back_office_home(
+    client: TestClient, db: Session, task_id: int
+) -> None:
+    client.app.state.login_failure_delay = 0  # type: ignore[attr-defined]
+    client.headers["Accept-Language"] = "en"
+    user = make_user(db, Role.VIEWER)
+    log_in(client, user.email)
+    home = client.get("/admin").text
+    assert '<li><a href="/admin/tasks">Call tasks</a>: <strong>1</strong>' in home
+    assert "(first due 3/10/26)" in home
