@@ -11,6 +11,7 @@ from portal.cases.models import (
     CaseStatus,
     DisputeReason,
     Instalment,
+    InstalmentReminder,
 )
 from portal.company.models import Company
 from portal.customers.models import Contact, Customer, RiskSegment
@@ -60,6 +61,7 @@ __all__ = [
     "FreshLinkRequest",
     "HoldKind",
     "Instalment",
+    "InstalmentReminder",
     "Invoice",
     "InvoiceStatus",
     "LinkScope",

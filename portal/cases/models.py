@@ -164,3 +164,16 @@ class Attachment(Base):
     storage_name: Mapped[str] = mapped_column(String(80), unique=True)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class InstalmentReminder(Base):
+    """A reminder sent about one instalment of a plan: at most one of each kind."""
+
+    __tablename__ = "instalment_reminders"
+    __table_args__ = (UniqueConstraint("case_id", "seq", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # "due" (a few days before) or "overdue"
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

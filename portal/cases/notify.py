@@ -6,6 +6,7 @@ happens in the transaction); the assignee's email points at the case in the back
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,8 @@ DEBTOR_EVENTS = (
     "dispute_rejected",
     "reply",
     "promise_made",
+    "instalment_due",
+    "instalment_overdue",
 )
 STAFF_EVENTS = ("dispute_opened", "plan_review", "message", "broken")
 
@@ -55,8 +58,11 @@ def debtor_email(
     note: str = "",
     actor: Actor = Actor.SYSTEM,
     actor_id: str | None = None,
+    instalment: tuple[dt.date, int] | None = None,
 ) -> CaseEmail | None:
-    """The email telling the debtor what happened, with a fresh link; None without an address."""
+    """The email telling the debtor what happened, with a fresh link; None without an address.
+
+    ``instalment`` (due date, amount left) for the instalment reminders."""
     assert event in DEBTOR_EVENTS, event
     customer = session.get(Customer, case.customer_id)
     assert customer is not None
@@ -89,6 +95,7 @@ def debtor_email(
             "answer_by": case.answer_by,
             "promised_date": case.promised_date,
             "instalments": [(i.due_date, i.amount_minor) for i in case.instalments],
+            "instalment": instalment,
         },
     )
 
