@@ -14,6 +14,7 @@ from tests.browser.conftest import LiveServer, NewContext
 from tests.browser.helpers import (
     ENGLISH_CUSTOMER,
     FRENCH_CUSTOMER,
+    add_customer,
     assert_no_axe_violations,
     en,
     expired_link,
@@ -278,6 +279,17 @@ def admin_queues(page: Page, server: LiveServer, revoked: str) -> None:
     expect(page.get_by_role("table")).to_be_visible()
 
 
+def admin_transfers(page: Page, server: LiveServer, revoked: str) -> None:
+    """Transfers to confirm, with a declaration waiting (from a customer of its own)."""
+    reference, _numbers, _email = add_customer(server, "Cordonnerie Petit")
+    open_portal(page, server.mint_link(reference), "Cordonnerie Petit")
+    page.get_by_role("button", name=fr("Pay by bank transfer")).click()
+    page.get_by_role("button", name=fr("I have paid by transfer")).click()
+    _admin(page)
+    page.goto("/admin/transfers")
+    expect(page.get_by_role("button", name=en("Confirm the transfer")).first).to_be_visible()
+
+
 def admin_dispute(page: Page, server: LiveServer, revoked: str) -> None:
     case_id = _dispute_case(page, server).rsplit("/", 1)[1]
     _admin(page)
@@ -363,6 +375,7 @@ PAGES: list[tuple[Visit, dict[str, object]]] = [
     (promise_form, {}),
     (admin_home, {}),
     (admin_queues, {}),
+    (admin_transfers, {}),
     (admin_dispute, {}),
     (admin_plan_review, {}),
     (admin_decision_error, {}),
