@@ -69,8 +69,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            # 64 MiB of page cache (the default is 2 MiB): large tables stay fast to search.
+            # 64 MiB of page cache (the default is 2 MiB) and temporary sorts in memory: a
+            # reminder run over hundreds of thousands of invoices stays linear.
             cursor.execute("PRAGMA cache_size=-65536")
+            cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
 
         @event.listens_for(engine, "begin")
