@@ -7,14 +7,13 @@ import datetime as dt
 from typing import cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.cases import notify
 from portal.cases.models import Case, CaseKind, CaseStatus, InstalmentReminder
 from portal.cases.service import instalment_states
+from portal.db import conflict_insert
 from portal.links.tokens import LinkSigner
 from portal.settings import Settings
 from portal.timeline.models import Actor
@@ -27,9 +26,8 @@ _table = cast(Table, InstalmentReminder.__table__)
 
 def _claim(session: Session, case_id: int, seq: int, kind: str) -> bool:
     """Record the reminder unless it was sent before (two workers, a rerun): one INSERT."""
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     claimed = session.scalar(
-        insert(_table)
+        conflict_insert(session.get_bind().dialect.name, _table)
         .values(case_id=case_id, seq=seq, kind=kind, sent_at=clock.now())
         .on_conflict_do_nothing(index_elements=["case_id", "seq", "kind"])
         .returning(_table.c.id)

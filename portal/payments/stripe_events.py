@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.customers.models import Customer
+from portal.db import conflict_insert
 from portal.payments.models import (
     Payment,
     PaymentMethod,
@@ -54,10 +53,10 @@ _events = cast(Table, WebhookEvent.__table__)
 _requests = cast(Table, PaymentRequest.__table__)
 # Built once: Core statements executed with parameters skip the per-call construction.
 _CLAIM = {
-    dialect: insert_(_events)
+    dialect: conflict_insert(dialect, _events)
     .on_conflict_do_nothing(index_elements=["provider", "event_id"])
     .returning(_events.c.id)
-    for dialect, insert_ in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+    for dialect in ("postgresql", "sqlite")
 }
 _CONFIRM_REQUEST = (
     update(_requests)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.customers.models import Customer
+from portal.db import conflict_insert
 from portal.holds.service import reminders_paused
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.reminders.models import (
@@ -268,11 +269,7 @@ class RunResult:
 
 def _insert(session: Session, table: Any) -> Any:
     """INSERT … ON CONFLICT for the session's backend."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return conflict_insert(session.get_bind().dialect.name, table)
 
 
 def enqueue(

@@ -36,6 +36,7 @@ from portal.payments.stripe_gateway import (
 )
 from portal.settings import Settings, StripeSettings
 from portal.web.context import choose_language, current_access, use_language
+from portal.web.middleware import content_security_policy
 from portal.web.payments import CARD_UNAVAILABLE, choice_error_page, prepare_from_form
 from portal.web.portal import _no_session
 from portal.web.rendering import render, unit_of_work
@@ -57,21 +58,12 @@ def card_page_csp(stripe: StripeSettings, frame_ancestors: tuple[str, ...]) -> s
     connect = {script, *STRIPE_CONNECT}
     if stripe.api_base:
         connect.add(_origin(stripe.api_base))
-    frames = {script, *STRIPE_FRAMES}
-    return "; ".join(
-        [
-            "default-src 'self'",
-            f"script-src 'self' {script}",
-            "style-src 'self'",
-            "img-src 'self' data: https://*.stripe.com",
-            "font-src 'self'",
-            f"connect-src 'self' {' '.join(sorted(connect))}",
-            f"frame-src {' '.join(sorted(frames))}",
-            "form-action 'self'",
-            "base-uri 'none'",
-            "object-src 'none'",
-            f"frame-ancestors {' '.join(frame_ancestors) or chr(39) + 'none' + chr(39)}",
-        ]
+    return content_security_policy(
+        frame_ancestors,
+        script=[script],
+        img=["https://*.stripe.com"],
+        connect=sorted(connect),
+        frames=sorted({script, *STRIPE_FRAMES}),
     )
 
 

@@ -11,25 +11,42 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def content_security_policy(
+    frame_ancestors: Iterable[str],
+    *,
+    script: Iterable[str] = (),
+    img: Iterable[str] = (),
+    connect: Iterable[str] = (),
+    frames: Iterable[str] = (),
+) -> str:
+    """The portal's policy (no inline script, nothing from elsewhere), plus the origins a
+    page needs beyond it (the card page adds Stripe's)."""
+    ancestors = " ".join(frame_ancestors) or "'none'"
+    directives = [
+        "default-src 'self'",
+        " ".join(["script-src 'self'", *script]),
+        "style-src 'self'",
+        " ".join(["img-src 'self' data:", *img]),
+        "font-src 'self'",
+        " ".join(["connect-src 'self'", *connect]),
+    ]
+    if frame_list := list(frames):
+        directives.append(" ".join(["frame-src", *frame_list]))
+    directives += [
+        "form-action 'self'",
+        "base-uri 'none'",
+        "object-src 'none'",
+        f"frame-ancestors {ancestors}",
+    ]
+    return "; ".join(directives)
+
+
 class SecurityHeaders:
     """CSP without inline script, no referrer, nosniff, HSTS outside development."""
 
     def __init__(self, app: ASGIApp, *, frame_ancestors: Iterable[str], hsts: bool) -> None:
         self.app = app
-        self.csp = "; ".join(
-            [
-                "default-src 'self'",
-                "script-src 'self'",
-                "style-src 'self'",
-                "img-src 'self' data:",
-                "font-src 'self'",
-                "connect-src 'self'",
-                "form-action 'self'",
-                "base-uri 'none'",
-                "object-src 'none'",
-                f"frame-ancestors {' '.join(frame_ancestors) or chr(39) + 'none' + chr(39)}",
-            ]
-        )
+        self.csp = content_security_policy(frame_ancestors)
         self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
