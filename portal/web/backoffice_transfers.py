@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -13,9 +12,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal import clock
+from portal.cases.queues import transfer_queue
 from portal.customers.models import Customer
 from portal.i18n import gettext_ as _
-from portal.money import format_plain, parse_amount
+from portal.money import parse_amount
 from portal.payments import requests as payment_requests
 from portal.payments.models import PaymentMethod, PaymentRequest
 from portal.payments.requests import PaymentRequestError
@@ -38,25 +38,6 @@ def _error_message(key: str) -> str:
     }.get(key, _("Something went wrong. Please try again."))
 
 
-def _rows(db: Session, company_id: int) -> list[dict[str, Any]]:
-    rows = []
-    for request in payment_requests.declared_transfers_to_confirm(db, company_id):
-        customer = db.get(Customer, request.customer_id)
-        assert customer is not None
-        rows.append(
-            {
-                "request": request,
-                "customer": customer,
-                "reference": payment_requests.reference_of(request),
-                "invoices": payment_requests.request_invoices(db, request),
-                "amount_plain": format_plain(
-                    request.declared_amount_minor or request.amount_minor, request.currency
-                ),
-            }
-        )
-    return rows
-
-
 def _page(
     request: Request,
     db: Session,
@@ -73,7 +54,8 @@ def _page(
         "backoffice/transfers.html",
         _context(
             user,
-            rows=_rows(db, state.company_id),
+            rows=transfer_queue(db, state.company_id),
+            reference_of=payment_requests.reference_of,
             error_for=error[0] if error else None,
             error=_error_message(error[1]) if error else None,
             notice=notice == "confirmed",
