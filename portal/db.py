@@ -27,6 +27,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
+from portal import pool_checks
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -66,11 +68,20 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine tuned for the backend: SQLite gets WAL, foreign keys and a busy timeout."""
+def _in_memory_sqlite(url: str) -> bool:
+    return ":memory:" in url or url in ("sqlite://", "sqlite:///")
+
+
+def make_engine(url: str, *, autocommit: bool = False, **kwargs: Any) -> Engine:
+    """An engine tuned for the backend: SQLite gets WAL, foreign keys and a busy timeout.
+
+    ``autocommit`` opens every connection in autocommit mode (see make_read_engine).
+    """
+    if autocommit:
+        kwargs["isolation_level"] = "AUTOCOMMIT"
     if url.startswith("sqlite"):
         connect_args = {"check_same_thread": False, "timeout": 30}
-        if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
+        if _in_memory_sqlite(url):
             kwargs.setdefault("poolclass", StaticPool)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
 
@@ -88,6 +99,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
 
+        if autocommit:
+            return engine
+
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # IMMEDIATE takes the write lock up front: a transaction that reads and then
@@ -98,21 +112,33 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        # Stale connections are still caught, without a round trip on every checkout.
+        pool_checks.install(engine)
+    return engine
 
 
 def make_session_factory(bind: Any, **kwargs: Any) -> sessionmaker[Session]:
     return sessionmaker(bind=bind, expire_on_commit=False, **kwargs)
 
 
-def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions for page views: each statement commits on its own (no BEGIN/COMMIT round
+def make_read_engine(engine: Engine) -> Engine:
+    """An engine for page views: each statement commits on its own (no BEGIN/COMMIT round
     trips). Only for reads that tolerate statements seeing different snapshots, and for
-    single-statement writes such as touching a session's last-seen time."""
-    return make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    single-statement writes such as touching a session's last-seen time.
+
+    SQLite gets a pool of its own, opened in autocommit: switching a pooled connection
+    into autocommit and back costs a PRAGMA each way on every page view. PostgreSQL's
+    driver switches without a round trip, so it shares the engine's pool. The caller
+    disposes of the returned engine (a no-op when the pool is shared).
+    """
+    url = engine.url.render_as_string(hide_password=False)
+    if engine.dialect.name == "sqlite" and not _in_memory_sqlite(url):
+        return make_engine(url, autocommit=True)
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextmanager

@@ -5,16 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.access.models import DebtorSession
 from portal.customers.models import Customer
 from portal.invoices.models import Invoice, InvoiceStatus
-from portal.invoices.service import LINE_COLUMNS, InvoiceLine
+from portal.invoices.service import LINE_TABLE_COLUMNS, InvoiceLine
 from portal.links.models import LinkScope
 
 # Writing last_seen_at on every page view would turn each read into a write.
@@ -60,18 +62,48 @@ def start_session(
     return secret
 
 
+# The session's own columns the checks need; read as plain values, since a page view
+# only ever updates last_seen_at or ended_at with one statement.
+_SESSION_COLUMNS = (
+    DebtorSession.link_version,
+    DebtorSession.ended_at,
+    DebtorSession.last_seen_at,
+    DebtorSession.scope_id,
+    DebtorSession.language,
+)
+_SESSION_FIELDS = len(_SESSION_COLUMNS)
+
+# Built once: every page view runs one of these, and building a statement costs about
+# as much as SQLite takes to answer it.
+_ACCESS_QUERY = (
+    select(*_SESSION_COLUMNS, Customer)
+    .join(Customer, Customer.id == DebtorSession.customer_id)
+    .where(DebtorSession.id == bindparam("session_id"))
+)
+_ACCESS_AND_OPEN_INVOICES_QUERY = (
+    select(*_SESSION_COLUMNS, Customer, *LINE_TABLE_COLUMNS)
+    .join(Customer, Customer.id == DebtorSession.customer_id)
+    .outerjoin(
+        Invoice.__table__,
+        and_(
+            Invoice.__table__.c.customer_id == Customer.id,
+            Invoice.__table__.c.status == InvoiceStatus.OPEN,
+        ),
+    )
+    .where(DebtorSession.id == bindparam("session_id"))
+    .order_by(Invoice.__table__.c.due_date, Invoice.__table__.c.number)
+)
+
+
 def load_access(session: Session, secret: str | None, idle: dt.timedelta) -> PortalAccess | None:
     """The live session behind a cookie secret, or None (unknown, ended, idle or revoked)."""
     if not secret or len(secret) > 128:
         return None
-    row = session.execute(
-        select(DebtorSession, Customer)
-        .join(Customer, Customer.id == DebtorSession.customer_id)
-        .where(DebtorSession.id == digest(secret))
-    ).first()
+    session_id = digest(secret)
+    row = session.execute(_ACCESS_QUERY, {"session_id": session_id}).first()
     if row is None:
         return None
-    return _accept(session, row[0], row[1], idle)
+    return _accept(session, session_id, row, idle)
 
 
 def load_access_and_open_invoices(
@@ -84,45 +116,43 @@ def load_access_and_open_invoices(
     """
     if not secret or len(secret) > 128:
         return None, []
-    rows = session.execute(
-        select(DebtorSession, Customer, *LINE_COLUMNS)
-        .join(Customer, Customer.id == DebtorSession.customer_id)
-        .outerjoin(
-            Invoice,
-            and_(Invoice.customer_id == Customer.id, Invoice.status == InvoiceStatus.OPEN),
-        )
-        .where(DebtorSession.id == digest(secret))
-        .order_by(Invoice.due_date, Invoice.number)
-    ).all()
+    session_id = digest(secret)
+    rows = session.execute(_ACCESS_AND_OPEN_INVOICES_QUERY, {"session_id": session_id}).all()
     if not rows:
         return None, []
-    access = _accept(session, rows[0][0], rows[0][1], idle)
+    access = _accept(session, session_id, rows[0], idle)
     if access is None:
         return None, []
-    lines = [InvoiceLine(*row[2:]) for row in rows if row[2] is not None]
+    first_line = _SESSION_FIELDS + 1
+    lines = [InvoiceLine(*row[first_line:]) for row in rows if row[first_line] is not None]
     if access.invoice_ids is not None:
         lines = [line for line in lines if line.id in access.invoice_ids]
     return access, lines
 
 
 def _accept(
-    session: Session, debtor_session: DebtorSession, customer: Customer, idle: dt.timedelta
+    session: Session, session_id: str, row: Sequence[Any], idle: dt.timedelta
 ) -> PortalAccess | None:
+    """Checks a session row (its _SESSION_COLUMNS, then its customer)."""
+    link_version, ended_at, last_seen_at, scope_id, language = row[:_SESSION_FIELDS]
+    customer: Customer = row[_SESSION_FIELDS]
     now = clock.now()
-    if debtor_session.ended_at is not None:
+    if ended_at is not None:
         return None
-    if debtor_session.link_version != customer.link_version:
+    if link_version != customer.link_version:
         return None
-    if now - debtor_session.last_seen_at > idle:
-        debtor_session.ended_at = now
+    if now - last_seen_at > idle:
+        end_session(session, session_id)
         return None
-    if now - debtor_session.last_seen_at > TOUCH_INTERVAL:
-        debtor_session.last_seen_at = now
+    if now - last_seen_at > TOUCH_INTERVAL:
+        session.execute(
+            update(DebtorSession).where(DebtorSession.id == session_id).values(last_seen_at=now)
+        )
     invoice_ids = None
-    if debtor_session.scope_id is not None:
-        scope = session.get(LinkScope, debtor_session.scope_id)
+    if scope_id is not None:
+        scope = session.get(LinkScope, scope_id)
         invoice_ids = frozenset(scope.invoice_ids) if scope else frozenset()
-    return PortalAccess(debtor_session.id, customer, invoice_ids, debtor_session.language)
+    return PortalAccess(session_id, customer, invoice_ids, language)
 
 
 def set_language(session: Session, session_id: str, language: str) -> None:

@@ -14,7 +14,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from portal.company.service import sync_company
-from portal.db import make_engine, make_read_session_factory, make_session_factory, transaction
+from portal.db import make_engine, make_read_engine, make_session_factory, transaction
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer
 from portal.payments.stripe_gateway import StripeGateway
@@ -50,25 +50,26 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = None
-        factory = session_factory
+        engines = []
+        factory = read_factory = session_factory
         if factory is None:
             engine = make_engine(settings.database_url)
+            read_engine = make_read_engine(engine)
+            engines = [read_engine, engine]
             factory = make_session_factory(engine)
+            read_factory = make_session_factory(read_engine)
         with transaction(factory) as db:
             company = sync_company(db, settings.company)
             company_id = company.id
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.session_factory = factory
-        app.state.read_session_factory = (
-            make_read_session_factory(engine) if engine is not None else factory
-        )
+        app.state.read_session_factory = read_factory
         app.state.company_id = company_id
         try:
             yield
         finally:
-            if engine is not None:
-                engine.dispose()
+            for each in engines:
+                each.dispose()
 
     middleware = [
         Middleware(

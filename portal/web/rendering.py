@@ -85,7 +85,7 @@ def on_event_loop(
 
 @contextmanager
 def read_unit_of_work(request: Request) -> Iterator[Session]:
-    """For page views: no transaction around the reads (see make_read_session_factory)."""
+    """For page views: no transaction around the reads (see db.make_read_engine)."""
     with request.app.state.read_session_factory() as session:
         yield session
         session.commit()
