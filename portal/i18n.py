@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gettext
 from contextvars import ContextVar
-from functools import cache
+from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
 
@@ -80,7 +80,9 @@ def negotiate(accept_language: str | None, supported: tuple[str, ...]) -> str | 
     return min(weighted)[2] if weighted else None
 
 
+@lru_cache(maxsize=16384)
 def format_date(value: dt.date, locale: str, form: str = "medium") -> str:
+    # Cached like money: lists show the same few hundred dates again and again.
     return babel_format_date(value, format=form, locale=_parsed_locale(locale))
 
 
