@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.company.models import Company
+from portal.db import conflict_insert
 from portal.settings import CompanyIdentity
 
 DEFAULT_SLUG = "default"
+_companies = cast(Table, Company.__table__)
 _STORED_FIELDS = [
     "name",
     "legal_name",
@@ -35,10 +38,15 @@ def sync_company(session: Session, identity: CompanyIdentity, slug: str = DEFAUL
     values = {k: v for k, v in asdict(identity).items() if k in _STORED_FIELDS}
     now = clock.now()
     if company is None:
-        company = Company(slug=slug, created_at=now, updated_at=now, **values)
-        session.add(company)
-        session.flush()
-        return company
+        # Several workers start at once on a new database: each tries to create the row,
+        # one does, the others wait for it and read it.
+        dialect = session.get_bind().dialect.name
+        session.execute(
+            conflict_insert(dialect, _companies)
+            .values(slug=slug, created_at=now, updated_at=now, **values)
+            .on_conflict_do_nothing(index_elements=["slug"])
+        )
+        company = session.scalars(select(Company).where(Company.slug == slug)).one()
     changed = False
     for key, value in values.items():
         if getattr(company, key) != value:
