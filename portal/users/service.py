@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -226,8 +227,10 @@ def authenticate(
         raise InvalidCredentials()
 
     password_ok = verify_password(user.password_hash, password)
-    if password_ok and user.totp_secret and not verify_totp(user.totp_secret, totp_code):
-        password_ok = False
+    totp_step = None
+    if password_ok and user.totp_secret:
+        totp_step = accepted_totp_step(user.totp_secret, totp_code, user.totp_last_step)
+        password_ok = totp_step is not None
 
     if user.locked_until is not None and user.locked_until > now:
         _login_event(
@@ -271,6 +274,8 @@ def authenticate(
 
     user.failed_logins = 0
     user.locked_until = None
+    if totp_step is not None:
+        user.totp_last_step = totp_step
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     _login_event(
@@ -315,12 +320,24 @@ def totp_uri(secret: str, email: str, issuer: str = TOTP_ISSUER) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=issuer)
 
 
-def verify_totp(secret: str, code: str) -> bool:
-    """The 6-digit code of now, or of the 30-second step before or after (clock drift)."""
+def accepted_totp_step(secret: str, code: str, last_step: int | None = None) -> int | None:
+    """The 30-second step whose 6-digit code this is (now, or the step before or after, for
+    clock drift), provided it is later than ``last_step``, the last one accepted; else None.
+
+    Remembering the step makes each code good once: a code seen over someone's shoulder or
+    replayed from a captured request is refused even within its validity window.
+    """
     digits = "".join(code.split())
     if len(digits) != 6 or not digits.isdigit():
-        return False
-    return pyotp.TOTP(secret).verify(digits, for_time=clock.now(), valid_window=1)
+        return None
+    totp = pyotp.TOTP(secret)
+    now_step = totp.timecode(clock.now())
+    for step in (now_step - 1, now_step, now_step + 1):
+        if last_step is not None and step <= last_step:
+            continue
+        if hmac.compare_digest(totp.generate_otp(step), digits):
+            return step
+    return None
 
 
 def set_totp(
@@ -328,9 +345,11 @@ def set_totp(
 ) -> bool:
     """Turn the second factor on (``secret``) or off (None); the code must match. False if not."""
     check = secret if secret is not None else user.totp_secret
-    if not check or not verify_totp(check, code):
+    step = accepted_totp_step(check, code, user.totp_last_step) if check else None
+    if step is None:
         return False
     user.totp_secret = secret
+    user.totp_last_step = step
     record(
         session,
         company_id=company_id,

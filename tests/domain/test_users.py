@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
@@ -126,6 +127,45 @@ def test_authenticate_returns_the_user_and_records_it(db: Session, company: Comp
     assert event.company_id == company.id
     assert event.customer_id is None
     assert event.details["ip"] == "192.0.2.7"
+
+
+def totp_login(db: Session, company: Company, user: User, code: str) -> User:
+    return users.authenticate(
+        db, user.email, PASSWORD, company_id=company.id, client_ip="192.0.2.7", totp_code=code
+    )
+
+
+def test_a_second_factor_code_is_accepted_once(db: Session, company: Company) -> None:
+    secret = pyotp.random_base32()
+    user = make_user(db, email="totp@relance.example")
+    clock.freeze(T0)
+    assert users.set_totp(db, user, secret, pyotp.TOTP(secret).at(T0), company_id=company.id)
+    # The code that turned the second factor on does not log in: it was used.
+    with pytest.raises(InvalidCredentials):
+        totp_login(db, company, user, pyotp.TOTP(secret).at(T0))
+    clock.freeze(T0 + dt.timedelta(seconds=30))
+    code = pyotp.TOTP(secret).at(T0 + dt.timedelta(seconds=30))
+    assert totp_login(db, company, user, code) is user
+    # The same code again, still within its window: a replay, refused.
+    clock.freeze(T0 + dt.timedelta(seconds=40))
+    with pytest.raises(InvalidCredentials):
+        totp_login(db, company, user, code)
+    clock.freeze(T0 + dt.timedelta(seconds=60))
+    assert totp_login(db, company, user, pyotp.TOTP(secret).at(T0 + dt.timedelta(seconds=60)))
+
+
+def test_a_code_from_the_step_before_is_accepted_for_clock_drift(
+    db: Session, company: Company
+) -> None:
+    secret = pyotp.random_base32()
+    user = make_user(db, email="drift@relance.example")
+    user.totp_secret = secret
+    clock.freeze(T0 + dt.timedelta(seconds=35))
+    assert totp_login(db, company, user, pyotp.TOTP(secret).at(T0)) is user
+    assert user.totp_last_step == pyotp.TOTP(secret).timecode(T0)
+    clock.freeze(T0 + dt.timedelta(seconds=100))
+    with pytest.raises(InvalidCredentials):  # two steps late: too old
+        totp_login(db, company, user, pyotp.TOTP(secret).at(T0 + dt.timedelta(seconds=35)))
 
 
 def test_unknown_email_and_wrong_password_raise_the_same_error(
