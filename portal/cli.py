@@ -32,6 +32,17 @@ def _settings() -> Settings:
     return settings
 
 
+def _migrated_settings() -> Settings:
+    """_settings(), after checking the database is at this code's revision (or exit)."""
+    from portal import migrate
+
+    settings = _settings()
+    problem = migrate.revision_problem(settings.database_url)
+    if problem is not None:
+        sys.exit(f"database not ready: {problem}")
+    return settings
+
+
 def _prepare_sqlite_dir(url: str) -> None:
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         from pathlib import Path
@@ -83,7 +94,7 @@ def cmd_link(args: argparse.Namespace) -> int:
     from portal.links.service import issue_link
     from portal.links.tokens import MAX_LIFETIME_DAYS, LinkSigner
 
-    settings = _settings()
+    settings = _migrated_settings()
     if args.days is not None and not 1 <= args.days <= MAX_LIFETIME_DAYS:
         sys.exit(f"--days must be between 1 and {MAX_LIFETIME_DAYS}")
     signer = LinkSigner(settings.secret_keys, settings.link_max_age_seconds)
@@ -115,7 +126,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     from portal.db import make_engine, make_session_factory, transaction
     from portal.links.service import revoke_links
 
-    settings = _settings()
+    settings = _migrated_settings()
     engine = make_engine(settings.database_url)
     try:
         with transaction(make_session_factory(engine)) as db:
@@ -170,7 +181,7 @@ def cmd_user(args: argparse.Namespace) -> int:
     from portal.users.models import Role
     from portal.users.service import create_user, normalise_email
 
-    settings = _settings()
+    settings = _migrated_settings()
     try:
         email = normalise_email(args.email)
     except UserError as error:
@@ -217,7 +228,7 @@ def cmd_reminders(args: argparse.Namespace) -> int:
     from portal.reminders import planning
     from portal.reminders.worker import calendar_for
 
-    settings = _settings()
+    settings = _migrated_settings()
     book = _scenarios_or_exit(settings)
     calendar = calendar_for(settings)
     engine = make_engine(settings.database_url)
@@ -341,7 +352,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from portal.reminders.outbox import deliver_due, new_worker_id
     from portal.reminders.worker import run_if_due, run_worker
 
-    settings = _settings()
+    settings = _migrated_settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -378,7 +389,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
     from portal.company.service import sync_company
     from portal.db import make_engine, make_session_factory, transaction
 
-    settings = _settings()
+    settings = _migrated_settings()
     if args.date:
         try:
             today = dt.date.fromisoformat(args.date)
@@ -432,12 +443,14 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _settings()
     if args.migrate:
         from portal import migrate
 
+        settings = _settings()
         _prepare_sqlite_dir(settings.database_url)
         migrate.upgrade(settings.database_url)
+    else:
+        settings = _migrated_settings()
     _serve(settings, args.host, args.port, args.workers)
     return 0
 

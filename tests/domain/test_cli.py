@@ -106,6 +106,47 @@ def test_mistakes_get_a_clear_message(cli_env: str, args: list[str], message: st
     assert message in str(refused.value.code)
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["link", "C-1001"],
+        ["revoke-links", "C-1001"],
+        ["reminders", "run"],
+        ["worker", "--once"],
+        ["cases", "check"],
+        ["serve"],
+    ],
+)
+def test_commands_refuse_a_database_that_is_not_migrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    monkeypatch.setenv("PORTAL_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setenv("PORTAL_SECRET_KEYS", TEST_SECRET)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as refused:
+        main(args)
+    assert str(refused.value.code) == (
+        "database not ready: it has no tables yet: run `portal db upgrade` first"
+    )
+
+
+def test_commands_refuse_a_database_behind_the_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'behind.db'}"
+    monkeypatch.setenv("PORTAL_DATABASE_URL", url)
+    monkeypatch.setenv("PORTAL_SECRET_KEYS", TEST_SECRET)
+    monkeypatch.chdir(tmp_path)
+    migrate.upgrade(url, "0008")
+    with pytest.raises(SystemExit) as refused:
+        main(["link", "C-1001"])
+    message = str(refused.value.code)
+    assert "at revision 0008" in message
+    assert "run `portal db upgrade`" in message
+    migrate.upgrade(url)
+    assert migrate.revision_problem(url) is None
+
+
 def test_revoke_links_bumps_the_link_version(
     cli_env: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
