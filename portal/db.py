@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,6 +29,8 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from portal import pool_checks
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -146,6 +149,32 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on error."""
     with factory() as session, session.begin():
         yield session
+
+
+_ON_ROLLBACK = "relance_on_rollback"
+
+
+def on_rollback(session: Session, undo: Callable[[], None]) -> None:
+    """Run ``undo`` if the session's transaction rolls back; forget it once it commits.
+
+    For what a transaction does outside the database, such as writing a file the rows
+    being inserted refer to: a failed request leaves no file behind.
+    """
+    session.info.setdefault(_ON_ROLLBACK, []).append(undo)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_undo(session: Session) -> None:
+    session.info.pop(_ON_ROLLBACK, None)
+
+
+@event.listens_for(Session, "after_rollback")
+def _run_undo(session: Session) -> None:
+    for undo in reversed(session.info.pop(_ON_ROLLBACK, [])):
+        try:
+            undo()
+        except Exception:  # one failed clean-up must not hide the others, nor the rollback
+            log.exception("could not undo a side effect of a rolled back transaction")
 
 
 def conflict_insert(dialect_name: str, table: Table) -> PostgresqlInsert | SqliteInsert:

@@ -7,6 +7,7 @@ records its timeline event in the same transaction; emails are the caller's job,
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from portal.cases.models import (
 )
 from portal.cases.policy import InstalmentState, ScheduledInstalment, Verdict
 from portal.customers.models import Customer
+from portal.db import on_rollback
 from portal.holds.models import HoldKind
 from portal.holds.service import place_hold, release_holds
 from portal.invoices.models import Invoice, InvoiceStatus
@@ -276,6 +278,7 @@ def _add_message(
     for item in checked:
         assert attachments_dir is not None
         name = files.store(attachments_dir, item)
+        on_rollback(session, functools.partial((attachments_dir / name).unlink, missing_ok=True))
         session.add(
             Attachment(
                 case_id=case.id,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from portal import clock
 from portal.cases import attachments, policy
@@ -205,6 +206,35 @@ def test_stored_files_are_found_only_by_the_names_we_made(tmp_path: object) -> N
     assert (directory / name).stat().st_mode & 0o777 == 0o600
     assert attachments.stored_path(directory, "../" + name) is None
     assert attachments.stored_path(directory, "a" * 30 + ".pdf") is None
+
+
+def test_a_dispute_rolled_back_leaves_no_attachment_file(
+    db: Session, company: Company, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    customer = make_customer(db, company)
+    invoice = make_invoice(db, customer, due_in_days=-10)
+    db.commit()
+    [checked] = attachments.check_files([IncomingFile("proof.pdf", b"%PDF-1.7 proof")], 100, 1)
+
+    def dispute(work: Session) -> None:
+        cases.open_dispute(
+            work, work.merge(customer), None, [invoice.id], reason="not_received",
+            message="Never came.", attachments=[checked], attachments_dir=tmp_path,
+        )  # fmt: skip
+
+    def dispute_then_fail() -> None:
+        with session_factory() as work, work.begin():
+            dispute(work)
+            assert len(list(tmp_path.iterdir())) == 1  # written during the transaction
+            raise RuntimeError("a failure after the dispute, before the commit")
+
+    with pytest.raises(RuntimeError, match="before the commit"):
+        dispute_then_fail()
+    assert list(tmp_path.iterdir()) == []
+
+    with session_factory() as work, work.begin():
+        dispute(work)
+    assert len(list(tmp_path.iterdir())) == 1  # committed: the file stays
 
 
 # --- disputes --------------------------------------------------------------------------------
