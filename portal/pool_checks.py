@@ -60,8 +60,9 @@ def _socket_quiet(dbapi_connection: Any) -> bool:
     if getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False):
         return False
     try:
-        descriptor = dbapi_connection.fileno()
-        readable, _writable, _failed = select.select([descriptor], [], [], 0)
+        poller = select.poll()  # unlike select(), not limited to descriptors below 1024
+        poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLPRI)
+        events = poller.poll(0)
     except (OSError, ValueError, AttributeError):
         return False
-    return not readable
+    return not events
