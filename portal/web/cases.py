@@ -76,7 +76,7 @@ def error_message(key: str, settings: Settings) -> str:
         PlanError.NOTHING_TO_PLAN: _("Nothing remains to be paid on these invoices."),
         AttachmentRejected.TOO_LARGE: _(
             "A file is too large (%(size)s at most).",
-            size=f"{policy.attachment_max_bytes // (1024 * 1024) or 1} MB",
+            size=_("%(megabytes)d MB", megabytes=policy.attachment_max_bytes // (1024 * 1024) or 1),
         ),
         AttachmentRejected.TOO_MANY: _(
             "Attach %(count)d files at most.", count=policy.attachment_max_count

@@ -182,7 +182,7 @@ def test_another_customer_sees_neither_the_case_nor_its_files(
         (
             {"reason": "other", "message": "m"},
             [("attachment", ("x.pdf", PDF + b"x" * 1000, "application/pdf"))],
-            "A file is too large",
+            "A file is too large (1 MB at most).",
         ),
         (
             {"reason": "other", "message": "m"},
@@ -209,6 +209,23 @@ def test_a_refused_dispute_says_why_and_changes_nothing(
     assert 'role="alert"' in response.text
     assert _cases(db, customer) == []
     assert not directory.exists() or not any(directory.iterdir())
+
+
+def test_a_french_debtor_reads_the_size_limit_in_french_units(
+    web: tuple[TestClient, Inbox, Path], db: Session, company: Company
+) -> None:
+    client, _inbox, _dir = web
+    customer = make_customer(db, company, email="payeur@example.com", language="fr")
+    invoice = make_invoice(db, customer, amount_minor=30_000, number="A-1")
+    db.commit()
+    open_portal(client, db, client.app.state.settings, customer)  # type: ignore[attr-defined]
+    response = client.post(
+        "/disputes",
+        data={"reason": "other", "message": "m", "invoice": str(invoice.id)},
+        files=[("attachment", ("x.pdf", PDF + b"x" * 1000, "application/pdf"))],
+    )
+    assert response.status_code == 400
+    assert "Un fichier est trop volumineux (1 Mo au maximum)." in response.text
 
 
 def test_the_plan_form_previews_the_schedule_with_and_without_htmx(
