@@ -177,8 +177,12 @@ def _run_undo(session: Session) -> None:
             log.exception("could not undo a side effect of a rolled back transaction")
 
 
-def conflict_insert(dialect_name: str, table: Table) -> PostgresqlInsert | SqliteInsert:
-    """An INSERT that takes ``ON CONFLICT DO NOTHING``: PostgreSQL's or SQLite's."""
+def conflict_insert(backend: str | Session, table: Table) -> PostgresqlInsert | SqliteInsert:
+    """An INSERT that takes ``ON CONFLICT DO NOTHING``: PostgreSQL's or SQLite's.
+
+    ``backend`` is a dialect name, or the session the statement will run in.
+    """
+    dialect_name = backend if isinstance(backend, str) else backend.get_bind().dialect.name
     if dialect_name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)

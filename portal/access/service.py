@@ -7,9 +7,9 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import Table, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -80,18 +80,16 @@ _ACCESS_QUERY = (
     .join(Customer, Customer.id == DebtorSession.customer_id)
     .where(DebtorSession.id == bindparam("session_id"))
 )
+_invoices = cast(Table, Invoice.__table__)
 _ACCESS_AND_OPEN_INVOICES_QUERY = (
     select(*_SESSION_COLUMNS, Customer, *LINE_TABLE_COLUMNS)
     .join(Customer, Customer.id == DebtorSession.customer_id)
     .outerjoin(
-        Invoice.__table__,
-        and_(
-            Invoice.__table__.c.customer_id == Customer.id,
-            Invoice.__table__.c.status == InvoiceStatus.OPEN,
-        ),
+        _invoices,
+        and_(_invoices.c.customer_id == Customer.id, _invoices.c.status == InvoiceStatus.OPEN),
     )
     .where(DebtorSession.id == bindparam("session_id"))
-    .order_by(Invoice.__table__.c.due_date, Invoice.__table__.c.number)
+    .order_by(_invoices.c.due_date, _invoices.c.number)
 )
 
 

@@ -27,7 +27,7 @@ _table = cast(Table, InstalmentReminder.__table__)
 def _claim(session: Session, case_id: int, seq: int, kind: str) -> bool:
     """Record the reminder unless it was sent before (two workers, a rerun): one INSERT."""
     claimed = session.scalar(
-        conflict_insert(session.get_bind().dialect.name, _table)
+        conflict_insert(session, _table)
         .values(case_id=case_id, seq=seq, kind=kind, sent_at=clock.now())
         .on_conflict_do_nothing(index_elements=["case_id", "seq", "kind"])
         .returning(_table.c.id)

@@ -40,9 +40,8 @@ def sync_company(session: Session, identity: CompanyIdentity, slug: str = DEFAUL
     if company is None:
         # Several workers start at once on a new database: each tries to create the row,
         # one does, the others wait for it and read it.
-        dialect = session.get_bind().dialect.name
         session.execute(
-            conflict_insert(dialect, _companies)
+            conflict_insert(session, _companies)
             .values(slug=slug, created_at=now, updated_at=now, **values)
             .on_conflict_do_nothing(index_elements=["slug"])
         )

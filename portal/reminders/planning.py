@@ -267,11 +267,6 @@ class RunResult:
     enqueued: int = 0
 
 
-def _insert(session: Session, table: Any) -> Any:
-    """INSERT … ON CONFLICT for the session's backend."""
-    return conflict_insert(session.get_bind().dialect.name, table)
-
-
 def enqueue(
     session: Session, company_id: int, messages: list[PlannedMessage], now: dt.datetime
 ) -> int:
@@ -285,7 +280,7 @@ def enqueue(
     if session.get_bind().dialect.name == "postgresql":
         return _enqueue_postgresql(session, company_id, messages, now)
     statement = (
-        _insert(session, ReminderMessage.__table__)
+        conflict_insert(session, cast(Table, ReminderMessage.__table__))
         .on_conflict_do_nothing()
         .returning(ReminderMessage.__table__.c.id, ReminderMessage.__table__.c.customer_id)
     )
@@ -297,9 +292,8 @@ def enqueue(
     if not inserted:
         return 0
     items, events = _children(company_id, messages, inserted, now)
-    session.execute(
-        _insert(session, ReminderMessageInvoice.__table__).on_conflict_do_nothing(), items
-    )
+    item_table = cast(Table, ReminderMessageInvoice.__table__)
+    session.execute(conflict_insert(session, item_table).on_conflict_do_nothing(), items)
     session.execute(insert(cast(Table, TimelineEvent.__table__)), events)
     return len(inserted)
 
