@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
@@ -23,6 +25,13 @@ from portal.web.app import create_app
 POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+# A property test's examples take what a busy 2-core machine gives them: a per-example
+# deadline or a "too slow" health check would fail a correct test at random.
+hypothesis_settings.register_profile(
+    "relance", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("relance")
 
 if IN_CI and not POSTGRES_URL:
     raise pytest.UsageError(
