@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,19 +26,10 @@ from portal.payments.models import (
 )
 from portal.payments.stripe_gateway import idempotency_key
 from portal.timeline.models import TimelineEvent
-from tests.conftest import backends
 from tests.mail_sink import text_body
-from tests.payments_live import PaymentWorld, payment_world
+from tests.payments_live import PaymentWorld
 
 DEADLINE_SECONDS = 15.0
-
-
-@pytest.fixture(scope="module", params=backends())
-def world(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PaymentWorld]:
-    with payment_world(request.param, tmp_path_factory.mktemp("payments")) as payment_world_:
-        yield payment_world_
 
 
 def wait_until(predicate: Callable[[], Any], what: str) -> Any:

@@ -140,13 +140,15 @@ def outbox_client(
         yield browser
 
 
-def _one_message(
+@pytest.fixture
+def outbox_message(
     db: Session,
     company: Company,
     settings: Settings,
     tmp_path: Path,
     session_factory: sessionmaker[Session],
 ) -> ReminderMessage:
+    """An email reminder the worker delivered, to "Client Courriel" about F-MAIL-1."""
     s = reminder_settings(settings, tmp_path)
     at("2026-03-10 10:00")
     customer = make_customer(db, company, name="Client Courriel")
@@ -160,14 +162,9 @@ def _one_message(
 
 
 def test_the_outbox_viewer_shows_messages_and_their_portal_link(
-    outbox_client: TestClient,
-    db: Session,
-    company: Company,
-    settings: Settings,
-    tmp_path: Path,
-    session_factory: sessionmaker[Session],
+    outbox_client: TestClient, db: Session, outbox_message: ReminderMessage
 ) -> None:
-    message = _one_message(db, company, settings, tmp_path, session_factory)
+    message = outbox_message
     log_in(outbox_client, make_user(db, Role.VIEWER).email)
     listing = outbox_client.get("/dev/outbox")
     assert listing.status_code == 200
@@ -182,14 +179,9 @@ def test_the_outbox_viewer_shows_messages_and_their_portal_link(
 
 
 def test_the_outbox_viewer_asks_anonymous_visitors_to_log_in(
-    outbox_client: TestClient,
-    db: Session,
-    company: Company,
-    settings: Settings,
-    tmp_path: Path,
-    session_factory: sessionmaker[Session],
+    outbox_client: TestClient, db: Session, outbox_message: ReminderMessage
 ) -> None:
-    message = _one_message(db, company, settings, tmp_path, session_factory)
+    message = outbox_message
     for path in (
         "/dev/outbox",
         f"/dev/outbox/{message.id}",

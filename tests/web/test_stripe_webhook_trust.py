@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from portal.customers.models import Customer
 from portal.invoices.models import InvoiceStatus
 from portal.payments.models import PaymentRequestStatus, WebhookEvent
 from portal.timeline.models import TimelineEvent
-from tests.conftest import backends
-from tests.payments_live import PaymentWorld, payment_world
+from tests.payments_live import PaymentWorld
 from tests.web.test_card_payments import (
     created_intent,
     invoice_rows,
@@ -29,14 +26,6 @@ from tests.web.test_card_payments import (
     succeeded_event,
     wait_until,
 )
-
-
-@pytest.fixture(scope="module", params=backends())
-def world(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PaymentWorld]:
-    with payment_world(request.param, tmp_path_factory.mktemp("trust")) as payment_world_:
-        yield payment_world_
 
 
 def card_request(world: PaymentWorld, amounts: list[int], pay: int = 1) -> tuple[Any, ...]:
