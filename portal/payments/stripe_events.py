@@ -271,6 +271,21 @@ def _payment_of(session: Session, intent_id: str | None) -> Payment | None:
     return payment
 
 
+def _same_currency(obj: dict[str, Any], payment: Payment, what: str) -> bool:
+    """A refund or dispute is in its payment's currency (when the event says which)."""
+    currency = text(obj, "currency", 3).upper()
+    if currency and currency != payment.currency:
+        log.error(
+            "ignored %s of payment %s: in %s, the payment is in %s",
+            what,
+            payment.id,
+            currency,
+            payment.currency,
+        )
+        return False
+    return True
+
+
 def _charge_refunded(session: Session, charge: dict[str, Any], event_id: str) -> Outcome:
     refunds = listing(mapping(charge, "refunds"), "data")
     listed = [
@@ -283,6 +298,8 @@ def _charge_refunded(session: Session, charge: dict[str, Any], event_id: str) ->
     payment = _payment_of(session, optional_ident(charge, "payment_intent"))
     if payment is None:
         return Outcome(UNMATCHED)
+    if not _same_currency(charge, payment, "charge.refunded"):
+        return Outcome(MISMATCH)
     if listed:
         for refund_id, refunded in listed:
             if refunded > 0:
@@ -317,6 +334,8 @@ def _dispute_event(session: Session, dispute: dict[str, Any], event_id: str) -> 
     payment = _payment_of(session, optional_ident(dispute, "payment_intent"))
     if payment is None:
         return Outcome(UNMATCHED)
+    if not _same_currency(dispute, payment, "charge.dispute"):
+        return Outcome(MISMATCH)
     if status == "lost":
         if disputed:
             reverse_payment(

@@ -106,6 +106,46 @@ def test_a_confirmed_request_is_never_paid_a_second_time(world: PaymentWorld) ->
     assert payment.amount_minor == 6_500
 
 
+def test_a_refund_or_chargeback_in_another_currency_reverses_nothing(
+    world: PaymentWorld,
+) -> None:
+    customer, invoices, request_id, intent_id = card_request(world, [5_000])
+    assert world.post_event(succeeded_event(intent_id, request_id, 5_000)).status_code == 200
+    refund = {
+        "id": f"evt_{uuid.uuid4().hex[:20]}",
+        "type": "charge.refunded",
+        "data": {
+            "object": {
+                "id": "ch_usd",
+                "payment_intent": intent_id,
+                "currency": "usd",
+                "refunds": {"data": [{"id": f"re_{uuid.uuid4().hex[:10]}", "amount": 5_000}]},
+            }
+        },
+    }
+    chargeback = {
+        "id": f"evt_{uuid.uuid4().hex[:20]}",
+        "type": "charge.dispute.closed",
+        "data": {
+            "object": {
+                "id": f"dp_{uuid.uuid4().hex[:10]}",
+                "payment_intent": intent_id,
+                "currency": "usd",
+                "amount": 5_000,
+                "status": "lost",
+            }
+        },
+    }
+    for event in (refund, chargeback):
+        response = world.post_event(event)
+        assert response.status_code == 200
+        assert response.json()["outcome"] == "mismatch"
+    (payment,) = payments_of(world, customer)
+    assert payment.reversed_minor == 0
+    (invoice,) = invoice_rows(world, invoices)
+    assert invoice.status is InvoiceStatus.PAID
+
+
 def _signed_post(world: PaymentWorld, body: bytes) -> Any:
     import httpx2 as httpx
 
