@@ -145,7 +145,7 @@ def _request_for_intent(
         )
     ).first()
     if row is None:
-        log.warning("ignored %s for %s: not a PaymentIntent Relance created", event_type, intent_id)
+        log.warning("ignored %s for %r: not a PaymentIntent Relance created", event_type, intent_id)
         return None
     return row[0], row[1]
 
@@ -170,7 +170,7 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
         # Relance created this intent for the request's amount: another amount is not
         # what the debtor chose to pay, whatever the event says.
         log.error(
-            "ignored payment_intent.succeeded for %s: %s %s, the request asked %s %s",
+            "ignored payment_intent.succeeded for %r: %s %r, the request asked %s %s",
             intent_id,
             paid,
             currency,
@@ -276,7 +276,7 @@ def _same_currency(obj: dict[str, Any], payment: Payment, what: str) -> bool:
     currency = text(obj, "currency", 3).upper()
     if currency and currency != payment.currency:
         log.error(
-            "ignored %s of payment %s: in %s, the payment is in %s",
+            "ignored %s of payment %s: in %r, the payment is in %s",
             what,
             payment.id,
             currency,
