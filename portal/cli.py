@@ -476,6 +476,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         os.environ["PORTAL_REMINDER_SCENARIOS_FILE"] = str(DEMO_SCENARIOS_FILE)
     if "PORTAL_REMINDER_POLL_SECONDS" not in os.environ:
         os.environ["PORTAL_REMINDER_POLL_SECONDS"] = "5"
+    # The outbox viewer (behind the back-office login) shows what the demo's worker "sent".
+    os.environ.setdefault("PORTAL_DEV_OUTBOX", "true")
     settings = _settings()
     _prepare_sqlite_dir(settings.database_url)
     migrate.upgrade(settings.database_url)
@@ -503,7 +505,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.no_serve:
         return 0
     print("\nReminders: the worker runs in this process and plans today's run now.")
-    print(f'  Outbox (the emails, SMS and letters it "sent"): {settings.base_url}/dev/outbox')
+    print(
+        f'  Outbox (the emails, SMS and letters it "sent"): {settings.base_url}/dev/outbox'
+        " (log in to the back office)"
+    )
     print(f"  Call tasks for credit managers: {settings.base_url}/admin/tasks")
     print(f"Serving on {settings.base_url} (Ctrl+C to stop)\n", flush=True)
     start_worker_thread(settings, any_time=True)

@@ -176,6 +176,9 @@ class Settings:
     partial_payment_minimum_minor: int = 1000
     # Development and tests only: `portal` commands run this many days ahead of today.
     clock_shift_days: int = 0
+    # Development only, and only when switched on (`portal demo` does): the outbox viewer
+    # at /dev/outbox, behind the back-office login. It shows live portal links.
+    dev_outbox: bool = False
     sms: SmsSettings = field(default_factory=SmsSettings)
     reminders: ReminderSettings = field(default_factory=ReminderSettings)
     cases: CaseSettings = field(default_factory=CaseSettings)
@@ -251,6 +254,11 @@ class Settings:
             raise ConfigurationError("PORTAL_SMTP_SECURITY must be none, starttls or tls")
         if self.clock_shift_days and not self.development:
             raise ConfigurationError("PORTAL_CLOCK_SHIFT_DAYS is for development and tests only")
+        if self.dev_outbox and not self.development:
+            raise ConfigurationError(
+                "PORTAL_DEV_OUTBOX is for development only: the outbox viewer shows live "
+                "portal links"
+            )
         if self.partial_payment_minimum_minor < 1:
             raise ConfigurationError("PORTAL_PARTIAL_PAYMENT_MINIMUM must be more than zero")
         if self.stripe.enabled:
@@ -478,6 +486,8 @@ def load_settings(
     values["stripe"] = StripeSettings(**stripe)
     if (raw := get("PARTIAL_PAYMENTS")) is not None:
         values["partial_payments"] = _as_bool("PARTIAL_PAYMENTS", raw)
+    if (raw := get("DEV_OUTBOX")) is not None:
+        values["dev_outbox"] = _as_bool("DEV_OUTBOX", raw)
     if (raw := get("PARTIAL_PAYMENT_MINIMUM")) is not None:
         from portal.money import parse_amount
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -50,3 +51,44 @@ def make_environment() -> Environment:
     env.filters["date"] = _date
     env.globals["language_name"] = i18n.language_name
     return env
+
+
+# Overlays of an environment for email parts, made once per environment.
+_EMAIL_OVERLAYS: weakref.WeakKeyDictionary[Environment, tuple[Environment, Environment]] = (
+    weakref.WeakKeyDictionary()
+)
+_OVERLAY_CACHE_SIZE = 200
+
+
+def _email_overlays(env: Environment) -> tuple[Environment, Environment]:
+    """(html, text): ``env`` with autoescape on, or off, for every template.
+
+    Autoescape is decided per template by its file name, so a partial shared by both parts
+    (``email/case_assigned/_text.txt``) would be included raw in the HTML part. Rendering
+    each part in an environment that decides for all its templates keeps every value
+    escaped in HTML and plain in text and subjects (no ``&amp;`` entities there). Each
+    overlay compiles into its own cache: compiled templates bake autoescape in."""
+    overlays = _EMAIL_OVERLAYS.get(env)
+    if overlays is None:
+        overlays = (
+            env.overlay(autoescape=True, cache_size=_OVERLAY_CACHE_SIZE),
+            env.overlay(autoescape=False, cache_size=_OVERLAY_CACHE_SIZE),
+        )
+        _EMAIL_OVERLAYS[env] = overlays
+    return overlays
+
+
+def render_email_parts(
+    env: Environment, name: str, locale: str, context: dict[str, Any]
+) -> tuple[str, str, str]:
+    """templates/email/<name>/{subject.txt,body.txt,body.html} in ``locale``: (subject on one
+    line, text, html). Every value is HTML-escaped in the HTML part only."""
+    html_env, text_env = _email_overlays(env)
+    token = i18n.current_locale.set(locale)
+    try:
+        subject = text_env.get_template(f"email/{name}/subject.txt").render(context)
+        text = text_env.get_template(f"email/{name}/body.txt").render(context)
+        html = html_env.get_template(f"email/{name}/body.html").render(context)
+    finally:
+        i18n.current_locale.reset(token)
+    return " ".join(subject.split()), text, html

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 
 from fpdf import FPDF
 
+from portal import csvsafe
 from portal.company.models import Company
 from portal.customers.models import Customer
 from portal.i18n import format_date, translate_in
@@ -201,10 +200,11 @@ def statement_pdf(
 
 
 def statement_csv(invoices: Sequence[InvoiceLine], today: dt.date) -> str:
-    """Machine-readable statement: ISO dates, decimal amounts with a dot, one row per invoice."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(
+    """Machine-readable statement: ISO dates, decimal amounts with a dot, one row per invoice.
+
+    Through ``portal.csvsafe``: an invoice number like ``=HYPERLINK(...)`` is written as
+    text; amounts (plain decimal numbers) and day counts stay numbers."""
+    return csvsafe.csv_text(
         [
             "invoice_number",
             "issue_date",
@@ -215,10 +215,8 @@ def statement_csv(invoices: Sequence[InvoiceLine], today: dt.date) -> str:
             "remaining",
             "status",
             "days_overdue",
-        ]
-    )
-    for invoice in invoices:
-        writer.writerow(
+        ],
+        (
             [
                 invoice.number,
                 invoice.issue_date.isoformat(),
@@ -230,8 +228,10 @@ def statement_csv(invoices: Sequence[InvoiceLine], today: dt.date) -> str:
                 invoice.status.value,
                 invoice.days_overdue(today),
             ]
-        )
-    return buffer.getvalue()
+            for invoice in invoices
+        ),
+        numeric=["amount", "paid", "remaining", "days_overdue"],
+    )
 
 
 def stored_pdf(documents_dir: Path, relative_path: str) -> Path:

@@ -5,16 +5,24 @@ TimestampSigner with a salt for this purpose. The payload is the customer id,
 the customer's link version, and optionally a scope id and a lifetime in days
 (when it differs from the configured one), in base 36 joined by ``-``, so the
 URL after the host stays well under 60 characters.
+
+A token is accepted only in the exact form it was minted: itsdangerous decodes the
+signature leniently (unused low bits, ``=`` padding, ``+`` and ``/``, skipped characters),
+so after it validates, the timestamp and signature must re-encode to what was given.
+Otherwise one link would have many spellings, each opening the same session, which
+defeats any record or block list of the links handed out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, TimestampSigner
+from itsdangerous import BadData, BadSignature, TimestampSigner
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from portal import clock
 
@@ -42,6 +50,15 @@ class LinkExpired(Exception):
     def __init__(self, claims: LinkClaims) -> None:
         super().__init__("link expired")
         self.claims = claims
+
+
+def _canonical(part: str) -> bool:
+    """Whether ``part`` is the one base64 spelling of the bytes it decodes to."""
+    try:
+        again = base64_encode(base64_decode(part)).decode("ascii")
+    except BadData:
+        return False
+    return hmac.compare_digest(again, part)
 
 
 def _to_base36(number: int) -> str:
@@ -106,6 +123,9 @@ class LinkSigner:
             payload, signed_at = self._signer.unsign(token, return_timestamp=True)
         except BadSignature:
             raise LinkInvalid("bad signature") from None
+        parts = token.split(".")
+        if len(parts) != 3 or not all(_canonical(part) for part in parts[1:]):
+            raise LinkInvalid("not the token as it was signed")
         claims = decode_claims(payload.decode("ascii"))
         max_age = (
             claims.lifetime_days * 86400

@@ -13,8 +13,9 @@ from typing import Any
 
 from jinja2 import Environment
 
-from portal import clock, i18n
+from portal import clock
 from portal.settings import SmtpSettings
+from portal.templating import render_email_parts
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +32,10 @@ class OutgoingEmail:
 def compose(
     env: Environment, name: str, to: str, locale: str, sender_domain: str, **context: Any
 ) -> OutgoingEmail:
-    """Render templates/email/<name>/{subject.txt,body.txt,body.html} in ``locale``."""
-    token = i18n.current_locale.set(locale)
-    try:
-        subject = env.get_template(f"email/{name}/subject.txt").render(**context).strip()
-        text = env.get_template(f"email/{name}/body.txt").render(**context)
-        html = env.get_template(f"email/{name}/body.html").render(**context)
-    finally:
-        i18n.current_locale.reset(token)
-    return OutgoingEmail(
-        to, " ".join(subject.split()), text, html, make_msgid(domain=sender_domain)
-    )
+    """Render templates/email/<name>/{subject.txt,body.txt,body.html} in ``locale``
+    (``templating.render_email_parts``: values escaped in the HTML part only)."""
+    subject, text, html = render_email_parts(env, name, locale, context)
+    return OutgoingEmail(to, subject, text, html, make_msgid(domain=sender_domain))
 
 
 def to_mime(email: OutgoingEmail, sender: str) -> EmailMessage:

@@ -5,11 +5,17 @@ unique constraint first, so a replay (or a concurrent twin) either sees the stor
 fails on the constraint and changes nothing. Events that refer to a payment not recorded
 yet (a refund delivered before the success) raise ``NotYetApplicable``: the endpoint
 answers with an error so Stripe delivers the event again later.
+
+Only what Relance created is trusted, whatever the signature: a PaymentIntent is ours when
+its id is the one stored on a card payment request (Relance stores it when it creates the
+intent), and its amount and currency must be the request's. Anything else is logged and
+stored as ``unmatched`` or ``mismatch``, and changes nothing. Fields are read through
+``stripe_fields``: a body of another shape raises ``MalformedEvent`` (400, nothing stored).
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -28,8 +34,25 @@ from portal.payments.models import (
     WebhookEvent,
 )
 from portal.payments.service import find_payment, record_payment, reverse_payment
+from portal.payments.stripe_fields import (
+    MAX_ID_LENGTH,
+    MalformedEvent,
+    amount,
+    event_head,
+    event_object,
+    ident,
+    listing,
+    mapping,
+    optional_ident,
+    text,
+    timestamp,
+)
 from portal.timeline.models import Actor
 from portal.timeline.service import record
+
+__all__ = ["MalformedEvent", "NotYetApplicable", "Outcome", "apply_event"]
+
+log = logging.getLogger(__name__)
 
 PROVIDER = "stripe"
 
@@ -37,6 +60,7 @@ APPLIED = "applied"
 IGNORED = "ignored"  # an event type Relance does not act on
 UNMATCHED = "unmatched"  # about an object Relance did not create
 DUPLICATE = "duplicate"  # this event id was applied before
+MISMATCH = "mismatch"  # our PaymentIntent, but not the amount or currency Relance asked for
 
 
 class NotYetApplicable(Exception):
@@ -90,12 +114,11 @@ def _claim_event_id(session: Session, event_id: str, event_type: str) -> bool:
 
 def apply_event(session: Session, event: dict[str, Any]) -> Outcome:
     """Apply one verified event; the caller commits (and treats IntegrityError as a replay)."""
-    event_id = str(event["id"])
-    event_type = str(event.get("type", ""))
+    event_id, event_type = event_head(event)
+    handler = HANDLERS.get(event_type)
+    obj = event_object(event) if handler else {}
     if not _claim_event_id(session, event_id, event_type):
         return Outcome(DUPLICATE)
-    obj = (event.get("data") or {}).get("object") or {}
-    handler = HANDLERS.get(event_type)
     outcome = handler(session, obj, event_id) if handler else Outcome(IGNORED)
     if outcome.result != APPLIED:
         session.execute(
@@ -106,33 +129,25 @@ def apply_event(session: Session, event: dict[str, Any]) -> Outcome:
     return outcome
 
 
-def _metadata(obj: dict[str, Any]) -> dict[str, Any]:
-    metadata = obj.get("metadata")
-    return metadata if isinstance(metadata, dict) else {}
-
-
 def _request_for_intent(
-    session: Session, intent: dict[str, Any]
+    session: Session, intent_id: str, event_type: str
 ) -> tuple[PaymentRequest, Customer] | None:
-    """The card request a PaymentIntent pays, with its customer (one query)."""
+    """The card request whose stored PaymentIntent this is, with its customer (one query).
+
+    The intent's metadata is never used to find a request: anyone able to create a
+    PaymentIntent on the account could write any request id there."""
     row = session.execute(
         select(PaymentRequest, Customer)
         .join(Customer, Customer.id == PaymentRequest.customer_id)
-        .where(PaymentRequest.provider_reference == intent.get("id"))
+        .where(
+            PaymentRequest.provider_reference == intent_id,
+            PaymentRequest.method == PaymentMethod.CARD,
+        )
     ).first()
-    if row is not None:
-        return row[0], row[1]
-    # An earlier attempt's intent: the request it was made for is in its metadata.
-    raw = str(_metadata(intent).get("payment_request", ""))
-    if raw.isdigit():
-        row = session.execute(
-            select(PaymentRequest, Customer)
-            .join(Customer, Customer.id == PaymentRequest.customer_id)
-            .where(PaymentRequest.id == int(raw), PaymentRequest.method == PaymentMethod.CARD)
-        ).first()
-        if row is not None:
-            return row[0], row[1]
-    return None
+    if row is None:
+        log.warning("ignored %s for %r: not a PaymentIntent Relance created", event_type, intent_id)
+        return None
+    return row[0], row[1]
 
 
 def _customer(session: Session, customer_id: int) -> Customer:
@@ -142,25 +157,33 @@ def _customer(session: Session, customer_id: int) -> Customer:
 
 
 def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -> Outcome:
-    intent_id = str(intent.get("id", ""))
-    found = _request_for_intent(session, intent)
+    intent_id = ident(intent, "id")
+    received = amount(intent, "amount_received", required=False)
+    paid = received if received is not None else amount(intent, "amount")
+    currency = text(intent, "currency", 3).upper()
+    received_at = timestamp(intent, "created")
+    found = _request_for_intent(session, intent_id, "payment_intent.succeeded")
     if found is None:
         return Outcome(UNMATCHED)
     request, customer = found
+    if paid != request.amount_minor or currency != request.currency:
+        # Relance created this intent for the request's amount: another amount is not
+        # what the debtor chose to pay, whatever the event says.
+        log.error(
+            "ignored payment_intent.succeeded for %r: %s %r, the request asked %s %s",
+            intent_id,
+            paid,
+            currency,
+            request.amount_minor,
+            request.currency,
+        )
+        return Outcome(MISMATCH)
     # The same PaymentIntent under another event id is refused by the unique
     # (provider, provider_reference) of payments: the caller treats it as a replay.
-    amount = int(intent.get("amount_received") or intent.get("amount") or 0)
-    currency = str(intent.get("currency", "")).upper()
-    if amount <= 0 or currency != request.currency:
-        return Outcome(UNMATCHED)
-    created = intent.get("created")
-    received_at = (
-        dt.datetime.fromtimestamp(int(created), dt.UTC) if isinstance(created, int) else None
-    )
     payment = record_payment(
         session,
         customer,
-        amount_minor=amount,
+        amount_minor=paid,
         currency=currency,
         method=PaymentMethod.CARD,
         provider=PROVIDER,
@@ -185,14 +208,14 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
 
 
 def _intent_failed(session: Session, intent: dict[str, Any], event_id: str) -> Outcome:
-    found = _request_for_intent(session, intent)
+    intent_id = ident(intent, "id")
+    error = mapping(intent, "last_payment_error")
+    code = text(error, "decline_code") or text(error, "code") or "failed"
+    found = _request_for_intent(session, intent_id, "payment_intent.payment_failed")
     if found is None:
         return Outcome(UNMATCHED)
     request, customer = found
-    error = intent.get("last_payment_error") or {}
-    code = str(error.get("decline_code") or error.get("code") or "failed")[:64]
-    current = request.provider_reference == intent.get("id")
-    if current and request.status is PaymentRequestStatus.OPEN:
+    if request.status is PaymentRequestStatus.OPEN:
         request.failure_code = code
     record(
         session,
@@ -204,7 +227,7 @@ def _intent_failed(session: Session, intent: dict[str, Any], event_id: str) -> O
         subject_type="payment_request",
         subject_id=request.id,
         details={
-            "reference": intent.get("id"),
+            "reference": intent_id,
             "code": code,
             "amount_minor": request.amount_minor,
             "currency": request.currency,
@@ -214,7 +237,8 @@ def _intent_failed(session: Session, intent: dict[str, Any], event_id: str) -> O
 
 
 def _intent_processing(session: Session, intent: dict[str, Any], event_id: str) -> Outcome:
-    found = _request_for_intent(session, intent)
+    intent_id = ident(intent, "id")
+    found = _request_for_intent(session, intent_id, "payment_intent.processing")
     if found is None:
         return Outcome(UNMATCHED)
     request, customer = found
@@ -227,13 +251,13 @@ def _intent_processing(session: Session, intent: dict[str, Any], event_id: str) 
         action="payment.processing",
         subject_type="payment_request",
         subject_id=request.id,
-        details={"reference": intent.get("id")},
+        details={"reference": intent_id},
     )
     return Outcome(APPLIED)
 
 
-def _payment_of(session: Session, intent_id: Any) -> Payment | None:
-    if not isinstance(intent_id, str) or not intent_id:
+def _payment_of(session: Session, intent_id: str | None) -> Payment | None:
+    if intent_id is None:
         return None
     payment = find_payment(session, PROVIDER, intent_id)
     if (
@@ -247,32 +271,55 @@ def _payment_of(session: Session, intent_id: Any) -> Payment | None:
     return payment
 
 
+def _same_currency(obj: dict[str, Any], payment: Payment, what: str) -> bool:
+    """A refund or dispute is in its payment's currency (when the event says which)."""
+    currency = text(obj, "currency", 3).upper()
+    if currency and currency != payment.currency:
+        log.error(
+            "ignored %s of payment %s: in %r, the payment is in %s",
+            what,
+            payment.id,
+            currency,
+            payment.currency,
+        )
+        return False
+    return True
+
+
 def _charge_refunded(session: Session, charge: dict[str, Any], event_id: str) -> Outcome:
-    payment = _payment_of(session, charge.get("payment_intent"))
+    refunds = listing(mapping(charge, "refunds"), "data")
+    listed = [
+        (ident(refund, "id"), amount(refund, "amount") or 0)
+        for refund in refunds
+        if text(refund, "status") in ("succeeded", "")
+    ]
+    total = amount(charge, "amount_refunded", required=False) or 0
+    charge_id = optional_ident(charge, "id")
+    payment = _payment_of(session, optional_ident(charge, "payment_intent"))
     if payment is None:
         return Outcome(UNMATCHED)
-    refunds = (charge.get("refunds") or {}).get("data") or []
-    listed = [r for r in refunds if isinstance(r, dict) and r.get("status") in ("succeeded", None)]
+    if not _same_currency(charge, payment, "charge.refunded"):
+        return Outcome(MISMATCH)
     if listed:
-        for refund in listed:
-            reverse_payment(
-                session,
-                payment,
-                kind=ReversalKind.REFUND,
-                provider_reference=str(refund["id"]),
-                amount_minor=int(refund.get("amount", 0)),
-                actor_id=event_id,
-            )
+        for refund_id, refunded in listed:
+            if refunded > 0:
+                reverse_payment(
+                    session,
+                    payment,
+                    kind=ReversalKind.REFUND,
+                    provider_reference=refund_id,
+                    amount_minor=refunded,
+                    actor_id=event_id,
+                )
     else:
         # No refund list: the cumulative amount refunded says what is new.
-        total = int(charge.get("amount_refunded") or 0)
         new = total - payment.reversed_minor
         if new > 0:
             reverse_payment(
                 session,
                 payment,
                 kind=ReversalKind.REFUND,
-                provider_reference=f"{charge.get('id')}:{total}",
+                provider_reference=f"{charge_id}:{total}"[:MAX_ID_LENGTH],
                 amount_minor=new,
                 actor_id=event_id,
             )
@@ -280,19 +327,25 @@ def _charge_refunded(session: Session, charge: dict[str, Any], event_id: str) ->
 
 
 def _dispute_event(session: Session, dispute: dict[str, Any], event_id: str) -> Outcome:
-    payment = _payment_of(session, dispute.get("payment_intent"))
+    dispute_id = ident(dispute, "id")
+    status = text(dispute, "status")
+    disputed = amount(dispute, "amount", required=status == "lost")
+    reason = text(dispute, "reason")
+    payment = _payment_of(session, optional_ident(dispute, "payment_intent"))
     if payment is None:
         return Outcome(UNMATCHED)
-    status = str(dispute.get("status", ""))
+    if not _same_currency(dispute, payment, "charge.dispute"):
+        return Outcome(MISMATCH)
     if status == "lost":
-        reverse_payment(
-            session,
-            payment,
-            kind=ReversalKind.CHARGEBACK,
-            provider_reference=str(dispute.get("id")),
-            amount_minor=int(dispute.get("amount") or 0),
-            actor_id=event_id,
-        )
+        if disputed:
+            reverse_payment(
+                session,
+                payment,
+                kind=ReversalKind.CHARGEBACK,
+                provider_reference=dispute_id,
+                amount_minor=disputed,
+                actor_id=event_id,
+            )
         return Outcome(APPLIED)
     record(
         session,
@@ -304,10 +357,10 @@ def _dispute_event(session: Session, dispute: dict[str, Any], event_id: str) -> 
         subject_type="payment",
         subject_id=payment.id,
         details={
-            "reference": dispute.get("id"),
+            "reference": dispute_id,
             "status": status,
-            "amount_minor": dispute.get("amount"),
-            "reason": dispute.get("reason"),
+            "amount_minor": disputed,
+            "reason": reason,
         },
     )
     return Outcome(APPLIED)

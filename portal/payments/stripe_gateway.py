@@ -139,7 +139,7 @@ class StripeGateway:
             raise InvalidWebhook(str(exc)) from exc
         try:
             event = json.loads(payload)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise InvalidWebhook("body is not JSON") from exc
         if not isinstance(event, dict) or not isinstance(event.get("id"), str):
             raise InvalidWebhook("not an event")

@@ -18,6 +18,7 @@ from portal.money import format_money
 from portal.reminders.gsm import SMS_LIMIT, gsm7_length, to_gsm7
 from portal.reminders.penalties import LateCharges, late_charges
 from portal.settings import CompanyIdentity
+from portal.templating import render_email_parts
 
 
 class RenderError(ValueError):
@@ -104,15 +105,8 @@ class RenderedEmail:
 def render_email(
     env: Environment, template: str, content: ReminderContent, company: CompanyIdentity
 ) -> RenderedEmail:
-    token = i18n.current_locale.set(content.language)
-    try:
-        context = {"c": content, "company": company}
-        subject = env.get_template(f"email/{template}/subject.txt").render(context)
-        text = env.get_template(f"email/{template}/body.txt").render(context)
-        html = env.get_template(f"email/{template}/body.html").render(context)
-    finally:
-        i18n.current_locale.reset(token)
-    return RenderedEmail(" ".join(subject.split()), text, html)
+    context = {"c": content, "company": company}
+    return RenderedEmail(*render_email_parts(env, template, content.language, context))
 
 
 def render_sms(

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/admin"
 LOGIN_PATH = f"{PREFIX}/login"
+# The development outbox viewer (web/reminders.py): a back-office page outside /admin.
+DEV_OUTBOX_PATH = "/dev/outbox"
 # Every failed login waits this long before its answer (app.state.login_failure_delay
 # overrides it; tests set 0). The wait is asynchronous and outside the transaction: it
 # holds neither a thread nor a database row.
@@ -146,7 +148,8 @@ def safe_admin_next(target: str | None) -> str:
     if not target or "\\" in target or target.startswith("//"):
         return PREFIX
     path = target.split("?", 1)[0]
-    if (path != PREFIX and not path.startswith(f"{PREFIX}/")) or path == LOGIN_PATH:
+    staff_path = any(path == p or path.startswith(f"{p}/") for p in (PREFIX, DEV_OUTBOX_PATH))
+    if not staff_path or path == LOGIN_PATH:
         return PREFIX
     if any(segment in (".", "..") for segment in unquote(path).split("/")):
         return PREFIX  # /admin/../ would leave the back office once the browser resolves it

@@ -162,6 +162,7 @@ def _fresh_link(request: Request, email: str, token: str) -> Response:
 
 
 routes = [
-    Route("/l/{token:str}", open_link, name="open_link"),
+    # "path": a respelled token with "/" gets the rejected-link page too, not a bare 404.
+    Route("/l/{token:path}", open_link, name="open_link"),
     Route("/fresh-link", fresh_link, methods=["POST"], name="fresh_link"),
 ]

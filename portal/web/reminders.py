@@ -1,5 +1,6 @@
-"""Reminder pages: the call-task queue (/admin/tasks) and, in development only, the outbox
-viewer (/dev/outbox) that shows what the worker "sent"."""
+"""Reminder pages: the call-task queue (/admin/tasks) and, in development only when
+PORTAL_DEV_OUTBOX is on, the outbox viewer (/dev/outbox, back-office login required) that
+shows what the worker "sent"."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
@@ -17,12 +19,19 @@ from portal.reminders.models import ReminderMessage, TaskStatus
 from portal.reminders.outbox import letter_file
 from portal.reminders.tasks import NOTE_MAX, TaskError, complete_task, list_tasks
 from portal.settings import Settings
-from portal.web.backoffice import EDITORS, _context, _format_when, _not_found, require_role
-from portal.web.context import choose_language, use_language
+from portal.users.models import User
+from portal.web.backoffice import (
+    DEV_OUTBOX_PATH,
+    EDITORS,
+    _context,
+    _format_when,
+    _not_found,
+    require_role,
+)
 from portal.web.rendering import render, unit_of_work
 
 TASKS_PATH = "/admin/tasks"
-OUTBOX_PATH = "/dev/outbox"
+OUTBOX_PATH = DEV_OUTBOX_PATH
 TASK_NOTICES = ("done", "already_done", "not_found", "note_too_long")
 LINK = re.compile(r"https?://[^\s<>\"']+/l/[A-Za-z0-9._\-]+")
 
@@ -85,17 +94,22 @@ def _task_done(request: Request, note: str) -> Response:
 # --- the development outbox -----------------------------------------------------------------
 
 
-def _development_only(request: Request) -> None:
+def _outbox_user(request: Request, db: Session) -> User | Response:
+    """The logged-in back-office user, or what to answer instead: 404 unless the viewer is
+    switched on (PORTAL_DEV_OUTBOX, development only), else the login page. Its messages
+    carry live portal links: never for anonymous visitors."""
     settings: Settings = request.app.state.settings
-    if not settings.development:
+    if not (settings.development and settings.dev_outbox):
         raise HTTPException(404)
-    use_language(choose_language(request))
+    return require_role(request, db)
 
 
 def outbox(request: Request) -> Response:
-    _development_only(request)
     state = request.app.state
     with unit_of_work(request) as db:
+        user = _outbox_user(request, db)
+        if isinstance(user, Response):
+            return user
         rows = db.execute(
             select(ReminderMessage, Customer.name, Customer.reference)
             .join(Customer, Customer.id == ReminderMessage.customer_id)
@@ -107,7 +121,7 @@ def outbox(request: Request) -> Response:
             request,
             "dev/outbox.html",
             _context(
-                None,
+                user,
                 rows=rows,
                 when=_format_when(state.settings.company.timezone),
             ),
@@ -115,10 +129,12 @@ def outbox(request: Request) -> Response:
 
 
 def outbox_message(request: Request) -> Response:
-    _development_only(request)
     state = request.app.state
     message_id: int = request.path_params["message_id"]
     with unit_of_work(request) as db:
+        user = _outbox_user(request, db)
+        if isinstance(user, Response):
+            return user
         found = db.execute(
             select(ReminderMessage, Customer.name)
             .join(Customer, Customer.id == ReminderMessage.customer_id)
@@ -135,7 +151,7 @@ def outbox_message(request: Request) -> Response:
             request,
             "dev/outbox_message.html",
             _context(
-                None,
+                user,
                 message=message,
                 customer_name=customer_name,
                 links=list(dict.fromkeys(LINK.findall(body))),
@@ -146,7 +162,10 @@ def outbox_message(request: Request) -> Response:
 
 
 def outbox_letter(request: Request) -> Response:
-    _development_only(request)
+    with unit_of_work(request) as db:
+        user = _outbox_user(request, db)
+        if isinstance(user, Response):
+            return user
     path = letter_file(request.app.state.settings, request.path_params["message_id"])
     if not path.is_file():
         raise HTTPException(404)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -45,6 +45,16 @@ def _apply(request: Request, event: dict[str, object]) -> Response:
     except IntegrityError:
         # A twin delivery applied it first (the unique event id, or the unique payment).
         return JSONResponse({"received": True, "outcome": stripe_events.DUPLICATE})
+    except stripe_events.MalformedEvent as exc:
+        # Signed by Stripe but not the shape Relance reads: nothing was stored (the
+        # transaction rolled back); Stripe shows the 400 on the endpoint's page.
+        log.warning("refused a Stripe event %r: %s", event.get("id"), exc)
+        return PlainTextResponse("malformed event", status_code=400)
+    except DataError:
+        # A value the database refuses (out of range, too long): the event is not one
+        # Relance can store, and nothing was.
+        log.error("refused a Stripe event %r: a value out of range", event.get("id"), exc_info=True)
+        return PlainTextResponse("malformed event", status_code=400)
     except stripe_events.NotYetApplicable:
         # Stripe retries failed deliveries: by then the payment it refers to is recorded.
         return JSONResponse({"received": False, "outcome": "retry later"}, status_code=409)

@@ -142,6 +142,8 @@ def _server_env(
     env.update(
         PORTAL_DATABASE_URL=database_url,
         PORTAL_ENVIRONMENT="development",
+        # What `portal demo` switches on when it serves: the outbox viewer (login required).
+        PORTAL_DEV_OUTBOX="true",
         PORTAL_SECRET_KEYS=TEST_SECRET,
         PORTAL_BASE_URL=f"http://127.0.0.1:{port}",
         PORTAL_DOCUMENTS_DIR=str(documents),

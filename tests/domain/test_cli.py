@@ -14,6 +14,7 @@ from portal.db import make_engine, make_session_factory
 from portal.invoices.models import Invoice
 from portal.links.tokens import LinkSigner
 from portal.payments.models import Payment
+from portal.settings import load_settings
 from tests.conftest import TEST_SECRET
 
 
@@ -76,6 +77,15 @@ def test_demo_seeds_idempotently_and_prints_links(
     assert len(zones) >= 5
     assert payments == 20  # one paid and one partially paid invoice per customer
     assert with_pdf == 10
+
+
+def test_the_demo_switches_the_outbox_viewer_on(
+    cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PORTAL_DEV_OUTBOX", raising=False)  # restored after the test
+    assert not load_settings().dev_outbox
+    assert main(["demo", "--no-serve"]) == 0
+    assert load_settings().dev_outbox
 
 
 def test_link_prints_a_short_signed_url(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:

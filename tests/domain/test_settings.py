@@ -10,6 +10,8 @@ STRONG = "x" * 48
 def test_development_defaults_are_usable() -> None:
     settings = load_settings({})
     assert settings.development
+    assert not settings.dev_outbox  # only when asked for: PORTAL_DEV_OUTBOX=true
+    assert load_settings({"PORTAL_DEV_OUTBOX": "true"}).dev_outbox
     assert settings.link_max_age_days == 45
     assert settings.languages == ("fr", "en")
 
@@ -45,6 +47,13 @@ def test_development_defaults_are_usable() -> None:
             "PORTAL_SECRET_KEYS": STRONG,
             "PORTAL_CLOCK_SHIFT_DAYS": "3",
         },
+        {
+            "PORTAL_ENVIRONMENT": "production",
+            "PORTAL_BASE_URL": "https://pay.example",
+            "PORTAL_SECRET_KEYS": STRONG,
+            "PORTAL_DEV_OUTBOX": "true",
+        },
+        {"PORTAL_DEV_OUTBOX": "perhaps"},
         {"PORTAL_PARTIAL_PAYMENT_MINIMUM": "ten"},
         {"PORTAL_PARTIAL_PAYMENTS": "maybe"},
         {"PORTAL_STRIPE_SECRET_KEY": "sk_test_1", "PORTAL_STRIPE_PUBLISHABLE_KEY": "pk_test_1"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import pyotp
@@ -142,6 +143,41 @@ def test_a_dispute_with_a_document_holds_the_invoice_and_tells_the_assignee(
     [message] = inbox.wait_for(1)
     assert message["To"] == "cm@relance.example"
     assert f"/admin/cases/{case.id}" in text_body(message)
+
+
+def _html_body(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None
+    return str(part.get_content())  # type: ignore[attr-defined]
+
+
+def test_a_customer_name_with_markup_is_escaped_in_html_emails_and_plain_in_text(
+    web: tuple[TestClient, Inbox, Path], db: Session, company: Company
+) -> None:
+    client, inbox, _dir = web
+    evil, escaped = "<b>Evil</b> & <script>", "&lt;b&gt;Evil&lt;/b&gt; &amp; &lt;script&gt;"
+    make_user(db, Role.CREDIT_MANAGER, email="cm@relance.example")
+    customer, a, _b = _debtor(client, db, company, name=evil)
+    response = client.post(
+        "/disputes", data={"invoice": str(a.id), "reason": "other", "message": "No."}
+    )
+    assert response.status_code == 303, response.text
+    [staff] = inbox.wait_for(1)
+    assert staff["To"] == "cm@relance.example"
+    assert escaped in _html_body(staff)
+    assert evil not in _html_body(staff)
+    assert evil in text_body(staff)
+    assert "&lt;" not in text_body(staff)
+    assert evil in str(staff["Subject"])
+    # The debtor's answer: the credit manager's note comes back escaped too.
+    [case] = _cases(db, customer)
+    log_in(client, "cm@relance.example")
+    client.post(f"/admin/cases/{case.id}/resolve", data={"outcome": "reject", "note": evil})
+    debtor = inbox.wait_for(2)[-1]
+    assert debtor["To"] == "payer@example.com"
+    assert escaped in _html_body(debtor)
+    assert evil not in _html_body(debtor)
+    assert evil in text_body(debtor)
 
 
 def test_another_customer_sees_neither_the_case_nor_its_files(

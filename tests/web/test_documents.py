@@ -103,6 +103,21 @@ def test_statement_csv_and_pdf(
     assert client.get("/statement.xls").status_code == 404
 
 
+def test_statement_csv_neutralises_formulas_and_keeps_amounts_numeric(
+    client: TestClient, db: Session, settings: Settings, company: Company
+) -> None:
+    customer = make_customer(db, company, language="en")
+    numbers = ['=HYPERLINK("http://evil.example","Click")', "+1", "-2", "@SUM(A1)", "\tT", "\rR"]
+    for number in numbers:
+        make_invoice(db, customer, number=number, amount_minor=12_345, due_in_days=-1)
+    open_portal(client, db, settings, customer)
+    rows = list(csv.DictReader(io.StringIO(client.get("/statement.csv").text, newline="")))
+    assert sorted(r["invoice_number"] for r in rows) == sorted("'" + n for n in numbers)
+    assert {(r["amount"], r["remaining"], r["days_overdue"]) for r in rows} == {
+        ("123.45", "123.45", "1")
+    }
+
+
 def test_invoice_page_and_paid_list(
     client: TestClient, db: Session, settings: Settings, company: Company
 ) -> None:

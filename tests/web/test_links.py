@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from portal.settings import Settings, load_settings
 from portal.timeline.models import TimelineEvent
 from portal.web.app import create_app
 from tests.conftest import TEST_SECRET
+from tests.domain.test_link_tokens import spellings
 from tests.factories import make_customer, make_invoice
 from tests.mail_sink import Inbox, smtp_server, text_body
 from tests.web.helpers import link_for, open_portal, signer_for
@@ -75,6 +77,34 @@ def test_tampered_link_shows_a_friendly_page_without_data(
     assert "Traceback" not in response.text
     assert f'<html lang="{language}">' in response.text
     assert "set-cookie" not in response.headers
+
+
+def test_other_spellings_of_a_genuine_link_get_the_rejected_link_page(
+    client: TestClient, db: Session, settings: Settings, company: Company
+) -> None:
+    customer = make_customer(db, company, name="Very Private SARL")
+    db.commit()
+    signer = signer_for(settings)
+    # A link whose signature has a "-" or "_" to respell as "+" or "/".
+    token = next(
+        t
+        for t in (
+            signer.sign(LinkClaims(customer.id, customer.link_version, None, days))
+            for days in range(1, 367)
+        )
+        if set(t.split(".")[2]) & set("-_")
+    )
+    variants = spellings(token)
+    assert any("+" in v or "/" in v for v in variants)
+    for variant in variants:
+        response = client.get(f"/l/{quote(variant, safe='')}")
+        assert response.status_code == 400, variant
+        assert 'action="/fresh-link"' in response.text
+        assert "Very Private" not in response.text
+        assert "set-cookie" not in response.headers
+    opened = client.get(f"/l/{token}")
+    assert opened.status_code == 303
+    assert opened.headers["location"] == "/"
 
 
 def test_expired_link_speaks_the_customers_language(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from argon2 import PasswordHasher
@@ -25,7 +26,7 @@ from portal.web.app import create_app
 from tests.conftest import TEST_SECRET
 from tests.factories import make_customer, make_invoice
 from tests.reminders_helpers import at, book, context, reminder_settings
-from tests.web.test_backoffice import log_in, make_user
+from tests.web.test_backoffice import PASSWORD, log_in, make_user
 
 
 @pytest.fixture(autouse=True)
@@ -125,14 +126,29 @@ def test_a_too_long_note_changes_nothing(client: TestClient, db: Session, task_i
     assert "trop longue" in notice
 
 
-def test_the_outbox_viewer_shows_messages_and_their_portal_link(
-    client: TestClient,
+@pytest.fixture
+def outbox_client(
+    settings: Settings, session_factory: sessionmaker[Session], db: Session, company: Company
+) -> Iterator[TestClient]:
+    """The app with the development outbox viewer switched on (PORTAL_DEV_OUTBOX)."""
+    db.commit()
+    app = create_app(dataclasses.replace(settings, dev_outbox=True), session_factory)
+    app.state.login_failure_delay = 0
+    with TestClient(
+        app, follow_redirects=False, headers={"Sec-Fetch-Site": "same-origin"}
+    ) as browser:
+        yield browser
+
+
+@pytest.fixture
+def outbox_message(
     db: Session,
     company: Company,
     settings: Settings,
     tmp_path: Path,
     session_factory: sessionmaker[Session],
-) -> None:
+) -> ReminderMessage:
+    """An email reminder the worker delivered, to "Client Courriel" about F-MAIL-1."""
     s = reminder_settings(settings, tmp_path)
     at("2026-03-10 10:00")
     customer = make_customer(db, company, name="Client Courriel")
@@ -142,16 +158,67 @@ def test_the_outbox_viewer_shows_messages_and_their_portal_link(
     deliver_due(session_factory, context(s), "web-test")
     message = db.scalar(select(ReminderMessage))
     assert message is not None
-    listing = client.get("/dev/outbox")
+    return message
+
+
+def test_the_outbox_viewer_shows_messages_and_their_portal_link(
+    outbox_client: TestClient, db: Session, outbox_message: ReminderMessage
+) -> None:
+    message = outbox_message
+    log_in(outbox_client, make_user(db, Role.VIEWER).email)
+    listing = outbox_client.get("/dev/outbox")
     assert listing.status_code == 200
     assert "Client Courriel" in listing.text
-    detail = client.get(f"/dev/outbox/{message.id}")
+    detail = outbox_client.get(f"/dev/outbox/{message.id}")
     assert detail.status_code == 200
     assert "F-MAIL-1" in detail.text
     link = detail.text.split('<a href="http://testserver/l/', 1)[1].split('"', 1)[0]
-    opened = client.get(f"/l/{link}")
+    opened = outbox_client.get(f"/l/{link}")
     assert (opened.status_code, opened.headers["location"]) == (303, "/")
-    assert client.get("/dev/outbox/999999").status_code == 404
+    assert outbox_client.get("/dev/outbox/999999").status_code == 404
+
+
+def test_the_outbox_viewer_asks_anonymous_visitors_to_log_in(
+    outbox_client: TestClient, db: Session, outbox_message: ReminderMessage
+) -> None:
+    message = outbox_message
+    for path in (
+        "/dev/outbox",
+        f"/dev/outbox/{message.id}",
+        f"/dev/outbox/{message.id}/letter.pdf",
+    ):
+        response = outbox_client.get(path)
+        assert response.status_code == 303, path
+        assert response.headers["location"] == f"/admin/login?{urlencode({'next': path})}"
+        assert "Client Courriel" not in response.text
+        assert "/l/" not in response.text
+    # After logging in, the login page leads back to the outbox.
+    user = make_user(db, Role.VIEWER)
+    back = outbox_client.post(
+        "/admin/login",
+        data={"email": user.email, "password": PASSWORD, "next": "/dev/outbox"},
+    )
+    assert (back.status_code, back.headers["location"]) == (303, "/dev/outbox")
+
+
+@pytest.mark.parametrize("environment", ["development", "test", None])
+def test_the_outbox_viewer_does_not_exist_unless_switched_on(
+    tmp_path: Path,
+    session_factory: sessionmaker[Session],
+    company: Company,
+    db: Session,
+    environment: str | None,
+) -> None:
+    """A server started without PORTAL_ENVIRONMENT is in development: still no outbox."""
+    environ = {"PORTAL_SECRET_KEYS": TEST_SECRET, "PORTAL_DOCUMENTS_DIR": str(tmp_path)}
+    if environment:
+        environ["PORTAL_ENVIRONMENT"] = environment
+    plain = load_settings(environ)
+    assert not plain.dev_outbox
+    db.commit()
+    with TestClient(create_app(plain, session_factory=session_factory)) as browser:
+        for path in ("/dev/outbox", "/dev/outbox/1", "/dev/outbox/1/letter.pdf"):
+            assert browser.get(path, follow_redirects=False).status_code == 404
 
 
 def test_the_outbox_viewer_does_not_exist_in_production(
