@@ -165,7 +165,7 @@ def test_the_language_switch_works_on_a_rejected_link_page(
     page.goto(expired_link(live_server, FRENCH_CUSTOMER[0]))
     expect(page.get_by_role("heading", level=1)).to_have_text(fr("This link has expired"))
     page.get_by_role("button", name=language_name("en")).click()
-    expect(page.locator("html")).to_have_attribute("lang", "en", timeout=1000)
+    expect(page.locator("html")).to_have_attribute("lang", "en")
 
 
 def test_the_language_switch_works_after_asking_for_a_fresh_link(page: Page) -> None:
@@ -178,9 +178,8 @@ def test_the_language_switch_works_after_asking_for_a_fresh_link(page: Page) -> 
     ) as answer:
         page.get_by_role("button", name=language_name("fr")).click()
     assert answer.value.status == 200
-    expect(page.get_by_role("heading", level=1)).not_to_have_text(
-        fr("Page not found"), timeout=1000
-    )
+    # The answer to a POST has no address of its own: the switch lands on the home page.
+    expect(page.get_by_role("heading", level=1)).to_have_text(fr("Payment portal"))
 
 
 def test_cli_revoke_links_runs_on_its_own(live_server: LiveServer) -> None:
