@@ -4,7 +4,7 @@ address PORTAL_SOURCE_URL gives, in the reader's language."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
 from sqlalchemy.orm import Session
@@ -12,7 +12,6 @@ from starlette.testclient import TestClient
 
 from portal.company.models import Company
 from portal.settings import ConfigurationError, Settings, load_settings
-from tests.conftest import TEST_SECRET
 from tests.factories import make_customer, make_invoice
 from tests.web.helpers import open_portal
 
@@ -21,16 +20,9 @@ SOURCE_IN_HTML = SOURCE.replace("&", "&amp;")
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(
-        {
-            "PORTAL_ENVIRONMENT": "test",
-            "PORTAL_SECRET_KEYS": TEST_SECRET,
-            "PORTAL_BASE_URL": "http://testserver",
-            "PORTAL_DOCUMENTS_DIR": str(tmp_path / "documents"),
-            "PORTAL_SOURCE_URL": SOURCE,
-        }
-    )
+def settings(settings: Settings) -> Settings:
+    """The usual test settings, with the source code elsewhere (as PORTAL_SOURCE_URL sets)."""
+    return replace(settings, source_url=SOURCE)
 
 
 def footer_links(html: str) -> list[tuple[str, str]]:
@@ -57,7 +49,8 @@ def test_a_back_office_page_links_to_the_source_code(client: TestClient) -> None
         assert (SOURCE_IN_HTML, text) in footer_links(page.text)
 
 
-def test_the_source_address_has_a_default_and_must_be_a_web_address() -> None:
+def test_the_source_address_is_a_setting_with_a_default_and_must_be_a_web_address() -> None:
+    assert load_settings({"PORTAL_SOURCE_URL": f" {SOURCE} "}).source_url == SOURCE
     assert load_settings({}).source_url.startswith("https://")
     with pytest.raises(ConfigurationError, match="PORTAL_SOURCE_URL"):
         load_settings({"PORTAL_SOURCE_URL": "javascript:alert(1)"}).check()
