@@ -166,6 +166,9 @@ class Settings:
     # Proxies whose X-Forwarded-For/-Proto headers are trusted (uvicorn's forwarded_allow_ips).
     forwarded_allow_ips: str = "127.0.0.1"
     log_level: str = "info"
+    # Where the footers link to this version's source code (AGPL-3.0 section 13): change it
+    # to your own repository if you run a modified version.
+    source_url: str = "https://github.com/relance/relance"
     mail_spool_dir: Path = PROJECT_ROOT / "var" / "mail"
     company: CompanyIdentity = field(default_factory=CompanyIdentity)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -227,6 +230,8 @@ class Settings:
         unknown = set(self.languages) - set(SUPPORTED)
         if unknown:
             raise ConfigurationError(f"PORTAL_LANGUAGES: no translation for {sorted(unknown)}")
+        if not self.source_url.startswith(("https://", "http://")):
+            raise ConfigurationError("PORTAL_SOURCE_URL must be an http(s) address")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigurationError("PORTAL_LOG_LEVEL must be debug, info, warning or error")
         if self.request_threads < 1:
@@ -413,6 +418,7 @@ def load_settings(
         "PDF_FONT_PATH": "pdf_font_path",
         "FORWARDED_ALLOW_IPS": "forwarded_allow_ips",
         "LOG_LEVEL": "log_level",
+        "SOURCE_URL": "source_url",
     }
     for env_name, attr in simple_text.items():
         if (raw := get(env_name)) is not None:

@@ -5,8 +5,10 @@
 # Extra arguments go to pytest, e.g.  ./scripts/test.sh -x tests/web
 # Exits non-zero if any step fails, and says which.
 #
-# PostgreSQL: set PORTAL_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)
-# to run every database test on PostgreSQL as well as SQLite. With CI=true it is required.
+# PostgreSQL: every database test runs on PostgreSQL as well as SQLite when
+# PORTAL_TEST_DATABASE_URL is set (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test).
+# Unset, the script looks for a PostgreSQL on 127.0.0.1:5432 that lets it create databases
+# and uses it; set to an empty value, SQLite only. With CI=true it is required.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -96,6 +98,51 @@ with sync_playwright() as p:
 fi
 if ! command -v chromium >/dev/null 2>&1 && [ -x "$VENV/chromium-bin/chromium" ]; then
     export PATH="$PWD/$VENV/chromium-bin:$PATH"
+fi
+
+# --- PostgreSQL for the database tests ------------------------------------------------------------
+# Without PORTAL_TEST_DATABASE_URL, try the default local address (user postgres, database
+# `test`, then `postgres`): the tests create and drop their own databases next to it.
+probe_postgres() {
+    "$VENV/bin/python" - "$@" <<'PY'
+import sys
+
+from sqlalchemy import create_engine, text
+
+for url in sys.argv[1:]:
+    engine = create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            allowed = connection.scalar(
+                text("SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user")
+            )
+    except Exception:  # any failure: not this one
+        continue
+    finally:
+        engine.dispose()
+    if allowed:
+        print(url)
+        sys.exit(0)
+    print(f"{url}: this user may not create databases", file=sys.stderr)
+sys.exit(1)
+PY
+}
+pg_hint="set PORTAL_TEST_DATABASE_URL=postgresql+psycopg://USER@HOST:PORT/DATABASE (a user who may create databases) to run them on PostgreSQL too"
+if [ -n "${PORTAL_TEST_DATABASE_URL+set}" ]; then
+    if [ -n "$PORTAL_TEST_DATABASE_URL" ]; then
+        say "PostgreSQL: PORTAL_TEST_DATABASE_URL is set: running the database tests on SQLite and PostgreSQL"
+    else
+        say "PORTAL_TEST_DATABASE_URL is empty: database tests run on SQLite only"
+    fi
+elif [ "$IN_CI" = true ]; then
+    say "PORTAL_TEST_DATABASE_URL is not set (CI requires it: pytest will refuse to run)"
+elif found="$(probe_postgres \
+    postgresql+psycopg://postgres@127.0.0.1:5432/test \
+    postgresql+psycopg://postgres@127.0.0.1:5432/postgres)"; then
+    export PORTAL_TEST_DATABASE_URL="$found"
+    say "PostgreSQL found at $found: running the database tests on SQLite and PostgreSQL"
+else
+    say "PostgreSQL not found at 127.0.0.1:5432: database tests run on SQLite only" "($pg_hint)"
 fi
 
 # --- checks ----------------------------------------------------------------------------------

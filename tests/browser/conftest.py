@@ -3,7 +3,7 @@
 One server per database backend (SQLite always, PostgreSQL when
 PORTAL_TEST_DATABASE_URL is set), seeded by ``portal demo --no-serve``; one
 Chromium for the whole session; a new browser context (fresh cookies) per test.
-Fresh-link emails go to a loopback SMTP sink so tests can read them.
+Each server sends its emails to its own loopback SMTP sink so tests can read them.
 """
 
 from __future__ import annotations
@@ -17,17 +17,18 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.browser.helpers import LINK_MAX_AGE_DAYS, Inbox, free_port
+from tests.browser.helpers import LINK_MAX_AGE_DAYS
 from tests.conftest import IN_CI, TEST_SECRET, backends, fresh_database_url
+from tests.mail_sink import Inbox, free_port, smtp_server
 from tests.stripe_server import LocalStripe, localstripe_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,21 +43,6 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 DEFAULT_TIMEOUT_MS = 10_000
-
-
-# --- mail ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def smtp_sink() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 # --- the served application ----------------------------------------------------------------
@@ -195,20 +181,21 @@ DEMO_LINE = re.compile(r"^\s+(C-\d+)\s.*\s(http://\S+/l/\S+)\s*$", re.MULTILINE)
 def live_server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
-    smtp_sink: tuple[Inbox, int],
     localstripe: LocalStripe,
 ) -> Iterator[LiveServer]:
-    """``portal demo --no-serve`` then uvicorn, on a fresh database of the backend."""
+    """``portal demo --no-serve`` then uvicorn, on a fresh database of the backend, with
+    its own SMTP sink (the other backend's emails never land in it)."""
     backend: str = request.param
     workdir = tmp_path_factory.mktemp(f"live-{backend}")
     documents = workdir / "documents"
     documents.mkdir()
     database_url, drop = fresh_database_url(backend, workdir)
     port = free_port()
-    inbox, smtp_port = smtp_sink
-    env = _server_env(database_url, port, documents, smtp_port, localstripe.api_base)
     log_path = workdir / "server.log"
+    sink = ExitStack()
     try:
+        inbox, smtp_port = sink.enter_context(smtp_server())
+        env = _server_env(database_url, port, documents, smtp_port, localstripe.api_base)
         demo = subprocess.run(
             [sys.executable, "-m", "portal.cli", "demo", "--no-serve", "--port", str(port)],
             env=env,
@@ -264,6 +251,7 @@ def live_server(
                 process.kill()
                 process.wait(timeout=10)
     finally:
+        sink.close()
         drop()
 
 

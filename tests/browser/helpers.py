@@ -1,17 +1,12 @@
-"""Helpers for the browser tests: the SMTP sink, link forgery, translated labels, axe."""
+"""Helpers for the browser tests: reading emails, link forgery, translated labels, axe."""
 
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import re
-import socket
-import threading
-import time
 import uuid
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from playwright.sync_api import Page, Response, expect
 from sqlalchemy import select
@@ -24,6 +19,7 @@ from portal.i18n import translate_in
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.links.tokens import LinkClaims, LinkSigner, decode_claims
 from tests.conftest import TEST_SECRET
+from tests.mail_sink import text_body
 
 if TYPE_CHECKING:
     from axe_playwright_python.sync_playwright import Axe
@@ -51,45 +47,9 @@ def en(message: str, **variables: object) -> str:
     return translate_in("en", message, **variables)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# --- a loopback SMTP server that keeps what it receives -------------------------------------
-
-
-class Inbox:
-    """aiosmtpd handler; thread-safe, since aiosmtpd runs its own loop in a thread."""
-
-    def __init__(self) -> None:
-        self._messages: list[EmailMessage] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        with self._lock:
-            self._messages.append(message)
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        with self._lock:
-            return [m for m in self._messages if address.lower() in str(m["To"]).lower()]
-
-    def wait_for(self, address: str, count: int, timeout: float = 10.0) -> list[EmailMessage]:
-        """Messages to ``address`` once there are ``count`` (or when the deadline passes)."""
-        deadline = time.monotonic() + timeout
-        while len(self.to(address)) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.to(address)
-
-
-def text_body(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())  # type: ignore[attr-defined]
+def is_reminder(message: EmailMessage) -> bool:
+    """A reminder from the outbox: its Message-ID is ``<reminder-ID.CYCLE@domain>``."""
+    return str(message["Message-ID"]).startswith("<reminder-")
 
 
 def link_in(message: EmailMessage) -> str:

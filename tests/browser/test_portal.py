@@ -228,7 +228,7 @@ def test_another_customers_invoice_is_not_found(
 
 def test_the_not_found_page_speaks_the_customers_language(account: Page) -> None:
     assert status(account.goto("/invoices/999999")) == 404
-    expect(account.locator("html")).to_have_attribute("lang", "fr", timeout=1000)
+    expect(account.locator("html")).to_have_attribute("lang", "fr")
 
 
 def _filter(page: Page, language: str, label: str) -> object:
