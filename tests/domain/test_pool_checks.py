@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from portal import pool_checks
 from portal.db import make_engine
@@ -32,6 +33,25 @@ def counting_pings(engine: Engine) -> list[None]:
 def backend_pid(engine: Engine) -> int:
     with engine.connect() as connection:
         return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def pooled_sockets(engine: Engine) -> list[int]:
+    """The socket descriptors of the connections ``engine`` returned to its pool."""
+    sockets: list[int] = []
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:
+            sockets.append(dbapi_connection.fileno())
+
+    return sockets
+
+
+def wait_until_readable(descriptor: int) -> None:
+    """Until the server's farewell has reached the client socket (5 s at most)."""
+    poller = select.poll()
+    poller.register(descriptor, select.POLLIN | select.POLLPRI | select.POLLHUP)
+    assert poller.poll(5000), "the closed connection's socket never became readable"
 
 
 @pytest.fixture
@@ -71,9 +91,10 @@ def test_a_connection_the_server_closed_is_replaced_before_use(admin: Engine) ->
     engine = make_engine(POSTGRES_URL, pool_size=1, max_overflow=0)
     try:
         pings = counting_pings(engine)
+        sockets = pooled_sockets(engine)
         first = backend_pid(engine)
         terminate(admin, first)
-        time.sleep(0.05)  # the server's farewell reaches the client socket
+        wait_until_readable(sockets[-1])
         # The page view that follows gets a working connection, not an error.
         second = backend_pid(engine)
         assert second != first
