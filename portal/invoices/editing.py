@@ -45,6 +45,7 @@ __all__ = [
     "Outcome",
     "attach_pdf",
     "cancel_invoice",
+    "check_pdf",
     "create_invoice",
     "find_invoice",
     "invoice_fields",
@@ -242,9 +243,9 @@ def update_invoice(
     if invoice.status is not before_status:
         changes["status"] = (before_status, invoice.status)
     invoice.updated_at = clock.now()
-    details: dict[str, Any] = {"changes": timeline_changes(changes)}
+    details: dict[str, Any] = {"changes": timeline_changes(changes), "currency": invoice.currency}
     if released:
-        details |= {"released_minor": released, "currency": invoice.currency}
+        details["released_minor"] = released
     _event(session, invoice, "invoice.updated", actor, actor_id, **details)
     return changes
 
@@ -358,6 +359,20 @@ class HasPdf(Protocol):
     pdf_path: str | None
 
 
+def check_pdf(data: bytes, max_bytes: int = PDF_MAX_BYTES) -> None:
+    """Raise ``FieldErrors`` on ``pdf`` unless ``data`` is a PDF of at most ``max_bytes``."""
+    if not data:
+        raise FieldErrors({"pdf": _("Choose a PDF file.")})
+    if len(data) > max_bytes:
+        raise FieldErrors({"pdf": too_large_message(max_bytes)})
+    if not data.startswith(b"%PDF-"):
+        raise FieldErrors({"pdf": _("This file is not a PDF.")})
+
+
+def too_large_message(max_bytes: int) -> str:
+    return _("The file is too large (%(max)d MB at most).", max=max_bytes // 1_048_576)
+
+
 def attach_pdf(
     session: Session,
     document: HasPdf,
@@ -374,14 +389,7 @@ def attach_pdf(
     name in ``<documents_dir>/invoices/`` (mode 0600, never overwriting), and removed again
     if the transaction rolls back. The previous file stays on disk (history).
     """
-    if not data:
-        raise FieldErrors({"pdf": _("Choose a PDF file.")})
-    if len(data) > max_bytes:
-        raise FieldErrors(
-            {"pdf": _("The file is too large (%(max)d MB at most).", max=max_bytes // 1_048_576)}
-        )
-    if not data.startswith(b"%PDF-"):
-        raise FieldErrors({"pdf": _("This file is not a PDF.")})
+    check_pdf(data, max_bytes)
     directory = documents_dir / PDF_DIRECTORY
     name = store(directory, CheckedFile(f"{document.number}.pdf", data, "application/pdf", ".pdf"))
     on_rollback(session, functools.partial((directory / name).unlink, missing_ok=True))
