@@ -16,11 +16,8 @@ from tests.browser.test_cases import MANAGER, log_in, staff  # noqa: F401 - the 
 pytestmark = pytest.mark.browser
 
 
-def test_a_credit_manager_creates_a_customer_and_an_invoice(
-    page: Page,
-    staff: object,
-    axe: Axe,  # noqa: F811
-) -> None:
+@pytest.mark.usefixtures("staff")  # the credit manager on the live server
+def test_a_credit_manager_creates_a_customer_and_an_invoice(page: Page, axe: Axe) -> None:
     log_in(page, MANAGER)
     page.get_by_role("link", name=en("New customer")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(en("New customer"))
