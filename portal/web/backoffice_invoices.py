@@ -24,8 +24,9 @@ from portal.changes import FieldErrors
 from portal.customers.models import Customer
 from portal.invoices import credit_notes, editing
 from portal.invoices.credit_notes import CreditNoteFields
-from portal.invoices.editing import InvoiceFields, check_pdf, too_large_message
+from portal.invoices.editing import InvoiceFields
 from portal.invoices.models import CreditNote, Invoice, InvoiceStatus
+from portal.invoices.pdf_files import check_pdf, too_large_message
 from portal.money import format_plain
 from portal.settings import Settings
 from portal.timeline.models import Actor
