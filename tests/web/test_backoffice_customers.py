@@ -172,14 +172,26 @@ def test_a_credit_manager_creates_then_edits_a_customer(
 
     edit = client.get(f"/admin/customers/{customer.id}/edit")
     assert 'value="Marseille"' in edit.text
-    changed = dict(CUSTOMER_FORM, city="Aix-en-Provence", postcode="13100", strategic="1")
+    changed = dict(
+        CUSTOMER_FORM,
+        name="Dupont <b>SA</b>",
+        city="Aix-en-Provence",
+        postcode="13100",
+        strategic="1",
+        risk_segment="high",
+    )
     assert client.post(f"/admin/customers/{customer.id}/edit", data=changed).status_code == 303
     [event] = events(db, "customer.updated")
     assert event.actor_id == str(manager.id)
     assert event.details["changes"]["city"] == ["Marseille", "Aix-en-Provence"]
     assert event.details["changes"]["strategic"] == [False, True]
     page = client.get(f"/admin/customers/{customer.id}").text
-    assert "Marseille → Aix-en-Provence" in page
+    assert "Ville : Marseille → Aix-en-Provence" in page
+    assert "Risque moyen → Risque élevé" in page
+    assert "Compte stratégique : non → oui" in page
+    # Values on the timeline are escaped too.
+    assert "Dupont &amp; Fils &lt;SARL&gt; → Dupont &lt;b&gt;SA&lt;/b&gt;" in page
+    assert "<b>SA</b>" not in page
 
 
 def test_bad_input_shows_a_french_message_next_to_the_field_and_changes_nothing(
