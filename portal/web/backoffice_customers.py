@@ -164,6 +164,18 @@ def load_customer(request: Request, db: Session) -> Customer | None:
     )
 
 
+def editor_and_customer(request: Request, db: Session) -> tuple[User, Customer] | Response:
+    """A credit manager or admin and the customer the path names; else the response to
+    return (login page, 403 for a viewer, 404 for another company's or no customer)."""
+    user = require_role(request, db, *EDITORS)
+    if isinstance(user, Response):
+        return user
+    customer = load_customer(request, db)
+    if customer is None:
+        return _not_found(request, user)
+    return user, customer
+
+
 def customer_new(request: Request) -> Response:
     with unit_of_work(request) as db:
         user = require_role(request, db, *EDITORS)
@@ -183,12 +195,10 @@ def customer_new(request: Request) -> Response:
 
 def customer_edit(request: Request) -> Response:
     with unit_of_work(request) as db:
-        user = require_role(request, db, *EDITORS)
-        if isinstance(user, Response):
-            return user
-        customer = load_customer(request, db)
-        if customer is None:
-            return _not_found(request, user)
+        found = editor_and_customer(request, db)
+        if isinstance(found, Response):
+            return found
+        user, customer = found
         values = _strings(dataclasses.asdict(service.customer_fields(customer)))
         return _customer_page(request, db, user, customer, values, {})
 

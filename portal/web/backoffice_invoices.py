@@ -32,7 +32,7 @@ from portal.settings import Settings
 from portal.timeline.models import Actor
 from portal.users.models import User
 from portal.web.backoffice import EDITORS, PREFIX, _context, _not_found, require_role
-from portal.web.backoffice_customers import load_customer
+from portal.web.backoffice_customers import editor_and_customer, load_customer
 from portal.web.forms import Form, body_too_large, read_form
 from portal.web.rendering import render, unit_of_work
 
@@ -124,12 +124,10 @@ def _invoice_page(
 
 def invoice_new(request: Request) -> Response:
     with unit_of_work(request) as db:
-        user = require_role(request, db, *EDITORS)
-        if isinstance(user, Response):
-            return user
-        customer = load_customer(request, db)
-        if customer is None:
-            return _not_found(request, user)
+        found = editor_and_customer(request, db)
+        if isinstance(found, Response):
+            return found
+        user, customer = found
         today = clock.today_in(customer.timezone)
         settings: Settings = request.app.state.settings
         values = {
@@ -257,12 +255,10 @@ def _credit_note_page(
 
 def credit_note_new(request: Request) -> Response:
     with unit_of_work(request) as db:
-        user = require_role(request, db, *EDITORS)
-        if isinstance(user, Response):
-            return user
-        customer = load_customer(request, db)
-        if customer is None:
-            return _not_found(request, user)
+        found = editor_and_customer(request, db)
+        if isinstance(found, Response):
+            return found
+        user, customer = found
         settings: Settings = request.app.state.settings
         values = {
             "issue_date": clock.today_in(customer.timezone).isoformat(),
@@ -282,12 +278,10 @@ async def credit_note_save(request: Request) -> Response:
 def _credit_note_save(request: Request, data: FormData, pdf: bytes | None) -> Response:
     settings: Settings = request.app.state.settings
     with unit_of_work(request) as db:
-        user = require_role(request, db, *EDITORS)
-        if isinstance(user, Response):
-            return user
-        customer = load_customer(request, db)
-        if customer is None:
-            return _not_found(request, user)
+        found = editor_and_customer(request, db)
+        if isinstance(found, Response):
+            return found
+        user, customer = found
         form = Form(data)
         currency = form.text("currency", 8).strip().upper()
         fields = CreditNoteFields(

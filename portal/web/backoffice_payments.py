@@ -23,8 +23,8 @@ from portal.payments.offline import OFFLINE_METHODS, record_offline_payment
 from portal.settings import Settings
 from portal.timeline.models import Actor
 from portal.users.models import User
-from portal.web.backoffice import EDITORS, PREFIX, _context, _not_found, require_role
-from portal.web.backoffice_customers import load_customer
+from portal.web.backoffice import PREFIX, _context
+from portal.web.backoffice_customers import editor_and_customer
 from portal.web.backoffice_invoices import open_invoices
 from portal.web.forms import Form
 from portal.web.rendering import render, unit_of_work
@@ -67,12 +67,10 @@ def _payment_page(
 
 def payment_new(request: Request) -> Response:
     with unit_of_work(request) as db:
-        user = require_role(request, db, *EDITORS)
-        if isinstance(user, Response):
-            return user
-        customer = load_customer(request, db)
-        if customer is None:
-            return _not_found(request, user)
+        found = editor_and_customer(request, db)
+        if isinstance(found, Response):
+            return found
+        user, customer = found
         settings: Settings = request.app.state.settings
         values = {
             "received_on": clock.today_in(customer.timezone).isoformat(),
@@ -89,12 +87,10 @@ async def payment_save(request: Request) -> Response:
 
 def _payment_save(request: Request, data: FormData) -> Response:
     with unit_of_work(request) as db:
-        user = require_role(request, db, *EDITORS)
-        if isinstance(user, Response):
-            return user
-        customer = load_customer(request, db)
-        if customer is None:
-            return _not_found(request, user)
+        found = editor_and_customer(request, db)
+        if isinstance(found, Response):
+            return found
+        user, customer = found
         form = Form(data)
         currency = form.text("currency", 8).strip().upper()
         amount = form.amount("amount", currency)
