@@ -34,7 +34,8 @@ from portal.web import (
     system,
     webhooks,
 )
-from portal.web.middleware import CrossSiteRequestGuard, SecurityHeaders
+from portal.web.limits import body_limits
+from portal.web.middleware import CrossSiteRequestGuard, RequestBodyLimit, SecurityHeaders
 
 STATIC_DIR = PROJECT_ROOT / "static"
 HTMX_DIR = PROJECT_ROOT / "node_modules" / "htmx.org" / "dist"
@@ -74,6 +75,9 @@ def create_app(
     middleware = [
         Middleware(
             SecurityHeaders, frame_ancestors=settings.frame_ancestors, hsts=not settings.development
+        ),
+        Middleware(
+            RequestBodyLimit, limit_for=body_limits(settings).limit_for, refuse=errors.too_large
         ),
         Middleware(
             CrossSiteRequestGuard,

@@ -30,7 +30,12 @@ from portal.invoices.service import InvoiceLine, Scope
 from portal.money import format_money, parse_amount
 from portal.settings import Settings
 from portal.timeline.models import Actor
-from portal.web.context import choose_language, current_access, use_language
+from portal.web.context import (
+    choose_language,
+    current_access,
+    session_cookie_name,
+    use_language,
+)
 from portal.web.portal import _no_session
 from portal.web.rendering import client_ip, is_htmx, render, unit_of_work
 
@@ -260,7 +265,15 @@ def case_detail(request: Request) -> Response:
         return _case_page(request, db, access, case)
 
 
+def _without_session_cookie(request: Request) -> bool:
+    """No session cookie at all: answer before reading the files (RequestBodyLimit caps
+    the rest)."""
+    return not request.cookies.get(session_cookie_name(request.app.state.settings))
+
+
 async def post_reply(request: Request) -> Response:
+    if _without_session_cookie(request):
+        return _no_session(request)
     form, incoming = await _read_form(request)
     return await run_in_threadpool(_post_reply, request, form, incoming)
 
@@ -394,6 +407,8 @@ def dispute_form(request: Request) -> Response:
 
 
 async def dispute_submit(request: Request) -> Response:
+    if _without_session_cookie(request):
+        return _no_session(request)
     form, incoming = await _read_form(request)
     return await run_in_threadpool(_dispute_submit, request, form, incoming)
 
