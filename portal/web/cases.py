@@ -18,7 +18,7 @@ from starlette.routing import Route
 from portal import clock, i18n
 from portal.access.service import PortalAccess
 from portal.cases import attachments as files
-from portal.cases import notify
+from portal.cases import digest, notify
 from portal.cases import service as cases
 from portal.cases.attachments import AttachmentRejected, CheckedFile, IncomingFile
 from portal.cases.models import Case, CaseKind, CaseStatus, DisputeReason
@@ -72,6 +72,10 @@ def error_message(key: str, settings: Settings) -> str:
         CaseError.AMOUNT_INVALID: _("Enter a valid amount."),
         CaseError.INVOICE_NOT_IN_CASE: _("Choose one of the invoices of this case."),
         CaseError.OUTCOME_INVALID: _("Choose a decision."),
+        CaseError.TOO_MANY_MESSAGES: _(
+            "You have sent many messages in a short time. Please wait an hour before writing "
+            "again: our team reads every message."
+        ),
         PlanError.COUNT_INVALID: _("Enter a number of instalments between 1 and 60."),
         PlanError.MONTHLY_INVALID: _(
             "Enter a monthly amount that pays everything in at most 60 instalments."
@@ -289,6 +293,13 @@ def _post_reply(request: Request, form: FormData, incoming: list[IncomingFile]) 
         body = _text(form, "message")
         try:
             checked = _check(settings, incoming)
+            digest.check_message_rate(
+                db,
+                case,
+                now=clock.now(),
+                per_case=settings.cases.case_messages_per_hour,
+                per_customer=settings.cases.customer_messages_per_hour,
+            )
             cases.post_message(
                 db,
                 case,
@@ -298,10 +309,11 @@ def _post_reply(request: Request, form: FormData, incoming: list[IncomingFile]) 
                 attachments_dir=settings.cases.attachments_dir,
             )
         except (CaseError, AttachmentRejected) as error:
+            status = 429 if error.key == CaseError.TOO_MANY_MESSAGES else 400
             return _case_page(
-                request, db, access, case, error=error.key, message=body, status_code=400
+                request, db, access, case, error=error.key, message=body, status_code=status
             )
-        mail = notify.staff_email(db, settings, case, "message")
+        mail = digest.tell_now(db, settings, case)
         case_id = case.id
     return RedirectResponse(
         f"/cases/{case_id}#thread", status_code=303, background=_mail_task(request, [mail])
@@ -449,6 +461,7 @@ def _dispute_submit(request: Request, form: FormData, incoming: list[IncomingFil
                 error=error.key,
                 status_code=400,
             )
+        digest.mark_told(db, case)
         mail = notify.staff_email(db, settings, case, "dispute_opened")
         case_id = case.id
     return RedirectResponse(
@@ -600,6 +613,7 @@ def _plan_submit(request: Request, form: FormData) -> Response:
                 status_code=200 if is_htmx(request) else 400,
             )
         within = case.status is CaseStatus.ACTIVE
+        digest.mark_told(db, case)
         mails = [
             notify.debtor_email(
                 db, state.signer, settings, case, "plan_accepted" if within else "plan_review"
