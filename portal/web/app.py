@@ -28,6 +28,7 @@ from portal.web import (
     casework,
     errors,
     links,
+    login,
     payments,
     portal,
     reminders,
@@ -92,6 +93,7 @@ def create_app(
         *payments.routes,
         *card.routes,
         *webhooks.routes,
+        *login.routes,
         *backoffice.routes,
         *backoffice_transfers.routes,
         *reminders.routes,
@@ -121,7 +123,7 @@ def create_app(
     app.state.stripe = StripeGateway(settings.stripe) if settings.stripe.enabled else None
     app.state.htmx_available = (HTMX_DIR / "htmx.min.js").is_file()
     # Seconds every failed back-office login waits before its answer (tests set 0).
-    app.state.login_failure_delay = backoffice.LOGIN_FAILURE_DELAY_SECONDS
+    app.state.login_failure_delay = login.LOGIN_FAILURE_DELAY_SECONDS
     return app
 
 
