@@ -22,6 +22,7 @@ from portal.reminders.outbox import DeliveryContext, deliver_due, new_worker_id
 from portal.reminders.scenarios import ScenarioBook
 from portal.reminders.schedule import BusinessCalendar
 from portal.settings import Settings
+from portal.users import throttle
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ def run_worker(
             receipts.deliver_pending(session_factory, ctx.templates, ctx.mailer, ctx.settings)
             # Digests of debtor messages whose window has passed (claimed per case).
             deliver_digests(session_factory, ctx.templates, ctx.mailer, ctx.settings)
+            with session_factory() as session, session.begin():
+                throttle.prune(session, clock.now())  # login attempts that no longer count
         except Exception:  # a database hiccup must not end the worker; try again later
             log.exception("reminder worker round failed")
         stop.wait(ctx.settings.reminders.poll_seconds)

@@ -24,7 +24,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from portal.db import conflict_insert
@@ -121,3 +121,18 @@ def forget(session: Session, keys: list[tuple[str, str]]) -> None:
         session.execute(
             delete(LoginThrottle).where(tuple_(LoginThrottle.scope, LoginThrottle.key).in_(kept))
         )
+
+
+# Longer than any rule's forget_after: a row this old counts nothing any more.
+KEEP = dt.timedelta(days=1)
+
+
+def prune(session: Session, now: dt.datetime) -> int:
+    """Delete the rows that no longer count (``portal worker`` does it); returns how many."""
+    result = session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.last_failure_at < now - KEEP,
+            or_(LoginThrottle.next_allowed_at.is_(None), LoginThrottle.next_allowed_at <= now),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -314,6 +314,22 @@ def test_the_lock_is_computed_from_the_database(db: Session, company: Company) -
         login(db, company, "state@example.com", PASSWORD)
 
 
+def test_counts_that_no_longer_matter_are_pruned(db: Session, company: Company) -> None:
+    clock.freeze(T0)
+    for ip in ("192.0.2.1", "192.0.2.2"):
+        with pytest.raises(InvalidCredentials):
+            login_from(db, company, "someone@example.com", "wrong password!!", ip=ip)
+    later = T0 + throttle.KEEP + dt.timedelta(seconds=1)
+    clock.freeze(later)
+    with pytest.raises(InvalidCredentials):
+        login_from(db, company, "someone@example.com", "wrong password!!", ip="192.0.2.3")
+    # The address's own count was just touched; the first two clients' rows are stale.
+    assert throttle.prune(db, later) == 4
+    left = {scope for (scope,) in db.execute(select(LoginThrottle.scope))}
+    assert left == {"client", "ip", "account"}
+    assert throttle.prune(db, later) == 0
+
+
 def test_a_success_resets_the_count_of_consecutive_failures(db: Session, company: Company) -> None:
     user = make_user(db, email="reset@example.com")
     for _round in range(2):

@@ -191,6 +191,8 @@ def test_repeated_failures_make_the_next_attempt_wait_and_say_so(
     assert "set-cookie" not in refused.headers
     assert "Too many attempts. Try again in 2 seconds." in refused.text
     assert refused.headers["retry-after"] == "2"
+    french = admin.post("/admin/login", data=right, headers={"Accept-Language": "fr"})
+    assert "Trop de tentatives. Réessayez dans 2\xa0secondes." in french.text
     for _ in range(throttle.RULES["client"].free + 1):
         admin.post("/admin/login", data={**wrong, "email": "other@relance.example"})
     unknown = admin.post("/admin/login", data={**right, "email": "other@relance.example"})
@@ -208,7 +210,7 @@ def test_repeated_failures_make_the_next_attempt_wait_and_say_so(
     clock.freeze(start + dt.timedelta(seconds=2))
     assert admin.post("/admin/login", data=right).status_code == 303
     recorded = [e.action for e in actions(db)]
-    assert recorded.count("user.login_throttled") == 2
+    assert recorded.count("user.login_throttled") == 3
     assert "user.locked" not in recorded
 
 
