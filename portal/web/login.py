@@ -103,13 +103,12 @@ def _user_email(request: Request, template: str, user: User, **context: Any) -> 
 def wait_text(wait: dt.timedelta) -> str:
     """ "8 seconds", "15 minutes", in the current language, rounded up."""
     seconds = max(1, math.ceil(wait.total_seconds()))
+    locale = i18n.current_locale.get()
     if seconds > 90:  # whole minutes, never shorter than the wait
-        shown, unit = dt.timedelta(minutes=math.ceil(seconds / 60)), "minute"
-    else:
-        shown, unit = dt.timedelta(seconds=seconds), "second"
-    return str(
-        format_timedelta(shown, granularity=unit, threshold=1000, locale=i18n.current_locale.get())
-    )
+        minutes = dt.timedelta(minutes=math.ceil(seconds / 60))
+        return str(format_timedelta(minutes, granularity="minute", threshold=1000, locale=locale))
+    shown = dt.timedelta(seconds=seconds)
+    return str(format_timedelta(shown, granularity="second", threshold=1000, locale=locale))
 
 
 # --- logging in -------------------------------------------------------------------------------
