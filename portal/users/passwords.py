@@ -24,7 +24,7 @@ from portal.links.tokens import _ClockTimestampSigner
 from portal.timeline.models import Actor
 from portal.timeline.service import record
 from portal.users import throttle
-from portal.users.errors import InvalidCredentials, InvalidToken, WeakPassword
+from portal.users.errors import InvalidCredentials, InvalidToken, TooManyAttempts, WeakPassword
 from portal.users.models import User, UserSession
 from portal.users.service import (
     CurrentUser,
@@ -122,12 +122,20 @@ def change_password(
     *,
     company_id: int,
     client_ip: str | None,
+    throttle_secret: str = "",
 ) -> None:
     """Change the user's own password; their other sessions end, this one stays.
 
-    Raises InvalidCredentials (the current password is wrong) or WeakPassword."""
+    Raises InvalidCredentials (the current password is wrong), TooManyAttempts (wrong too
+    often: throttled like logins, so a borrowed session cannot guess it) or WeakPassword."""
     user = current.user
+    keys = throttle.login_keys(throttle_secret, user.email, client_ip)
+    now = clock.now()
+    wait = throttle.retry_after(session, keys, now)
+    if wait is not None:
+        raise TooManyAttempts(wait)
     if not verify_password(user.password_hash, old):
+        throttle.record_failure(session, keys, now)
         _event(session, company_id, user, "user.password_change_failed", Actor.USER, ip=client_ip)
         raise InvalidCredentials()
     _set_password(user, new, confirm)

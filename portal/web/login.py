@@ -380,7 +380,13 @@ def _change_password(request: Request, form: FormData) -> Response:
                 _field(form, "confirm", limit),
                 company_id=request.app.state.company_id,
                 client_ip=client_ip(request),
+                throttle_secret=_throttle_secret(request),
             )
+        except TooManyAttempts as waiting:
+            message = _(
+                "Too many attempts. Try again in %(wait)s.", wait=wait_text(waiting.retry_after)
+            )
+            return _account_error(request, db, current, message, 429)
         except (InvalidCredentials, WeakPassword) as error:
             message = (
                 _("Your current password is not right.")
@@ -392,9 +398,9 @@ def _change_password(request: Request, form: FormData) -> Response:
 
 
 def _account_error(
-    request: Request, db: Session, current: users.CurrentUser, message: str
+    request: Request, db: Session, current: users.CurrentUser, message: str, status: int = 400
 ) -> Response:
-    return account_page(request, db, current, password_error=message, status_code=400)
+    return account_page(request, db, current, password_error=message, status_code=status)
 
 
 routes = [

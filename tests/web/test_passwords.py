@@ -166,6 +166,22 @@ def test_changing_the_password_needs_the_current_one_and_ends_other_sessions(
     log_in(client, "cm@relance.example", NEW_PASSWORD)
 
 
+def test_guessing_the_current_password_is_throttled(
+    web: tuple[TestClient, Inbox, Path], db: Session, company: Company
+) -> None:
+    client, _inbox, _dir = web
+    clock.freeze(dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC))
+    make_user(db, email="cm@relance.example")
+    log_in(client, "cm@relance.example")
+    guess = {"current": "a guess at it", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    statuses = [client.post("/admin/account/password", data=guess).status_code for _ in range(7)]
+    assert statuses == [400] * 6 + [429]
+    right = {**guess, "current": PASSWORD}
+    waiting = client.post("/admin/account/password", data=right)
+    assert waiting.status_code == 429  # not even checked
+    assert "Too many attempts. Try again in 2 seconds." in waiting.text
+
+
 def test_a_locked_account_is_told_by_email_and_unlocked_from_the_link(
     web: tuple[TestClient, Inbox, Path], db: Session, company: Company
 ) -> None:
