@@ -346,6 +346,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from portal.cases.digest import deliver_digests
     from portal.company.service import sync_company
     from portal.db import make_engine, make_session_factory, transaction
     from portal.payments.receipts import deliver_pending
@@ -370,7 +371,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
             while delivered := deliver_due(factory, ctx, worker_id):
                 sent += delivered
             receipts = deliver_pending(factory, ctx.templates, ctx.mailer, settings)
-            print(f"{sent} messages handed over, {receipts} payment receipts sent.")
+            digests = deliver_digests(factory, ctx.templates, ctx.mailer, settings)
+            print(
+                f"{sent} messages handed over, {receipts} payment receipts sent, "
+                f"{digests} message digests sent."
+            )
             return 0
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):

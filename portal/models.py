@@ -40,7 +40,7 @@ from portal.reminders.models import (
     TaskStatus,
 )
 from portal.timeline.models import Actor, TimelineEvent
-from portal.users.models import Role, User, UserSession
+from portal.users.models import LoginThrottle, Role, User, UserSession
 
 __all__ = [
     "Actor",
@@ -68,6 +68,7 @@ __all__ = [
     "Invoice",
     "InvoiceStatus",
     "LinkScope",
+    "LoginThrottle",
     "MessageStatus",
     "Payment",
     "PaymentAllocation",

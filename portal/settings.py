@@ -143,6 +143,12 @@ class CaseSettings:
     attachments_dir: Path = PROJECT_ROOT / "var" / "attachments"
     attachment_max_bytes: int = 5 * 1024 * 1024
     attachment_max_count: int = 5
+    # Messages a debtor may post per hour, in one case and across all their cases.
+    case_messages_per_hour: int = 10
+    customer_messages_per_hour: int = 30
+    # The assignee hears of the first debtor message at once, then of the next ones in
+    # one digest email per case at most this often.
+    staff_digest_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,8 @@ class Settings:
     transfer_grace_days: int = 10
     # Threads serving database-bound requests per worker process; more only add lock contention.
     request_threads: int = 4
+    # The largest back-office upload (spreadsheet imports, invoice PDFs), in bytes.
+    max_upload_bytes: int = 100 * 1024 * 1024
     # Proxies whose X-Forwarded-For/-Proto headers are trusted (uvicorn's forwarded_allow_ips).
     forwarded_allow_ips: str = "127.0.0.1"
     log_level: str = "info"
@@ -236,6 +244,8 @@ class Settings:
             raise ConfigurationError("PORTAL_LOG_LEVEL must be debug, info, warning or error")
         if self.request_threads < 1:
             raise ConfigurationError("PORTAL_REQUEST_THREADS must be at least 1")
+        if self.max_upload_bytes < 1024:
+            raise ConfigurationError("PORTAL_MAX_UPLOAD_BYTES must be at least 1024")
         if self.link_max_age_days < 1:
             raise ConfigurationError("PORTAL_LINK_MAX_AGE_DAYS must be at least 1")
         if self.transfer_grace_days < 1:
@@ -326,6 +336,9 @@ class Settings:
             "promise_max_days",
             "attachment_max_bytes",
             "attachment_max_count",
+            "case_messages_per_hour",
+            "customer_messages_per_hour",
+            "staff_digest_minutes",
         ):
             if getattr(cases, name) < 1:
                 raise ConfigurationError(f"PORTAL_{name.upper()} must be at least 1")
@@ -430,6 +443,7 @@ def load_settings(
         "REQUEST_THREADS": "request_threads",
         "TRANSFER_GRACE_DAYS": "transfer_grace_days",
         "CLOCK_SHIFT_DAYS": "clock_shift_days",
+        "MAX_UPLOAD_BYTES": "max_upload_bytes",
     }.items():
         if (raw := get(env_name)) is not None:
             values[attr] = _as_int(env_name, raw)

@@ -82,6 +82,10 @@ class Case(Base):
     resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The assignee has been told of the debtor's messages up to this one, last at this time
+    # (portal.cases.digest: one email per case per digest window).
+    staff_notified_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    staff_notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     invoices: Mapped[list[CaseInvoice]] = relationship(
         order_by="CaseInvoice.invoice_id", cascade="all, delete-orphan"

@@ -68,6 +68,7 @@ class CaseError(Exception):
     AMOUNT_INVALID = "amount_invalid"
     INVOICE_NOT_IN_CASE = "invoice_not_in_case"
     OUTCOME_INVALID = "outcome_invalid"
+    TOO_MANY_MESSAGES = "too_many_messages"
 
     def __init__(self, key: str) -> None:
         super().__init__(key)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.cases.checks import run_check
+from portal.cases.digest import deliver_digests
 from portal.payments import receipts
 from portal.reminders import planning
 from portal.reminders.models import ReminderRun
@@ -21,6 +22,7 @@ from portal.reminders.outbox import DeliveryContext, deliver_due, new_worker_id
 from portal.reminders.scenarios import ScenarioBook
 from portal.reminders.schedule import BusinessCalendar
 from portal.settings import Settings
+from portal.users import throttle
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,7 @@ def run_worker(
     plan: bool = True,
 ) -> None:
     """Until ``stop`` is set: plan when due, deliver everything due (reminders, then
-    payment receipts), then wait."""
+    payment receipts and digests of debtor messages), then wait."""
     worker_id = new_worker_id()
     log.info("reminder worker %s started", worker_id)
     while not stop.is_set():
@@ -107,6 +109,10 @@ def run_worker(
                 pass
             # Payment receipts owed since the last round (claimed, so several workers share).
             receipts.deliver_pending(session_factory, ctx.templates, ctx.mailer, ctx.settings)
+            # Digests of debtor messages whose window has passed (claimed per case).
+            deliver_digests(session_factory, ctx.templates, ctx.mailer, ctx.settings)
+            with session_factory() as session, session.begin():
+                throttle.prune(session, clock.now())  # login attempts that no longer count
         except Exception:  # a database hiccup must not end the worker; try again later
             log.exception("reminder worker round failed")
         stop.wait(ctx.settings.reminders.poll_seconds)

@@ -34,6 +34,8 @@ class User(Base):
     # Bumped by "log out everywhere".
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Set by a change or a reset: a reset link issued before it no longer works.
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class UserSession(Base):
@@ -54,3 +56,22 @@ class UserSession(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     client_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     user_agent: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class LoginThrottle(Base):
+    """Failed attempts of one kind from one source, and when the next one is allowed.
+
+    ``scope`` says what ``key`` counts: ``ip`` (a client, across accounts), ``account``
+    (an email address typed, whoever typed it), ``client`` (that address from that
+    client), ``reset`` (password reset emails asked for an address). Addresses are
+    stored only as keyed digests (``portal.users.throttle.digest``): people type
+    passwords in the email field. Kept in the database so every worker process shares it.
+    """
+
+    __tablename__ = "login_throttles"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    next_allowed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

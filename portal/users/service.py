@@ -1,11 +1,13 @@
-"""Back-office users: passwords, logins with lockout, server-side sessions.
+"""Back-office users: passwords, logins with throttling and lockout, server-side sessions.
 
 Passwords are hashed with Argon2id (argon2-cffi's defaults) and rehashed at the
 next successful login when those parameters change. A login that fails for any
 reason raises a ``LoginRefused``; the web layer shows one answer for all of
-them, and slows it down (outside the transaction, see ``portal/web/backoffice.py``).
-Lockout is computed from the database only (``failed_logins``, ``locked_until``),
-so it holds across processes and restarts.
+them (``TooManyAttempts`` aside, which says how long to wait and depends only on what
+was typed and where from), and slows it down (outside the transaction, see
+``portal/web/backoffice.py``). Throttling (``portal.users.throttle``) and the lock
+after ``LOCK_AFTER_FAILURES`` consecutive failures live in the database, so they hold
+across processes and restarts.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.timeline.models import Actor
 from portal.timeline.service import record
+from portal.users import throttle
 from portal.users.errors import (
+    AccountJustLocked,
     AccountLocked,
     EmailTaken,
     InvalidCredentials,
     InvalidEmail,
+    TooManyAttempts,
     UserError,
     WeakPassword,
 )
@@ -42,8 +47,10 @@ from portal.users.models import Role, User, UserSession
 PASSWORD_MIN_LENGTH = 12
 # Long enough for any passphrase or password manager; short enough not to be a toy for DoS.
 PASSWORD_MAX_LENGTH = 1024
-MAX_FAILED_LOGINS = 5
-LOCKOUT = dt.timedelta(minutes=15)
+# Consecutive failures that lock an account (throttling makes them take hours), and for
+# how long unless the user unlocks it from the emailed link or an admin does.
+LOCK_AFTER_FAILURES = 50
+LOCKOUT = dt.timedelta(hours=24)
 # A session ends after this long whatever its activity (the idle timeout comes from settings).
 MAX_SESSION_AGE = dt.timedelta(hours=12)
 # Writing last_seen_at on every page view would turn each read into a write.
@@ -196,18 +203,28 @@ def authenticate(
     client_ip: str | None = None,
     user_agent: str | None = None,
     totp_code: str = "",
+    throttle_secret: str = "",
 ) -> User:
-    """The user whose credentials these are, or LoginRefused (InvalidCredentials, AccountLocked).
+    """The user whose credentials these are, or LoginRefused (InvalidCredentials,
+    AccountLocked, AccountJustLocked, TooManyAttempts).
 
     A user with a second factor must also give the current TOTP code; a wrong code counts
     as a failed attempt like a wrong password (and gets the same answer).
 
-    Unknown addresses cost one Argon2 verification like known ones. After
-    MAX_FAILED_LOGINS consecutive failures the account is locked for LOCKOUT:
-    even the right password is refused until then. Every outcome is recorded
-    on the timeline; the caller must commit even when this raises.
+    An attempt while this client or this address must wait (``throttle``) is refused
+    before anything is checked. Unknown addresses cost one Argon2 verification like
+    known ones. After LOCK_AFTER_FAILURES consecutive failures the account is locked for
+    LOCKOUT: even the right password is refused until then. ``throttle_secret`` keys
+    the digests of typed addresses. Every outcome is recorded on the timeline; the
+    caller must commit even when this raises.
     """
     where = {"ip": client_ip}
+    now = clock.now()
+    keys = throttle.login_keys(throttle_secret, email, client_ip)
+    wait = throttle.retry_after(session, keys, now)
+    if wait is not None:
+        _login_event(session, company_id, None, "user.login_throttled", **where)
+        raise TooManyAttempts(wait)
     try:
         normalised: str | None = normalise_email(email)
     except InvalidEmail:
@@ -216,10 +233,10 @@ def authenticate(
     if normalised is not None:
         # On PostgreSQL, concurrent attempts on one account queue here, so none is lost.
         user = session.scalar(select(User).where(User.email == normalised).with_for_update())
-    now = clock.now()
 
     if user is None:
         verify_password(_dummy_hash(), password)
+        throttle.record_failure(session, keys, now)
         # Nothing derived from what was typed is kept: people type passwords in the email field.
         _login_event(
             session, company_id, None, "user.login_failed", reason="unknown_email", **where
@@ -232,7 +249,10 @@ def authenticate(
         totp_step = accepted_totp_step(user.totp_secret, totp_code, user.totp_last_step)
         password_ok = totp_step is not None
 
-    if user.locked_until is not None and user.locked_until > now:
+    if not password_ok or not user.is_active or _locked(user, now):
+        throttle.record_failure(session, keys, now)
+    if _locked(user, now):
+        assert user.locked_until is not None
         _login_event(
             session,
             company_id,
@@ -255,7 +275,7 @@ def authenticate(
             failures=user.failed_logins,
             **where,
         )
-        if user.failed_logins >= MAX_FAILED_LOGINS:
+        if user.failed_logins >= LOCK_AFTER_FAILURES:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
             _login_event(
@@ -266,6 +286,7 @@ def authenticate(
                 locked_until=user.locked_until.isoformat(),
                 **where,
             )
+            raise AccountJustLocked(user.id, user.email, user.locked_until)
         raise InvalidCredentials()
 
     if not user.is_active:
@@ -274,6 +295,7 @@ def authenticate(
 
     user.failed_logins = 0
     user.locked_until = None
+    throttle.forget(session, keys)
     if totp_step is not None:
         user.totp_last_step = totp_step
     if needs_rehash(user.password_hash):
@@ -287,6 +309,10 @@ def authenticate(
         **where,
     )
     return user
+
+
+def _locked(user: User, now: dt.datetime) -> bool:
+    return user.locked_until is not None and user.locked_until > now
 
 
 def _login_event(

@@ -31,13 +31,15 @@ from portal.web import (
     casework,
     errors,
     links,
+    login,
     payments,
     portal,
     reminders,
     system,
     webhooks,
 )
-from portal.web.middleware import CrossSiteRequestGuard, SecurityHeaders
+from portal.web.limits import body_limits
+from portal.web.middleware import CrossSiteRequestGuard, RequestBodyLimit, SecurityHeaders
 
 STATIC_DIR = PROJECT_ROOT / "static"
 HTMX_DIR = PROJECT_ROOT / "node_modules" / "htmx.org" / "dist"
@@ -79,6 +81,9 @@ def create_app(
             SecurityHeaders, frame_ancestors=settings.frame_ancestors, hsts=not settings.development
         ),
         Middleware(
+            RequestBodyLimit, limit_for=body_limits(settings).limit_for, refuse=errors.too_large
+        ),
+        Middleware(
             CrossSiteRequestGuard,
             allowed_origins=[settings.base_url],
             exempt_prefixes=[WEBHOOK_PREFIX],
@@ -91,6 +96,7 @@ def create_app(
         *payments.routes,
         *card.routes,
         *webhooks.routes,
+        *login.routes,
         *backoffice.routes,
         *backoffice_customers.routes,
         *backoffice_invoices.routes,
@@ -123,7 +129,7 @@ def create_app(
     app.state.stripe = StripeGateway(settings.stripe) if settings.stripe.enabled else None
     app.state.htmx_available = (HTMX_DIR / "htmx.min.js").is_file()
     # Seconds every failed back-office login waits before its answer (tests set 0).
-    app.state.login_failure_delay = backoffice.LOGIN_FAILURE_DELAY_SECONDS
+    app.state.login_failure_delay = login.LOGIN_FAILURE_DELAY_SECONDS
     return app
 
 

@@ -15,11 +15,9 @@ from typing import Any
 from urllib.parse import unquote, urlencode
 from zoneinfo import ZoneInfo
 
-import anyio
 from babel.dates import format_datetime
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -36,7 +34,6 @@ from portal.settings import Settings
 from portal.timeline.models import Actor
 from portal.timeline.service import record
 from portal.users import service as users
-from portal.users.errors import LoginRefused
 from portal.users.models import Role, User
 from portal.users.service import CurrentUser
 from portal.web.context import choose_language, use_language
@@ -48,10 +45,6 @@ PREFIX = "/admin"
 LOGIN_PATH = f"{PREFIX}/login"
 # The development outbox viewer (web/reminders.py): a back-office page outside /admin.
 DEV_OUTBOX_PATH = "/dev/outbox"
-# Every failed login waits this long before its answer (app.state.login_failure_delay
-# overrides it; tests set 0). The wait is asynchronous and outside the transaction: it
-# holds neither a thread nor a database row.
-LOGIN_FAILURE_DELAY_SECONDS = 1.0
 # Who may act on a customer's links; viewers only read.
 EDITORS = (Role.ADMIN, Role.CREDIT_MANAGER)
 NOTICES = (
@@ -185,88 +178,12 @@ def _context(user: User | None, **values: Any) -> dict[str, Any]:
     return {"access": None, "user": user, "editors": EDITORS, **values}
 
 
-def _login_page(request: Request, status_code: int = 200, **values: Any) -> Response:
-    return render(
-        request,
-        "backoffice/login.html",
-        _context(
-            None,
-            max_failures=users.MAX_FAILED_LOGINS,
-            lockout_minutes=int(users.LOCKOUT.total_seconds() // 60),
-            **values,
-        ),
-        status_code=status_code,
-    )
-
-
 def _field(form: Any, name: str, limit: int = FORM_FIELD_MAX) -> str:
     value = form.get(name)
     return value[:limit] if isinstance(value, str) else ""
 
 
-# --- login and logout -------------------------------------------------------------------------
-
-
-def login_form(request: Request) -> Response:
-    next_path = safe_admin_next(request.query_params.get("next"))
-    with unit_of_work(request) as db:
-        _use_language(request)
-        if current_user(request, db) is not None:
-            return RedirectResponse(next_path, status_code=303)
-    logged_out = request.query_params.get("logged_out")
-    return _login_page(
-        request,
-        email="",
-        failed=False,
-        next=next_path,
-        logged_out=logged_out if logged_out in ("1", "everywhere") else None,
-    )
-
-
-async def login(request: Request) -> Response:
-    form = await request.form()
-    email = _field(form, "email").strip()
-    # One character past the limit: an overlong password stays overlong, and is refused.
-    password = _field(form, "password", users.PASSWORD_MAX_LENGTH + 1)
-    next_path = safe_admin_next(_field(form, "next"))
-    code = _field(form, "code", 16)
-    state = request.app.state
-    settings: Settings = state.settings
-    secret = await run_in_threadpool(_log_in, request, email, password, code)
-    _use_language(request)
-    if secret is None:
-        # One answer, one status and one delay for an unknown address, a wrong password and
-        # a locked account: nothing tells them apart.
-        delay = float(getattr(state, "login_failure_delay", LOGIN_FAILURE_DELAY_SECONDS))
-        if delay > 0:
-            await anyio.sleep(delay)
-        return _login_page(request, 400, email=email, failed=True, next=next_path, logged_out=None)
-    response = RedirectResponse(next_path, status_code=303)
-    set_admin_cookie(response, settings, secret)
-    return response
-
-
-def _log_in(request: Request, email: str, password: str, code: str = "") -> str | None:
-    """The new session's secret, or None. The attempt's bookkeeping commits either way."""
-    state = request.app.state
-    ip, agent = client_ip(request), request.headers.get("user-agent")
-    with unit_of_work(request) as db:
-        try:
-            user = users.authenticate(
-                db,
-                email,
-                password,
-                company_id=state.company_id,
-                client_ip=ip,
-                user_agent=agent,
-                totp_code=code,
-            )
-        except LoginRefused:
-            return None
-        previous = current_user(request, db)
-        if previous is not None:
-            users.end_session(db, previous.session_id)
-        return users.start_session(db, user, ip, agent)
+# --- logout and account ----------------------------------------------------------------------
 
 
 def logout(request: Request) -> Response:
@@ -304,7 +221,7 @@ def account(request: Request) -> Response:
         return account_page(request, db, current)
 
 
-TOTP_NOTICES = ("totp-enabled", "totp-disabled", "totp-disable-failed")
+ACCOUNT_NOTICES = ("totp-enabled", "totp-disabled", "totp-disable-failed", "password-changed")
 
 
 def account_page(
@@ -314,9 +231,10 @@ def account_page(
     *,
     totp_secret: str | None = None,
     totp_failed: bool = False,
+    password_error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    """The user's account: open sessions, log out everywhere, the second factor."""
+    """The user's account: password, open sessions, log out everywhere, the second factor."""
     settings: Settings = request.app.state.settings
     sessions = users.open_sessions(
         db, current.user, dt.timedelta(minutes=settings.session_idle_minutes)
@@ -339,7 +257,8 @@ def account_page(
             when=_format_when(settings.company.timezone),
             totp_setup=setup,
             totp_failed=totp_failed,
-            notice=notice if notice in TOTP_NOTICES else None,
+            password_error=password_error,
+            notice=notice if notice in ACCOUNT_NOTICES else None,
         ),
         status_code=status_code,
     )
@@ -520,8 +439,6 @@ def revoke_links(request: Request) -> Response:
 
 routes = [
     Route(PREFIX, home, name="admin_home"),
-    Route(LOGIN_PATH, login_form, methods=["GET"], name="admin_login_form"),
-    Route(LOGIN_PATH, login, methods=["POST"], name="admin_login"),
     Route(f"{PREFIX}/logout", logout, methods=["POST"], name="admin_logout"),
     Route(
         f"{PREFIX}/logout-everywhere",

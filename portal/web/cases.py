@@ -18,7 +18,7 @@ from starlette.routing import Route
 from portal import clock, i18n
 from portal.access.service import PortalAccess
 from portal.cases import attachments as files
-from portal.cases import notify
+from portal.cases import digest, notify
 from portal.cases import service as cases
 from portal.cases.attachments import AttachmentRejected, CheckedFile, IncomingFile
 from portal.cases.models import Case, CaseKind, CaseStatus, DisputeReason
@@ -30,7 +30,12 @@ from portal.invoices.service import InvoiceLine, Scope
 from portal.money import format_money, parse_amount
 from portal.settings import Settings
 from portal.timeline.models import Actor
-from portal.web.context import choose_language, current_access, use_language
+from portal.web.context import (
+    choose_language,
+    current_access,
+    session_cookie_name,
+    use_language,
+)
 from portal.web.portal import _no_session
 from portal.web.rendering import client_ip, is_htmx, render, unit_of_work
 
@@ -67,6 +72,10 @@ def error_message(key: str, settings: Settings) -> str:
         CaseError.AMOUNT_INVALID: _("Enter a valid amount."),
         CaseError.INVOICE_NOT_IN_CASE: _("Choose one of the invoices of this case."),
         CaseError.OUTCOME_INVALID: _("Choose a decision."),
+        CaseError.TOO_MANY_MESSAGES: _(
+            "You have sent many messages in a short time. Please wait an hour before writing "
+            "again: our team reads every message."
+        ),
         PlanError.COUNT_INVALID: _("Enter a number of instalments between 1 and 60."),
         PlanError.MONTHLY_INVALID: _(
             "Enter a monthly amount that pays everything in at most 60 instalments."
@@ -260,7 +269,15 @@ def case_detail(request: Request) -> Response:
         return _case_page(request, db, access, case)
 
 
+def _without_session_cookie(request: Request) -> bool:
+    """No session cookie at all: answer before reading the files (RequestBodyLimit caps
+    the rest)."""
+    return not request.cookies.get(session_cookie_name(request.app.state.settings))
+
+
 async def post_reply(request: Request) -> Response:
+    if _without_session_cookie(request):
+        return _no_session(request)
     form, incoming = await _read_form(request)
     return await run_in_threadpool(_post_reply, request, form, incoming)
 
@@ -276,6 +293,13 @@ def _post_reply(request: Request, form: FormData, incoming: list[IncomingFile]) 
         body = _text(form, "message")
         try:
             checked = _check(settings, incoming)
+            digest.check_message_rate(
+                db,
+                case,
+                now=clock.now(),
+                per_case=settings.cases.case_messages_per_hour,
+                per_customer=settings.cases.customer_messages_per_hour,
+            )
             cases.post_message(
                 db,
                 case,
@@ -285,10 +309,11 @@ def _post_reply(request: Request, form: FormData, incoming: list[IncomingFile]) 
                 attachments_dir=settings.cases.attachments_dir,
             )
         except (CaseError, AttachmentRejected) as error:
+            status = 429 if error.key == CaseError.TOO_MANY_MESSAGES else 400
             return _case_page(
-                request, db, access, case, error=error.key, message=body, status_code=400
+                request, db, access, case, error=error.key, message=body, status_code=status
             )
-        mail = notify.staff_email(db, settings, case, "message")
+        mail = digest.tell_now(db, settings, case)
         case_id = case.id
     return RedirectResponse(
         f"/cases/{case_id}#thread", status_code=303, background=_mail_task(request, [mail])
@@ -394,6 +419,8 @@ def dispute_form(request: Request) -> Response:
 
 
 async def dispute_submit(request: Request) -> Response:
+    if _without_session_cookie(request):
+        return _no_session(request)
     form, incoming = await _read_form(request)
     return await run_in_threadpool(_dispute_submit, request, form, incoming)
 
@@ -434,6 +461,7 @@ def _dispute_submit(request: Request, form: FormData, incoming: list[IncomingFil
                 error=error.key,
                 status_code=400,
             )
+        digest.mark_told(db, case)
         mail = notify.staff_email(db, settings, case, "dispute_opened")
         case_id = case.id
     return RedirectResponse(
@@ -585,6 +613,7 @@ def _plan_submit(request: Request, form: FormData) -> Response:
                 status_code=200 if is_htmx(request) else 400,
             )
         within = case.status is CaseStatus.ACTIVE
+        digest.mark_told(db, case)
         mails = [
             notify.debtor_email(
                 db, state.signer, settings, case, "plan_accepted" if within else "plan_review"

@@ -361,6 +361,7 @@ def _users_page(
             form=form or {"email": "", "name": "", "role": Role.CREDIT_MANAGER.value},
             notice=request.query_params.get("done"),
             min_length=users.PASSWORD_MIN_LENGTH,
+            now=clock.now(),
         ),
         status_code=status_code,
     )

@@ -7,7 +7,8 @@ import logging
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from portal.access.service import PortalAccess
 from portal.web.context import choose_language, current_access, use_language
@@ -41,3 +42,22 @@ async def http_error(request: Request, exc: Exception) -> Response:
 async def server_error(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return await run_in_threadpool(_error_page, request, 500)
+
+
+async def too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    """413, translated, for a body over its route's limit (``RequestBodyLimit``).
+
+    Rendered on the event loop without the database: the request is refused before any
+    of it is read. The connection closes after the answer so the rest is never read.
+    """
+    request = Request(scope, receive)
+    response: Response
+    if scope["path"].startswith("/webhooks/"):
+        response = PlainTextResponse("payload too large", status_code=413)
+    else:
+        use_language(choose_language(request))
+        response = render(
+            request, "errors/too_large.html", {"access": None, "status": 413}, status_code=413
+        )
+    response.headers["Connection"] = "close"
+    await response(scope, receive, send)

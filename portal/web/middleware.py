@@ -1,8 +1,8 @@
-"""Pure ASGI middleware: security headers and cross-site request refusal."""
+"""Pure ASGI middleware: security headers, cross-site request refusal, request body limits."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -123,3 +123,57 @@ class CrossSiteRequestGuard:
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)
+
+
+class BodyTooLarge(Exception):
+    """Raised inside the app when the body read so far passes the route's limit."""
+
+
+class RequestBodyLimit:
+    """Refuse a request body larger than its route allows, before or while it is read.
+
+    A declared ``Content-Length`` over the limit is answered at once, without reading a
+    byte (nor calling the route). A body sent in chunks, or longer than it said, is
+    counted as the app reads it: the chunk that passes the limit raises ``BodyTooLarge``
+    out of ``receive``, which stops the form parser before it writes more to its
+    temporary files, and ``refuse`` answers instead of the route. Either way the
+    connection is closed after the answer, so the rest of the body is never read.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str], int], refuse: ASGIApp) -> None:
+        self.app = app
+        self.limit_for = limit_for
+        self.refuse = refuse
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await self.refuse(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(f"{scope['path']}: more than {limit} bytes")
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if started:  # an answer is already on its way: nothing better to say
+                return
+            await self.refuse(scope, receive, send)

@@ -12,12 +12,13 @@ from starlette.routing import Route
 
 from portal.payments import stripe_events
 from portal.payments.stripe_gateway import InvalidWebhook, StripeGateway
+from portal.web.limits import WEBHOOK_MAX_BYTES
 from portal.web.rendering import unit_of_work
 
 log = logging.getLogger(__name__)
 
-# Stripe's events are a few kilobytes; anything far larger is not one.
-MAX_BODY_BYTES = 512 * 1024
+# RequestBodyLimit refuses larger bodies first; checked here too for a direct call.
+MAX_BODY_BYTES = WEBHOOK_MAX_BYTES
 
 
 async def stripe_webhook(request: Request) -> Response:

@@ -337,6 +337,31 @@ def admin_account_totp(page: Page, server: LiveServer, revoked: str) -> None:
     expect(page.get_by_role("heading", name=en("Second factor"))).to_be_visible()
 
 
+def admin_forgot(page: Page, server: LiveServer, revoked: str) -> None:
+    page.goto("/admin/login")
+    page.get_by_role("link", name=en("Forgot your password?")).click()
+    expect(page.get_by_label(en("Email address"))).to_be_visible()
+
+
+def admin_forgot_sent(page: Page, server: LiveServer, revoked: str) -> None:
+    admin_forgot(page, server, revoked)
+    page.get_by_label(en("Email address")).fill("nobody@relance.example")
+    page.get_by_role("button", name=en("Send me a link")).click()
+    expect(page.get_by_role("status")).to_be_visible()
+
+
+def admin_reset_expired(page: Page, server: LiveServer, revoked: str) -> None:
+    page.goto("/admin/password/reset?token=not-a-token")
+    expect(page.get_by_role("alert")).to_have_text(
+        en("This link has expired or has already been used.")
+    )
+
+
+def admin_unlock_expired(page: Page, server: LiveServer, revoked: str) -> None:
+    page.goto("/admin/unlock?token=not-a-token")
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Unlock your account"))
+
+
 Visit = Callable[[Page, LiveServer, str], None]
 PAGES: list[tuple[Visit, dict[str, object]]] = [
     (home_fr, {}),
@@ -382,6 +407,10 @@ PAGES: list[tuple[Visit, dict[str, object]]] = [
     (admin_customer, {}),
     (admin_users, {}),
     (admin_account_totp, {}),
+    (admin_forgot, {}),
+    (admin_forgot_sent, {}),
+    (admin_reset_expired, {}),
+    (admin_unlock_expired, {"viewport": PHONE}),
 ]
 
 

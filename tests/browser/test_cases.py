@@ -226,24 +226,41 @@ def test_authorization_debtor_viewer_and_credit_manager(
     assert post_status(manager, "/admin/users", data) == 403
 
 
-def test_repeated_wrong_passwords_are_slowed_then_locked(
+def test_repeated_wrong_passwords_are_slowed_then_made_to_wait(
     new_context: NewContext, staff: LiveServer
 ) -> None:
-    email = f"locked-{os.getpid()}@relance.example"
+    email = f"throttled-{os.getpid()}@relance.example"
     create_user(staff, email, "viewer")
     page = new_context().new_page()
     page.goto("/admin/login")
     error = page.get_by_role("alert")
-    for _attempt in range(5):
+
+    def submit(password: str) -> None:
         page.get_by_label(en("Email address")).fill(email)
-        page.get_by_label(en("Password"), exact=True).fill("not the password at all")
+        page.get_by_label(en("Password"), exact=True).fill(password)
+        with page.expect_navigation():
+            page.get_by_role("button", name=en("Log in")).click()
+
+    waiting = re.compile(r"Too many attempts\. Try again in (\d+) seconds?\.")
+    for _attempt in range(5):
         started = time.monotonic()
-        page.get_by_role("button", name=en("Log in")).click()
+        submit("not the password at all")
         expect(error).to_be_visible()
         assert time.monotonic() - started >= 0.9  # every failure waits about a second
-    # Locked: even the right password is refused, with the same answer.
-    page.get_by_label(en("Email address")).fill(email)
-    page.get_by_label(en("Password"), exact=True).fill(STAFF_PASSWORD)
-    page.get_by_role("button", name=en("Log in")).click()
+    # More failures make the next attempt wait, longer each time (2 s, 4 s, 8 s...): go on
+    # until the page says a wait long enough to try the right password within it.
+    deadline = time.monotonic() + 60
+    while True:
+        assert time.monotonic() < deadline, "never asked to wait"
+        submit("not the password at all")
+        said = waiting.search(error.inner_text())
+        if said and int(said.group(1)) >= 4:
+            break
+    submit(STAFF_PASSWORD)  # even the right password waits, and it says so
     expect(page.get_by_role("heading", level=1)).to_have_text(en("Log in to the back office"))
-    expect(error).to_be_visible()
+    expect(error).to_contain_text(waiting)
+    # Once the wait is over the right password opens the back office: nothing was locked.
+    while page.get_by_role("heading", level=1).inner_text() != en("Customers"):
+        assert time.monotonic() < deadline + 30, "still refused after the wait"
+        submit(STAFF_PASSWORD)
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Customers"))

@@ -1,4 +1,4 @@
-"""Back-office users: passwords, lockout, sessions, the `portal user create` command."""
+"""Back-office users: passwords, throttling and lockout, sessions, `portal user create`."""
 
 from __future__ import annotations
 
@@ -20,16 +20,19 @@ from portal.company.models import Company
 from portal.db import make_engine, make_session_factory
 from portal.demo.seed import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, seed_demo_admin
 from portal.timeline.models import Actor, TimelineEvent
+from portal.users import passwords, throttle
 from portal.users import service as users
 from portal.users.errors import (
+    AccountJustLocked,
     AccountLocked,
     EmailTaken,
     InvalidCredentials,
     InvalidEmail,
     LoginRefused,
+    TooManyAttempts,
     WeakPassword,
 )
-from portal.users.models import Role, User, UserSession
+from portal.users.models import LoginThrottle, Role, User, UserSession
 
 PASSWORD = "correct horse battery staple"
 IDLE = dt.timedelta(minutes=30)
@@ -195,23 +198,100 @@ def test_unknown_email_and_wrong_password_raise_the_same_error(
     assert "nobody" not in str(failed[1].details)  # nothing of what was typed is kept
 
 
-def test_five_failures_lock_the_account_for_fifteen_minutes(db: Session, company: Company) -> None:
+def login_from(db: Session, company: Company, email: str, password: str, ip: str) -> User:
+    return users.authenticate(db, email, password, company_id=company.id, client_ip=ip)
+
+
+def test_failures_from_one_client_make_it_wait_longer_each_time(
+    db: Session, company: Company
+) -> None:
     clock.freeze(T0)
-    user = make_user(db, email="lock@example.com")
-    for _ in range(users.MAX_FAILED_LOGINS):
+    make_user(db, email="slow@example.com")
+    free = throttle.RULES["client"].free
+    for _ in range(free):
         with pytest.raises(InvalidCredentials):
+            login(db, company, "slow@example.com", "wrong password!!")
+    with pytest.raises(InvalidCredentials):
+        login(db, company, "slow@example.com", "wrong password!!")  # this one costs 2 s
+    for address in ("slow@example.com", "SLOW@example.com "):
+        with pytest.raises(TooManyAttempts) as waiting:
+            login(db, company, address, PASSWORD)  # even the right password, not checked
+        assert waiting.value.retry_after == dt.timedelta(seconds=2)
+    assert events(db, "user.login_throttled")[-1].subject_id is None
+    clock.freeze(T0 + dt.timedelta(seconds=2))
+    with pytest.raises(InvalidCredentials):
+        login(db, company, "slow@example.com", "wrong password!!")  # the next costs 4 s
+    clock.freeze(T0 + dt.timedelta(seconds=5))
+    with pytest.raises(TooManyAttempts) as waiting:
+        login(db, company, "slow@example.com", PASSWORD)
+    assert waiting.value.retry_after == dt.timedelta(seconds=1)
+    clock.freeze(T0 + dt.timedelta(seconds=6))
+    assert login(db, company, "slow@example.com", PASSWORD).email == "slow@example.com"
+
+
+def test_an_unknown_address_is_throttled_the_same_way(db: Session, company: Company) -> None:
+    clock.freeze(T0)
+    make_user(db, email="known@example.com")
+    answers: dict[str, list[str]] = {}
+    for n, address in enumerate(("known@example.com", "nobody@example.com")):
+        for _ in range(throttle.RULES["client"].free + 2):
+            try:
+                login_from(db, company, address, "wrong password!!", ip=f"192.0.2.{n}")
+            except LoginRefused as refused:
+                answers.setdefault(address, []).append(type(refused).__name__)
+    assert answers["known@example.com"] == answers["nobody@example.com"]
+    assert answers["nobody@example.com"][-1] == "TooManyAttempts"
+    stored = [k for (k,) in db.execute(select(LoginThrottle.key))]
+    assert not [k for k in stored if "nobody" in k or "known" in k]  # keyed digests only
+
+
+def test_an_anonymous_client_cannot_keep_the_user_out(db: Session, company: Company) -> None:
+    clock.freeze(T0)
+    user = make_user(db, email="target@example.com")
+    for _ in range(12):
+        with pytest.raises(LoginRefused):
+            login_from(db, company, "target@example.com", "wrong password!!", ip="203.0.113.9")
+    assert user.locked_until is None
+    # The user, at their own client, is not held back by the attacker's failures.
+    assert login_from(db, company, "target@example.com", PASSWORD, ip="198.51.100.4") is user
+
+
+def test_guessing_across_many_accounts_from_one_client_is_throttled(
+    db: Session, company: Company
+) -> None:
+    clock.freeze(T0)
+    make_user(db, email="real@example.com")
+    free = throttle.RULES["ip"].free
+    for n in range(free + 1):
+        with pytest.raises(InvalidCredentials):
+            login_from(db, company, f"guess{n}@example.com", "password guess!", ip="203.0.113.7")
+    with pytest.raises(TooManyAttempts):
+        login_from(db, company, "real@example.com", PASSWORD, ip="203.0.113.7")
+    assert login_from(db, company, "real@example.com", PASSWORD, ip="198.51.100.4")
+
+
+def test_many_failures_in_a_row_lock_the_account_until_unlocked(
+    db: Session, company: Company
+) -> None:
+    user = make_user(db, email="lock@example.com")
+    moment = T0
+    for n in range(users.LOCK_AFTER_FAILURES):
+        moment += throttle.RULES["client"].max_delay  # each attempt waits its turn
+        clock.freeze(moment)
+        expected = AccountJustLocked if n == users.LOCK_AFTER_FAILURES - 1 else InvalidCredentials
+        with pytest.raises(expected):
             login(db, company, "lock@example.com", "wrong password!!")
-    assert user.locked_until == T0 + dt.timedelta(minutes=15)
+    assert user.locked_until == moment + users.LOCKOUT
     [locked] = events(db, "user.locked")
     assert locked.actor is Actor.SYSTEM
 
-    clock.freeze(T0 + dt.timedelta(minutes=14, seconds=59))
+    clock.freeze(moment + dt.timedelta(hours=1))
     with pytest.raises(AccountLocked):
-        login(db, company, "lock@example.com", PASSWORD)  # even the right password
+        login_from(db, company, "lock@example.com", PASSWORD, ip="198.51.100.4")  # even so
     assert events(db, "user.login_refused")[-1].details["reason"] == "locked"
-
-    clock.freeze(T0 + dt.timedelta(minutes=15, seconds=1))
-    assert login(db, company, "lock@example.com", PASSWORD) is user
+    assert passwords.unlock(db, user, company_id=company.id)
+    clock.freeze(moment + dt.timedelta(hours=1) + throttle.RULES["account"].max_delay)
+    assert login_from(db, company, "lock@example.com", PASSWORD, ip="198.51.100.4") is user
     assert user.failed_logins == 0
     assert user.locked_until is None
 
@@ -220,10 +300,10 @@ def test_the_lock_is_computed_from_the_database(db: Session, company: Company) -
     user = make_user(db, email="state@example.com")
     # Failures counted by another process, straight in the table.
     db.execute(
-        update(User).where(User.id == user.id).values(failed_logins=users.MAX_FAILED_LOGINS - 1)
+        update(User).where(User.id == user.id).values(failed_logins=users.LOCK_AFTER_FAILURES - 1)
     )
     db.expire_all()
-    with pytest.raises(InvalidCredentials):
+    with pytest.raises(AccountJustLocked):
         login(db, company, "state@example.com", "wrong password!!")
     db.flush()
     db.expire_all()
@@ -234,13 +314,31 @@ def test_the_lock_is_computed_from_the_database(db: Session, company: Company) -
         login(db, company, "state@example.com", PASSWORD)
 
 
+def test_counts_that_no_longer_matter_are_pruned(db: Session, company: Company) -> None:
+    clock.freeze(T0)
+    for ip in ("192.0.2.1", "192.0.2.2"):
+        with pytest.raises(InvalidCredentials):
+            login_from(db, company, "someone@example.com", "wrong password!!", ip=ip)
+    later = T0 + throttle.KEEP + dt.timedelta(seconds=1)
+    clock.freeze(later)
+    with pytest.raises(InvalidCredentials):
+        login_from(db, company, "someone@example.com", "wrong password!!", ip="192.0.2.3")
+    # The address's own count was just touched; the first two clients' rows are stale.
+    assert throttle.prune(db, later) == 4
+    left = {scope for (scope,) in db.execute(select(LoginThrottle.scope))}
+    assert left == {"client", "ip", "account"}
+    assert throttle.prune(db, later) == 0
+
+
 def test_a_success_resets_the_count_of_consecutive_failures(db: Session, company: Company) -> None:
     user = make_user(db, email="reset@example.com")
     for _round in range(2):
-        for _ in range(users.MAX_FAILED_LOGINS - 1):
+        for _ in range(throttle.RULES["client"].free):
             with pytest.raises(InvalidCredentials):
                 login(db, company, "reset@example.com", "wrong password!!")
+        assert user.failed_logins == throttle.RULES["client"].free
         assert login(db, company, "reset@example.com", PASSWORD) is user
+        assert user.failed_logins == 0
     assert user.locked_until is None
 
 
