@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from portal.invoices.pdf_files import PDF_MAX_BYTES
 from portal.settings import Settings
 
 # Every form without files: names, messages, dates, a few hundred invoice ids.
@@ -24,8 +25,16 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 WEBHOOK_ROUTES = ("/webhooks/*",)
 # Debtor forms with attachments (the dispute form, a message in a case's thread).
 ATTACHMENT_ROUTES = ("/disputes", "/cases/{case_id}/messages")
-# Back-office uploads: spreadsheet imports and invoice PDFs.
-UPLOAD_ROUTES = ("/admin/imports*", "/admin/invoices/{invoice_id}/pdf")
+# Back-office uploads: spreadsheet imports and e-invoices.
+UPLOAD_ROUTES = ("/admin/imports*",)
+# The invoice forms, with their PDF: well above the handler's own check of the declared
+# size (``web.forms.body_too_large``), so that a file somewhat too large gets the message
+# next to the field; only a body far too large gets the plain 413 page.
+INVOICE_PDF_ROUTES = (
+    "/admin/customers/{customer_id}/invoices/new",
+    "/admin/invoices/{invoice_id}/edit",
+)
+INVOICE_PDF_FORM_MAX_BYTES = 2 * PDF_MAX_BYTES
 
 
 def route_pattern(path: str) -> re.Pattern[str]:
@@ -65,4 +74,5 @@ def body_limits(settings: Settings) -> BodyLimits:
         .add(WEBHOOK_ROUTES, WEBHOOK_MAX_BYTES)
         .add(ATTACHMENT_ROUTES, attachments_limit(settings))
         .add(UPLOAD_ROUTES, settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES)
+        .add(INVOICE_PDF_ROUTES, INVOICE_PDF_FORM_MAX_BYTES)
     )

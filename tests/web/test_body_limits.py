@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from portal import migrate
 from portal.company.models import Company
+from portal.invoices.pdf_files import PDF_MAX_BYTES
 from portal.settings import Settings, load_settings
 from portal.web.app import create_app
 from portal.web.limits import FORM_MAX_BYTES, MULTIPART_OVERHEAD_BYTES, body_limits
@@ -147,8 +148,11 @@ def test_the_limit_table_gives_each_kind_of_route_its_own_limit(tmp_path: Path) 
     back_office = 50_000_000 + MULTIPART_OVERHEAD_BYTES
     assert limits.limit_for("/admin/imports") == back_office
     assert limits.limit_for("/admin/imports/invoices/preview") == back_office
-    assert limits.limit_for("/admin/invoices/7/pdf") == back_office
-    assert limits.limit_for("/admin/invoices/7/pdf/x") == FORM_MAX_BYTES
+    invoice_form = 2 * PDF_MAX_BYTES
+    assert limits.limit_for("/admin/customers/3/invoices/new") == invoice_form
+    assert limits.limit_for("/admin/invoices/7/edit") == invoice_form
+    assert limits.limit_for("/admin/invoices/7/edit/x") == FORM_MAX_BYTES
+    assert limits.limit_for("/admin/invoices/7/cancel") == FORM_MAX_BYTES
     assert _settings(tmp_path).max_upload_bytes == 100 * MB
 
 
