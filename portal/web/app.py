@@ -6,7 +6,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -35,6 +35,7 @@ from portal.web import (
     webhooks,
 )
 from portal.web.middleware import CrossSiteRequestGuard, SecurityHeaders
+from portal.web.overload import InFlightLimit
 
 STATIC_DIR = PROJECT_ROOT / "static"
 HTMX_DIR = PROJECT_ROOT / "node_modules" / "htmx.org" / "dist"
@@ -62,6 +63,7 @@ def create_app(
             company = sync_company(db, settings.company)
             company_id = company.id
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        app.state.health_limiter = CapacityLimiter(1)
         app.state.session_factory = factory
         app.state.read_session_factory = read_factory
         app.state.company_id = company_id
@@ -74,6 +76,12 @@ def create_app(
     middleware = [
         Middleware(
             SecurityHeaders, frame_ancestors=settings.frame_ancestors, hsts=not settings.development
+        ),
+        Middleware(
+            InFlightLimit,
+            limit=settings.max_requests_in_flight,
+            busy=errors.busy_page,
+            exempt_prefixes=("/healthz", "/static/"),
         ),
         Middleware(
             CrossSiteRequestGuard,

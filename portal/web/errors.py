@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from portal.access.service import PortalAccess
 from portal.web.context import choose_language, current_access, use_language
-from portal.web.rendering import render, unit_of_work
+from portal.web.rendering import read_unit_of_work, render
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def _session_of(request: Request) -> PortalAccess | None:
     """The debtor's session if there is one, so the page keeps their language and menu."""
     try:
-        with unit_of_work(request) as db:
+        with read_unit_of_work(request) as db:
             return current_access(request, db)
     except Exception:  # an error page must render even when the database fails
         log.warning("error page rendered without the session", exc_info=True)
@@ -31,6 +31,12 @@ def _error_page(request: Request, status: int) -> Response:
     use_language(choose_language(request, access))
     template = "errors/404.html" if status in (404, 405) else "errors/error.html"
     return render(request, template, {"access": access, "status": status}, status_code=status)
+
+
+def busy_page(request: Request) -> Response:
+    """The worker has as many requests in flight as it takes (web.overload): no database."""
+    use_language(choose_language(request))
+    return render(request, "errors/busy.html", {"access": None}, status_code=503)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -31,7 +31,7 @@ from portal.web.context import (
     safe_next,
     use_language,
 )
-from portal.web.rendering import on_event_loop, read_unit_of_work, render, unit_of_work
+from portal.web.rendering import read_unit_of_work, render, unit_of_work
 
 SHOW_FILTERS = ("all", "overdue", "upcoming")
 
@@ -83,7 +83,6 @@ def home_context(
     }
 
 
-@on_event_loop
 def home(request: Request) -> Response:
     with read_unit_of_work(request) as db:
         access, open_items = current_access_and_open_invoices(request, db)
@@ -94,7 +93,6 @@ def home(request: Request) -> Response:
         return render(request, "portal/home.html", context, block="invoice_table")
 
 
-@on_event_loop
 def paid(request: Request) -> Response:
     with read_unit_of_work(request) as db:
         access = current_access(request, db)
@@ -110,7 +108,6 @@ def paid(request: Request) -> Response:
         )
 
 
-@on_event_loop
 def invoice_detail(request: Request) -> Response:
     invoice_id: int = request.path_params["invoice_id"]
     with read_unit_of_work(request) as db:
@@ -257,8 +254,8 @@ def logout(request: Request) -> Response:
     return response
 
 
-@on_event_loop
-def logged_out(request: Request) -> Response:
+async def logged_out(request: Request) -> Response:
+    # No I/O: rendered on the event loop.
     use_language(choose_language(request))
     return render(request, "portal/logged_out.html", {"access": None})
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,7 +10,7 @@ from jinja2_fragments import render_block
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse
 
 from portal import i18n
 
@@ -62,25 +61,6 @@ def unit_of_work(request: Request) -> Iterator[Session]:
     """One transaction per request: committed before the response leaves."""
     with request.app.state.session_factory() as session, session.begin():
         yield session
-
-
-def on_event_loop(
-    handler: Callable[[Request], Response],
-) -> Callable[[Request], Awaitable[Response]]:
-    """Run a short, database-bound page handler on the event loop instead of a thread.
-
-    A worker's CPU is the limit for portal pages, and handing each request to a
-    thread and back costs more than the sub-millisecond indexed reads these pages
-    make (measured by bench/portal_page.py). Handlers that may wait, on a lock,
-    a provider or heavy PDF rendering, stay plain functions so Starlette runs them
-    in its thread pool.
-    """
-
-    @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        return handler(request)
-
-    return endpoint
 
 
 @contextmanager
