@@ -164,7 +164,7 @@ class Settings:
     # Threads serving database-bound requests per worker process; more only add lock contention.
     request_threads: int = 4
     # Requests one worker process serves at once; beyond it a quick 503 (0: no limit).
-    max_requests_in_flight: int = 64
+    max_requests_in_flight: int = 32
     # Proxies whose X-Forwarded-For/-Proto headers are trusted (uvicorn's forwarded_allow_ips).
     forwarded_allow_ips: str = "127.0.0.1"
     log_level: str = "info"

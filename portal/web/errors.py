@@ -7,7 +7,7 @@ import logging
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from portal.access.service import PortalAccess
 from portal.web.context import choose_language, current_access, use_language
@@ -34,9 +34,29 @@ def _error_page(request: Request, status: int) -> Response:
 
 
 def busy_page(request: Request) -> Response:
-    """The worker has as many requests in flight as it takes (web.overload): no database."""
-    use_language(choose_language(request))
-    return render(request, "errors/busy.html", {"access": None}, status_code=503)
+    """The worker has as many requests in flight as it takes (web.overload).
+
+    No database, and rendered once per language: under overload a refusal must cost the
+    worker next to nothing, or refusing starves the requests it admitted.
+    """
+    language = choose_language(request)
+    pages: dict[str, HTMLResponse] = request.app.state.busy_pages
+    page = pages.get(language)
+    if page is None:
+        use_language(language)
+        # As seen from the home page (the language switch returns there), for any path.
+        home = Request(
+            {
+                "type": "http",
+                "method": "GET",
+                "path": "/",
+                "query_string": b"",
+                "headers": [],
+                "app": request.app,
+            }
+        )
+        page = pages[language] = render(home, "errors/busy.html", {"access": None})
+    return Response(page.body, status_code=503, headers=dict(page.headers))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -10,6 +10,7 @@ answer at once.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -194,6 +195,13 @@ def test_a_page_view_waiting_on_a_lock_leaves_the_worker_answering(live: LiveApp
         other = live.get("/", "Other SAS", timeout=QUICK_SECONDS)
         assert other.status_code == 200
         assert "Other SAS" in other.text
+        invoice_path = re.search(r'href="(/invoices/\d+)"', other.text)
+        assert invoice_path is not None
+        for path in ("/paid", invoice_path.group(1)):
+            page = live.get(path, "Other SAS", timeout=QUICK_SECONDS)
+            assert page.status_code == 200, path
+            assert 'action="/logout"' in page.text, path  # in the session, not the welcome page
+        assert live.get("/invoices/999999", "Other SAS", timeout=QUICK_SECONDS).status_code == 404
         assert blocked.is_alive(), "the lock was not in the page view's way"
 
     assert [response.status_code for response in answers] == [200]
