@@ -341,7 +341,11 @@ def receipts_worker(env: dict[str, str], workdir: Path) -> Any:
         yield process
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a loaded machine: do not let it outlive the run
+            process.kill()
+            process.wait(timeout=10)
         log.close()
 
 
