@@ -45,7 +45,8 @@ sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(PROJECT_ROOT))
 
 import bare_app  # noqa: E402
-from sqlalchemy import create_engine, insert, make_url, text  # noqa: E402
+from lock_stall import StallError, StallResult, run_stall  # noqa: E402
+from sqlalchemy import create_engine, insert, make_url, select, text  # noqa: E402
 
 from portal import clock, migrate  # noqa: E402
 from portal.company.service import sync_company  # noqa: E402
@@ -95,6 +96,7 @@ class BackendResult:
     bare_page_bytes: int
     seed_seconds: float
     paced: WrkResult
+    stall: StallResult | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -106,6 +108,7 @@ class BackendResult:
             (f"ratio app/bare >= {GOAL_RATIO}", self.ratio >= GOAL_RATIO),
             (f"app p99 < {GOAL_P99_MS:g} ms at a steady rate", self.paced.p99_ms < GOAL_P99_MS),
             (f"app RSS < {GOAL_RSS_MB:g} MB", self.app_rss_mb < GOAL_RSS_MB),
+            *(self.stall.goals() if self.stall else []),
         ]
 
 
@@ -223,8 +226,9 @@ def _bulk_other_customers(db: Any, company_id: int, customers: int, per_customer
         db.execute(insert(Invoice), invoices[start : start + 5_000])
 
 
-def seed(url: str, settings: Settings, customers: int, per_customer: int) -> str:
-    """Migrate and seed the database at ``url``; returns the measured customer's portal link."""
+def seed(url: str, settings: Settings, customers: int, per_customer: int) -> tuple[str, str]:
+    """Migrate and seed the database at ``url``; returns the portal links of the measured
+    customer and of another one (for the lock-stall phase)."""
     engine = make_engine(url)
     try:
         migrate.upgrade(url, engine=engine)
@@ -300,7 +304,11 @@ def seed(url: str, settings: Settings, customers: int, per_customer: int) -> str
                     invoice_ids=[invoice.id],
                 )
             signer = LinkSigner(settings.secret_keys, settings.link_max_age_seconds)
-            return issue_link(db, signer, settings.base_url, customer, purpose="bench")
+            other = db.scalars(select(Customer).where(Customer.reference == "C-000001")).one()
+            return (
+                issue_link(db, signer, settings.base_url, customer, purpose="bench"),
+                issue_link(db, signer, settings.base_url, other, purpose="bench"),
+            )
     finally:
         engine.dispose()
 
@@ -615,10 +623,13 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Backen
             "PORTAL_SECRET_KEYS": secrets.token_urlsafe(36),  # 48 characters
             "PORTAL_BASE_URL": f"http://127.0.0.1:{app_port}",
             "PORTAL_DOCUMENTS_DIR": str(workdir / "documents"),
+            # The limit stays in the path (its cost is measured) but out of the way: when a
+            # wrk run ends, the requests it left in flight overlap the next run's.
+            "PORTAL_MAX_REQUESTS_IN_FLIGHT": str(4 * args.connections),
         }
         settings = load_settings(settings_env)
         started = time.perf_counter()
-        link = seed(url, settings, args.customers, args.invoices_per_customer)
+        link, other_link = seed(url, settings, args.customers, args.invoices_per_customer)
         seed_seconds = time.perf_counter() - started
         print(
             f"  seeded {args.customers} customers x {args.invoices_per_customer} invoices "
@@ -647,6 +658,15 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Backen
             )
             app_rss = rss_mb(app.process.pid)
             print(f"  app RSS after the load: {app_rss:.1f} MB", flush=True)
+            stall = None
+            if args.lock_seconds > 0:
+                try:
+                    stall = run_stall(
+                        url, app_port, cookie, open_link(app_port, other_link), args.lock_seconds
+                    )
+                except StallError as error:
+                    raise SetupError(f"lock-stall phase: {error}") from error
+                print(f"  {stall.summary()}", flush=True)
 
         with serve(
             "bare", ["--app-dir", str(BENCH_DIR), "bare_app:asgi"], bare_port, env, workdir, extra
@@ -656,7 +676,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Backen
             )
 
     return BackendResult(
-        backend, app_result, bare_result, app_rss, app_size, bare_size, seed_seconds, paced
+        backend, app_result, bare_result, app_rss, app_size, bare_size, seed_seconds, paced, stall
     )
 
 
@@ -725,6 +745,9 @@ def print_report(
         print(f"  {r.backend:<10} {verdicts}")
     for name in skipped:
         print(f"  {name:<10} skipped")
+    for r in results:
+        if r.stall:
+            print(f"\nLock stall, {r.backend}: {r.stall.summary()}")
     # wrk keeps every connection busy (closed loop), so by Little's law the mean latency is
     # connections / throughput: a latency goal at N connections is a throughput goal too.
     needed = args.connections / (GOAL_P99_MS / 1000)
@@ -768,6 +791,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=5,
         help="invoices per background customer (default 5)",
+    )
+    parser.add_argument(
+        "--lock-seconds",
+        type=float,
+        default=5,
+        help="lock-stall phase: how long a lock holds one page view (default 5; 0 skips it)",
     )
     parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk", help="path of wrk")
     parser.add_argument(

@@ -42,7 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiosmtpd.controller import Controller
 from portal_page import (
+    BENCH_DIR,
     PROJECT_ROOT,
+    Server,
     SetupError,
     free_port,
     fresh_database,
@@ -71,6 +73,7 @@ from portal.settings import load_settings
 WEBHOOK_SECRET = "whsec_bench_0123456789abcdef"  # noqa: S105 - a bench-only secret
 SECRET_KEY = "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz"  # noqa: S105
 GOAL_EVENTS_PER_SECOND = 300.0
+GOAL_FLOOR_RATIO = 0.5  # app events/s over bench/webhook_floor.py's, same run
 GOAL_RSS_GROWTH = 0.10  # "flat": under 10 % growth from the first sample to the last
 AMOUNT_MINOR = 12_345
 RECEIPT_DEADLINE_SECONDS = 60.0
@@ -90,6 +93,30 @@ class SmtpSink:
 
 
 @dataclass
+class Floor:
+    """bench/webhook_floor.py under the same load."""
+
+    delivered: int
+    seconds: float
+    statuses: dict[int, int]
+    stored_events: int
+    settled: int
+    distinct: int
+
+    @property
+    def events_per_second(self) -> float:
+        return self.delivered / self.seconds
+
+    @property
+    def exactly_once(self) -> bool:
+        return (
+            self.stored_events == self.distinct
+            and self.settled == self.distinct
+            and set(self.statuses) == {200}
+        )
+
+
+@dataclass
 class Result:
     backend: str
     distinct: int
@@ -103,6 +130,12 @@ class Result:
     receipts: int
     rss_samples: list[float] = field(default_factory=list)
     app_cpu_seconds: float = 0.0
+    floor: Floor | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        """Events per second of the app over the floor's, measured in the same run."""
+        return self.events_per_second / self.floor.events_per_second if self.floor else None
 
     @property
     def cpu_ms_per_event(self) -> float:
@@ -308,8 +341,113 @@ def receipts_worker(env: dict[str, str], workdir: Path) -> Any:
         yield process
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a loaded machine: do not let it outlive the run
+            process.kill()
+            process.wait(timeout=10)
         log.close()
+
+
+def stream_order(first: int, total: int, replays: float) -> list[int]:
+    """Event numbers first..total-1 in order, plus replays of a share of them, each a few
+    places after its original, so many race with it from another sender."""
+    rng = random.Random(7)
+    measured = list(range(first, total))
+    again = [rng.choice(measured) for _ in range(int(len(measured) * replays))]
+    order = list(measured)
+    for replay in again:
+        order.insert(min(len(order), order.index(replay) + rng.randint(0, 8)), replay)
+    return order
+
+
+def load(
+    server: Server, warmup: list[bytes], stream: list[bytes], senders: int
+) -> tuple[float, dict[int, int], float, list[float]]:
+    """Warm up, then deliver ``stream`` over ``senders`` connections; returns the seconds it
+    took, the answers by status, the server's CPU seconds and its memory samples (MB)."""
+    port = server.port
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    deliver(port, warmup, statuses, lock)
+    statuses.clear()
+    shares = [stream[i::senders] for i in range(senders)]
+    samples = [rss_mb(server.process.pid)]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            samples.append(rss_mb(server.process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    threads = [
+        threading.Thread(target=deliver, args=(port, share, statuses, lock)) for share in shares
+    ]
+    sampler.start()
+    cpu_before = cpu_seconds(server.process.pid)
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - began
+    cpu = cpu_seconds(server.process.pid) - cpu_before
+    stop.set()
+    sampler.join()
+    samples.append(rss_mb(server.process.pid))
+    return seconds, statuses, cpu, samples
+
+
+def run_floor(
+    backend: str,
+    env: dict[str, str],
+    args: argparse.Namespace,
+    workdir: Path,
+    total: int,
+    stream_numbers: tuple[list[int], list[int]],
+) -> Floor:
+    """The same events, senders and workers against bench/webhook_floor.py, on a database
+    seeded the same way."""
+    with fresh_database(backend, workdir) as url:
+        floor_env = {**env, "PORTAL_DATABASE_URL": url}
+        pairs = seed(url, load_settings(floor_env).company, total)
+        bodies = [event_body(pi, rid, n) for n, (pi, rid) in enumerate(pairs)]
+        warmup_numbers, stream_order = stream_numbers
+        warmup = [bodies[n] for n in warmup_numbers]
+        stream = [bodies[n] for n in stream_order]
+        port = free_port()
+        floor_env["PORTAL_BASE_URL"] = f"http://127.0.0.1:{port}"
+        extra = ["--workers", str(args.workers)] if args.workers != 1 else []
+        target = ["--app-dir", str(BENCH_DIR), "webhook_floor:asgi"]
+        with serve("floor", target, port, server_env(floor_env), workdir, extra) as server:
+            seconds, statuses, _cpu, _samples = load(server, warmup, stream, args.senders)
+        engine = make_engine(url)
+        try:
+            with engine.connect() as connection:
+                stored = connection.scalar(select(func.count()).select_from(WebhookEvent))
+                settled = connection.scalar(
+                    select(func.count())
+                    .select_from(PaymentRequest)
+                    .where(PaymentRequest.status == PaymentRequestStatus.CONFIRMED)
+                )
+        finally:
+            engine.dispose()
+    distinct = len(set(stream_order))
+    result = Floor(
+        len(stream),
+        seconds,
+        statuses,
+        stored_events=int(stored or 0) - len(warmup),
+        settled=int(settled or 0) - len(warmup),
+        distinct=distinct,
+    )
+    print(
+        f"  floor: {result.events_per_second:.0f} events/s ({result.delivered} in "
+        f"{seconds:.2f} s), stored {result.stored_events}, settled {result.settled}, "
+        f"exactly once: {'yes' if result.exactly_once else 'NO'}",
+        flush=True,
+    )
+    return result
 
 
 def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Result:
@@ -346,46 +484,16 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Result
                 flush=True,
             )
             bodies = [event_body(pi, rid, n) for n, (pi, rid) in enumerate(pairs)]
-            warmup, measured = bodies[: args.warmup], bodies[args.warmup :]
-            rng = random.Random(7)
-            replays = [rng.choice(measured) for _ in range(int(len(measured) * args.replays))]
-            # Replays land near their original, so many race with it from another sender.
-            stream = list(measured)
-            for replay in replays:
-                stream.insert(min(len(stream), stream.index(replay) + rng.randint(0, 8)), replay)
+            warmup_numbers = list(range(args.warmup))
+            order = stream_order(args.warmup, total, args.replays)
+            warmup = [bodies[n] for n in warmup_numbers]
+            measured = bodies[args.warmup :]
+            stream = [bodies[n] for n in order]
             extra = ["--workers", str(args.workers)] if args.workers != 1 else []
             with serve(
                 "app", ["portal.web.app:asgi"], port, server_env(env), workdir, extra
             ) as server:
-                statuses: dict[int, int] = {}
-                lock = threading.Lock()
-                deliver(port, warmup, statuses, lock)
-                statuses.clear()
-                shares = [stream[i :: args.senders] for i in range(args.senders)]
-                samples = [rss_mb(server.process.pid)]
-                stop = threading.Event()
-
-                def sample() -> None:
-                    while not stop.wait(0.5):
-                        samples.append(rss_mb(server.process.pid))
-
-                sampler = threading.Thread(target=sample, daemon=True)
-                threads = [
-                    threading.Thread(target=deliver, args=(port, share, statuses, lock))
-                    for share in shares
-                ]
-                sampler.start()
-                cpu_before = cpu_seconds(server.process.pid)
-                began = time.perf_counter()
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
-                seconds = time.perf_counter() - began
-                app_cpu = cpu_seconds(server.process.pid) - cpu_before
-                stop.set()
-                sampler.join()
-                samples.append(rss_mb(server.process.pid))
+                seconds, statuses, app_cpu, samples = load(server, warmup, stream, args.senders)
             # Receipts are the worker's job, in its own process, after the load.
             with receipts_worker(server_env(env), workdir):
                 deadline = time.monotonic() + RECEIPT_DEADLINE_SECONDS
@@ -408,6 +516,11 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Result
                     )
             finally:
                 engine.dispose()
+            floor = (
+                run_floor(backend, env, args, workdir, total, (warmup_numbers, order))
+                if args.floor
+                else None
+            )
             return Result(
                 backend,
                 distinct=len(measured),
@@ -421,6 +534,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Result
                 receipts=sink.count - len(warmup),
                 rss_samples=samples,
                 app_cpu_seconds=app_cpu,
+                floor=floor,
             )
     finally:
         controller.stop()
@@ -471,6 +585,14 @@ def print_report(results: list[Result], skipped: list[str], args: argparse.Names
             ok = ok and speed
         ok = ok and flat
         print(line)
+        if r.floor is not None and r.ratio is not None:
+            good = r.ratio >= GOAL_FLOOR_RATIO and r.exactly_once and r.floor.exactly_once
+            print(
+                f"{r.backend}: ratio app/floor {r.ratio:.2f} ({r.events_per_second:.0f} vs "
+                f"{r.floor.events_per_second:.0f} events/s, same run), goal at least "
+                f"{GOAL_FLOOR_RATIO}, exactly once: {'PASS' if good else 'FAIL'}"
+            )
+            ok = ok and good
     for note in skipped:
         print(note)
     return ok
@@ -489,6 +611,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="uvicorn worker processes (2: one per core, as the Docker image runs)",
     )
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="skip the floor (bench/webhook_floor.py under the same load)",
+    )
     return parser.parse_args(argv)
 
 

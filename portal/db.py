@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -142,6 +143,27 @@ def make_read_engine(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite" and not _in_memory_sqlite(url):
         return make_engine(url, autocommit=True)
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+ASYNC_POOL_SIZE = 10
+
+
+def make_async_read_engine(engine: Engine) -> AsyncEngine | None:
+    """PostgreSQL only: an asyncio engine (psycopg's async mode) in autocommit, for the page
+    views served on the event loop (web.rendering.page_view): waiting on the database there
+    leaves the worker free for other requests. None on SQLite, whose page views run in the
+    thread pool instead (its asyncio driver runs every statement in a thread anyway).
+    """
+    if engine.dialect.name != "postgresql":
+        return None
+    url = engine.url.render_as_string(hide_password=False)
+    # No overflow: every page view of a busy worker would otherwise open a connection and
+    # close it again (a new server process each time); beyond ten they wait their turn.
+    async_engine = create_async_engine(
+        url, isolation_level="AUTOCOMMIT", pool_size=ASYNC_POOL_SIZE, max_overflow=0
+    )
+    pool_checks.install(async_engine.sync_engine)
+    return async_engine
 
 
 @contextmanager

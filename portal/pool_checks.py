@@ -57,6 +57,8 @@ def _socket_quiet(dbapi_connection: Any) -> bool:
     An idle connection's socket has nothing to read; if it has, the server closed it or
     sent a notice (such as its shutdown), and only a ping tells whether it still works.
     """
+    # An asyncio engine's pool holds adapters; the driver's own connection has the socket.
+    dbapi_connection = getattr(dbapi_connection, "driver_connection", dbapi_connection)
     if getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False):
         return False
     try:

@@ -171,6 +171,8 @@ class Settings:
     request_threads: int = 4
     # The largest back-office upload (spreadsheet imports, invoice PDFs), in bytes.
     max_upload_bytes: int = 100 * 1024 * 1024
+    # Requests one worker process serves at once; beyond it a quick 503 (0: no limit).
+    max_requests_in_flight: int = 32
     # Proxies whose X-Forwarded-For/-Proto headers are trusted (uvicorn's forwarded_allow_ips).
     forwarded_allow_ips: str = "127.0.0.1"
     log_level: str = "info"
@@ -246,6 +248,8 @@ class Settings:
             raise ConfigurationError("PORTAL_REQUEST_THREADS must be at least 1")
         if self.max_upload_bytes < 1024:
             raise ConfigurationError("PORTAL_MAX_UPLOAD_BYTES must be at least 1024")
+        if self.max_requests_in_flight < 0:
+            raise ConfigurationError("PORTAL_MAX_REQUESTS_IN_FLIGHT must be 0 or more")
         if self.link_max_age_days < 1:
             raise ConfigurationError("PORTAL_LINK_MAX_AGE_DAYS must be at least 1")
         if self.transfer_grace_days < 1:
@@ -441,6 +445,7 @@ def load_settings(
         "SESSION_IDLE_MINUTES": "session_idle_minutes",
         "FRESH_LINK_LIMIT_PER_HOUR": "fresh_link_limit_per_hour",
         "REQUEST_THREADS": "request_threads",
+        "MAX_REQUESTS_IN_FLIGHT": "max_requests_in_flight",
         "TRANSFER_GRACE_DAYS": "transfer_grace_days",
         "CLOCK_SHIFT_DAYS": "clock_shift_days",
         "MAX_UPLOAD_BYTES": "max_upload_bytes",

@@ -6,7 +6,8 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,7 +15,13 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from portal.company.service import sync_company
-from portal.db import make_engine, make_read_engine, make_session_factory, transaction
+from portal.db import (
+    make_async_read_engine,
+    make_engine,
+    make_read_engine,
+    make_session_factory,
+    transaction,
+)
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer
 from portal.payments.stripe_gateway import StripeGateway
@@ -40,6 +47,7 @@ from portal.web import (
 )
 from portal.web.limits import body_limits
 from portal.web.middleware import CrossSiteRequestGuard, RequestBodyLimit, SecurityHeaders
+from portal.web.overload import InFlightLimit
 
 STATIC_DIR = PROJECT_ROOT / "static"
 HTMX_DIR = PROJECT_ROOT / "node_modules" / "htmx.org" / "dist"
@@ -57,16 +65,22 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engines = []
         factory = read_factory = session_factory
+        async_engine = None
         if factory is None:
             engine = make_engine(settings.database_url)
             read_engine = make_read_engine(engine)
             engines = [read_engine, engine]
             factory = make_session_factory(engine)
             read_factory = make_session_factory(read_engine)
+            async_engine = make_async_read_engine(engine)
+        app.state.async_read_session_factory = (
+            async_sessionmaker(async_engine, expire_on_commit=False) if async_engine else None
+        )
         with transaction(factory) as db:
             company = sync_company(db, settings.company)
             company_id = company.id
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        app.state.health_limiter = CapacityLimiter(1)
         app.state.session_factory = factory
         app.state.read_session_factory = read_factory
         app.state.company_id = company_id
@@ -75,10 +89,18 @@ def create_app(
         finally:
             for each in engines:
                 each.dispose()
+            if async_engine is not None:
+                await async_engine.dispose()
 
     middleware = [
         Middleware(
             SecurityHeaders, frame_ancestors=settings.frame_ancestors, hsts=not settings.development
+        ),
+        Middleware(
+            InFlightLimit,
+            limit=settings.max_requests_in_flight,
+            busy=errors.busy_page,
+            exempt_prefixes=("/healthz", "/static/"),
         ),
         Middleware(
             RequestBodyLimit, limit_for=body_limits(settings).limit_for, refuse=errors.too_large
@@ -127,6 +149,7 @@ def create_app(
     app.state.signer = LinkSigner(settings.secret_keys, settings.link_max_age_seconds)
     app.state.mailer = Mailer(settings.smtp, settings.mail_spool_dir)
     app.state.stripe = StripeGateway(settings.stripe) if settings.stripe.enabled else None
+    app.state.busy_pages = {}  # language -> the rendered 503 page (errors.busy_page)
     app.state.htmx_available = (HTMX_DIR / "htmx.min.js").is_file()
     # Seconds every failed back-office login waits before its answer (tests set 0).
     app.state.login_failure_delay = login.LOGIN_FAILURE_DELAY_SECONDS

@@ -7,12 +7,12 @@ import logging
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from portal.access.service import PortalAccess
 from portal.web.context import choose_language, current_access, use_language
-from portal.web.rendering import render, unit_of_work
+from portal.web.rendering import read_unit_of_work, render
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def _session_of(request: Request) -> PortalAccess | None:
     """The debtor's session if there is one, so the page keeps their language and menu."""
     try:
-        with unit_of_work(request) as db:
+        with read_unit_of_work(request) as db:
             return current_access(request, db)
     except Exception:  # an error page must render even when the database fails
         log.warning("error page rendered without the session", exc_info=True)
@@ -32,6 +32,32 @@ def _error_page(request: Request, status: int) -> Response:
     use_language(choose_language(request, access))
     template = "errors/404.html" if status in (404, 405) else "errors/error.html"
     return render(request, template, {"access": access, "status": status}, status_code=status)
+
+
+def busy_page(request: Request) -> Response:
+    """The worker has as many requests in flight as it takes (web.overload).
+
+    No database, and rendered once per language: under overload a refusal must cost the
+    worker next to nothing, or refusing starves the requests it admitted.
+    """
+    language = choose_language(request)
+    pages: dict[str, HTMLResponse] = request.app.state.busy_pages
+    page = pages.get(language)
+    if page is None:
+        use_language(language)
+        # As seen from the home page (the language switch returns there), for any path.
+        home = Request(
+            {
+                "type": "http",
+                "method": "GET",
+                "path": "/",
+                "query_string": b"",
+                "headers": [],
+                "app": request.app,
+            }
+        )
+        page = pages[language] = render(home, "errors/busy.html", {"access": None})
+    return Response(page.body, status_code=503, headers=dict(page.headers))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

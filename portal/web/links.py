@@ -18,7 +18,7 @@ from portal.links.tokens import LinkExpired, LinkInvalid, LinkSigner
 from portal.mail.sender import Mailer, compose
 from portal.settings import Settings
 from portal.web.context import choose_language, set_session_cookie, use_language
-from portal.web.rendering import client_ip, on_event_loop, render, unit_of_work
+from portal.web.rendering import client_ip, render, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,6 @@ EMAIL_SHAPE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 REJECTION_STATUS = {"invalid": 400, "expired": 410, "revoked": 410}
 
 
-@on_event_loop
 def open_link(request: Request) -> Response:
     token: str = request.path_params["token"]
     state = request.app.state

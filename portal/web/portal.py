@@ -31,7 +31,7 @@ from portal.web.context import (
     safe_next,
     use_language,
 )
-from portal.web.rendering import on_event_loop, read_unit_of_work, render, unit_of_work
+from portal.web.rendering import page_view, render, unit_of_work
 
 SHOW_FILTERS = ("all", "overdue", "upcoming")
 
@@ -83,57 +83,54 @@ def home_context(
     }
 
 
-@on_event_loop
-def home(request: Request) -> Response:
-    with read_unit_of_work(request) as db:
-        access, open_items = current_access_and_open_invoices(request, db)
-        if access is None:
-            return _no_session(request)
-        use_language(choose_language(request, access))
-        context = home_context(request, db, access, open_items)
-        return render(request, "portal/home.html", context, block="invoice_table")
+@page_view
+def home(request: Request, db: Session) -> Response:
+    access, open_items = current_access_and_open_invoices(request, db)
+    if access is None:
+        return _no_session(request)
+    use_language(choose_language(request, access))
+    context = home_context(request, db, access, open_items)
+    return render(request, "portal/home.html", context, block="invoice_table")
 
 
-@on_event_loop
-def paid(request: Request) -> Response:
-    with read_unit_of_work(request) as db:
-        access = current_access(request, db)
-        if access is None:
-            return _no_session(request)
-        use_language(choose_language(request, access))
-        today = clock.today_in(access.customer.timezone)
-        items = invoices.paid_invoices(db, _scope(access))
-        return render(
-            request,
-            "portal/paid.html",
-            {"access": access, "customer": access.customer, "invoices": items, "today": today},
-        )
+@page_view
+def paid(request: Request, db: Session) -> Response:
+    access = current_access(request, db)
+    if access is None:
+        return _no_session(request)
+    use_language(choose_language(request, access))
+    today = clock.today_in(access.customer.timezone)
+    items = invoices.paid_invoices(db, _scope(access))
+    return render(
+        request,
+        "portal/paid.html",
+        {"access": access, "customer": access.customer, "invoices": items, "today": today},
+    )
 
 
-@on_event_loop
-def invoice_detail(request: Request) -> Response:
+@page_view
+def invoice_detail(request: Request, db: Session) -> Response:
     invoice_id: int = request.path_params["invoice_id"]
-    with read_unit_of_work(request) as db:
-        access = current_access(request, db)
-        if access is None:
-            return _no_session(request)
-        use_language(choose_language(request, access))
-        invoice = invoices.get_invoice(db, _scope(access), invoice_id)
-        if invoice is None:
-            raise HTTPException(404)
-        today = clock.today_in(access.customer.timezone)
-        pending = invoice.status is InvoiceStatus.OPEN and invoice.payment_pending(today)
-        return render(
-            request,
-            "portal/invoice.html",
-            {
-                "access": access,
-                "customer": access.customer,
-                "invoice": invoice,
-                "today": today,
-                "pending": pending,
-            },
-        )
+    access = current_access(request, db)
+    if access is None:
+        return _no_session(request)
+    use_language(choose_language(request, access))
+    invoice = invoices.get_invoice(db, _scope(access), invoice_id)
+    if invoice is None:
+        raise HTTPException(404)
+    today = clock.today_in(access.customer.timezone)
+    pending = invoice.status is InvoiceStatus.OPEN and invoice.payment_pending(today)
+    return render(
+        request,
+        "portal/invoice.html",
+        {
+            "access": access,
+            "customer": access.customer,
+            "invoice": invoice,
+            "today": today,
+            "pending": pending,
+        },
+    )
 
 
 def _company(request: Request, db: Session) -> Company:
@@ -257,8 +254,8 @@ def logout(request: Request) -> Response:
     return response
 
 
-@on_event_loop
-def logged_out(request: Request) -> Response:
+async def logged_out(request: Request) -> Response:
+    # No I/O: rendered on the event loop.
     use_language(choose_language(request))
     return render(request, "portal/logged_out.html", {"access": None})
 

@@ -8,8 +8,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from jinja2_fragments import render_block
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -64,23 +66,38 @@ def unit_of_work(request: Request) -> Iterator[Session]:
         yield session
 
 
-def on_event_loop(
-    handler: Callable[[Request], Response],
-) -> Callable[[Request], Awaitable[Response]]:
-    """Run a short, database-bound page handler on the event loop instead of a thread.
+PageHandler = Callable[[Request, Session], Response]
 
-    A worker's CPU is the limit for portal pages, and handing each request to a
-    thread and back costs more than the sub-millisecond indexed reads these pages
-    make (measured by bench/portal_page.py). Handlers that may wait, on a lock,
-    a provider or heavy PDF rendering, stay plain functions so Starlette runs them
-    in its thread pool.
+
+def page_view(handler: PageHandler) -> Callable[[Request], Awaitable[Response]]:
+    """A page view: ``handler(request, db)`` reads through ``db`` (autocommit, as
+    read_unit_of_work) and renders, without ever holding up the worker's other requests.
+
+    On PostgreSQL it runs on the event loop over the asyncio engine (psycopg's async mode):
+    SQLAlchemy runs the handler in a greenlet and every statement awaits its answer, so a
+    page view waiting on a lock leaves the loop serving the rest, and no thread handoff
+    is paid per request. On SQLite (and with a session factory given, as in the tests)
+    it runs in the thread pool, like any plain handler.
     """
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
-        return handler(request)
+        factory: async_sessionmaker[AsyncSession] | None = (
+            request.app.state.async_read_session_factory
+        )
+        if factory is None:
+            return await run_in_threadpool(_in_read_session, handler, request)
+        async with factory() as session:
+            response = await session.run_sync(lambda db: handler(request, db))
+            await session.commit()
+            return response
 
     return endpoint
+
+
+def _in_read_session(handler: PageHandler, request: Request) -> Response:
+    with read_unit_of_work(request) as db:
+        return handler(request, db)
 
 
 @contextmanager

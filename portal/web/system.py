@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from anyio import to_thread
 from sqlalchemy import text
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -18,13 +18,15 @@ DEFAULT_LOGO = PROJECT_ROOT / "static" / "img" / "logo.svg"
 async def healthz(request: Request) -> Response:
     def check() -> bool:
         try:
-            with request.app.state.session_factory() as db:
+            # Autocommit: on SQLite a transaction would queue for the write lock.
+            with request.app.state.read_session_factory() as db:
                 db.execute(text("SELECT 1"))
             return True
         except Exception:
             return False
 
-    healthy = await run_in_threadpool(check)
+    # Its own thread: a health check never queues behind page views waiting on the database.
+    healthy = await to_thread.run_sync(check, limiter=request.app.state.health_limiter)
     return JSONResponse(
         {
             "status": "ok" if healthy else "unavailable",

@@ -127,7 +127,9 @@ def test_healthz_reports_an_unreachable_database(tmp_path: Path) -> None:
     migrate.upgrade(settings.database_url)
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
-        client.app.state.session_factory.kw["bind"].dispose()  # type: ignore[attr-defined]
+        state = client.app.state  # type: ignore[attr-defined]
+        for factory in (state.session_factory, state.read_session_factory):
+            factory.kw["bind"].dispose()
         (tmp_path / "health.db").unlink()
         (tmp_path / "health.db").mkdir()  # the database file is gone and cannot be recreated
         response = client.get("/healthz")
