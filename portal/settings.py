@@ -179,6 +179,11 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     reminders: ReminderSettings = field(default_factory=ReminderSettings)
     cases: CaseSettings = field(default_factory=CaseSettings)
+    # Imports: where original files are kept for audit, for how long, and what is accepted.
+    imports_dir: Path = PROJECT_ROOT / "var" / "imports"
+    import_retention_days: int = 90
+    import_max_bytes: int = 200 * 1024 * 1024
+    import_max_rows: int = 2_000_000
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -302,6 +307,9 @@ class Settings:
         if not 0 <= r.plan_hour <= 23:
             raise ConfigurationError("PORTAL_REMINDER_PLAN_HOUR must be between 0 and 23")
         self._check_cases()
+        for name in ("import_retention_days", "import_max_bytes", "import_max_rows"):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"PORTAL_{name.upper()} must be at least 1")
 
     def _check_cases(self) -> None:
         cases = self.cases
@@ -416,6 +424,9 @@ def load_settings(
         "REQUEST_THREADS": "request_threads",
         "TRANSFER_GRACE_DAYS": "transfer_grace_days",
         "CLOCK_SHIFT_DAYS": "clock_shift_days",
+        "IMPORT_RETENTION_DAYS": "import_retention_days",
+        "IMPORT_MAX_BYTES": "import_max_bytes",
+        "IMPORT_MAX_ROWS": "import_max_rows",
     }.items():
         if (raw := get(env_name)) is not None:
             values[attr] = _as_int(env_name, raw)
@@ -427,6 +438,8 @@ def load_settings(
         values["frame_ancestors"] = tuple(raw.split())
     if (raw := get("DOCUMENTS_DIR")) is not None:
         values["documents_dir"] = Path(raw)
+    if (raw := get("IMPORTS_DIR")) is not None:
+        values["imports_dir"] = Path(raw)
     if (raw := get("MAIL_SPOOL_DIR")) is not None:
         values["mail_spool_dir"] = Path(raw)
     if "base_url" in values:

@@ -73,6 +73,30 @@ def append(
     )
 
 
+def record_many(session: Session, events: list[dict[str, Any]]) -> None:
+    """Many events in one INSERT (imports): each dict holds ``record``'s keyword arguments
+    (company_id, action, actor, and optionally actor_id, customer_id, subject_type,
+    subject_id, details)."""
+    if not events:
+        return
+    now = clock.now()
+    session.execute(
+        _APPEND,
+        [
+            {
+                "customer_id": None,
+                "actor_id": None,
+                "subject_type": None,
+                "details": {},
+                **event,
+                "occurred_at": now,
+                "subject_id": None if event.get("subject_id") is None else str(event["subject_id"]),
+            }
+            for event in events
+        ],
+    )
+
+
 # Built once: a Core statement executed with parameters skips the per-call construction.
 _APPEND = insert(cast(Table, TimelineEvent.__table__))
 

@@ -1,0 +1,159 @@
+"""Reading an import file in batches, comparing each batch with what is stored, and (when
+confirmed) writing it: one bounded transaction per batch of ``BATCH`` rows.
+
+The same pass gives the preview (``write=False``: counts of new, changed, unchanged and
+rejected rows, warnings, nothing written) and applies the import (``write=True``). Rows are
+keyed by the company's own references (customer reference, invoice number), so running an
+import again converges: what was written is unchanged the second time.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.db import transaction
+from portal.i18n import N_
+from portal.imports.mapping import Kind
+from portal.imports.readers import Table
+from portal.imports.rows import Rejection, Row, row_reader
+from portal.timeline.models import Actor
+
+BATCH = 2_000
+KEPT = 1_000  # rejections and warnings kept for the preview; the counts are exact
+SAMPLE = 10
+
+
+@dataclass
+class Context:
+    company_id: int
+    currency: str
+    actor: Actor
+    actor_id: str | None
+    import_id: int | None
+    write: bool
+    settle_missing: bool = False
+
+    @property
+    def source(self) -> dict[str, Any]:
+        return {"source": "import", "import_id": self.import_id}
+
+
+@dataclass
+class Outcome:
+    """What an import found (preview) or did (applied)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    rows: int = 0
+
+    def reject(self, rejection: Rejection) -> None:
+        self.counts["rejected"] += 1
+        if len(self.rejections) < KEPT:
+            self.rejections.append(rejection.as_json())
+
+    def warn(self, line: int, message: str, **values: Any) -> None:
+        self.counts["flagged"] += 1
+        if len(self.warnings) < KEPT:
+            self.warnings.append({"line": line, "message": message, "values": values})
+
+
+@dataclass
+class FileState:
+    """What earlier batches of the same file saw (bounded: hashes, not rows)."""
+
+    keys: set[int] = field(default_factory=set)
+    # Customers a preview would create, so later batches count their invoices right.
+    planned_customers: set[str] = field(default_factory=set)
+    amount_keys: dict[int, int] = field(default_factory=dict)
+    identities: dict[str, str] = field(default_factory=dict)
+
+    def first_time(self, key: str) -> bool:
+        digest = hash(key)
+        if digest in self.keys:
+            return False
+        self.keys.add(digest)
+        return True
+
+
+Handler = Callable[[Session, Context, list[Row], FileState, Outcome], None]
+
+
+def handler_for(kind: Kind) -> Handler:
+    from portal.imports import kinds
+
+    return kinds.HANDLERS[kind]
+
+
+def batches(
+    table: Table, kind: Kind, columns: dict[int, str], currency: str, outcome: Outcome
+) -> Iterator[list[Row]]:
+    """Typed rows of the file in lists of BATCH; rejections go to ``outcome`` on the way."""
+    read = row_reader(kind, columns, len(table.header), currency)
+    parsed: Iterable[Row | Rejection] = (read(line, cells) for line, cells in table.rows)
+    iterator = iter(parsed)
+    while chunk := list(itertools.islice(iterator, BATCH)):
+        rows: list[Row] = []
+        for item in chunk:
+            outcome.rows += 1
+            if isinstance(item, Rejection):
+                outcome.reject(item)
+            else:
+                rows.append(item)
+                if len(outcome.sample) < SAMPLE:
+                    outcome.sample.append(_sample(item))
+        yield rows
+
+
+def run(
+    factory: sessionmaker[Session],
+    ctx: Context,
+    kind: Kind,
+    table: Table,
+    columns: dict[int, str],
+    *,
+    on_batch: Callable[[Session, Outcome], None] | None = None,
+) -> Outcome:
+    """Read the whole file, batch by batch, each in its own short transaction."""
+    outcome = Outcome()
+    state = FileState()
+    handle = handler_for(kind)
+    for rows in batches(table, kind, columns, ctx.currency, outcome):
+        if ctx.write:
+            with transaction(factory) as db:
+                handle(db, ctx, rows, state, outcome)
+                if on_batch is not None:
+                    on_batch(db, outcome)
+            continue
+        with factory() as db:
+            try:
+                handle(db, ctx, rows, state, outcome)
+            finally:
+                db.rollback()  # a preview writes nothing, whatever a handler did
+        if on_batch is not None:
+            with transaction(factory) as db:
+                on_batch(db, outcome)
+    if kind is Kind.INVOICES and ctx.settle_missing:
+        from portal.imports.kinds import settle_missing
+
+        settle_missing(factory, ctx, state, outcome)
+    return outcome
+
+
+def _sample(row: Row) -> dict[str, Any]:
+    values = {
+        name: ("" if value is None else str(value))
+        for name, value in ((n, getattr(row, n)) for n in row.__slots__)  # type: ignore[union-attr]
+        if name != "line"
+    }
+    return {"line": row.line, "values": values}
+
+
+ROW_TWICE = N_("%(key)s appears more than once in the file; only its first line is imported")
