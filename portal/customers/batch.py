@@ -86,14 +86,13 @@ def insert_customers(
         }
         for row in rows
     ]
-    ids = dict(
-        db.execute(
-            insert(CUSTOMERS).returning(
-                CUSTOMERS.c.reference, CUSTOMERS.c.id, sort_by_parameter_order=True
-            ),
-            values,
-        ).tuples()
+    created = db.execute(
+        insert(CUSTOMERS).returning(
+            CUSTOMERS.c.reference, CUSTOMERS.c.id, sort_by_parameter_order=True
+        ),
+        values,
     )
+    ids: dict[str, int] = dict(created)
     contacts = [
         {
             "customer_id": ids[row["reference"]],

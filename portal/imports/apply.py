@@ -150,7 +150,7 @@ def run(
 def _sample(row: Row) -> dict[str, Any]:
     values = {
         name: ("" if value is None else str(value))
-        for name, value in ((n, getattr(row, n)) for n in row.__slots__)  # type: ignore[union-attr]
+        for name, value in ((n, getattr(row, n)) for n in row.__slots__)
         if name != "line"
     }
     return {"line": row.line, "values": values}

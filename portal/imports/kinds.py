@@ -121,7 +121,9 @@ def invoices_batch(
         }
         current = found.get(row.number)
         if current is None:
-            new.append({"number": row.number, **values, "_line": row.line})
+            new.append(
+                {"number": row.number, **values, "_line": row.line, "_ref": row.customer_reference}
+            )
             continue
         if customer_id is None:  # its customer is new in this preview
             values["customer_id"] = -1
@@ -135,7 +137,7 @@ def invoices_batch(
     outcome.counts["changed"] += len(changed)
     if ctx.write:
         for each in new:
-            each.pop("_line")
+            del each["_line"], each["_ref"]
         invoices.insert_invoices(
             db, ctx.company_id, new, actor=ctx.actor, actor_id=ctx.actor_id, source=ctx.source
         )
@@ -210,7 +212,7 @@ def _flag_duplicates(
         key = (row["customer_id"], row["amount_minor"], row["issue_date"])
         other = stored.get(key) if row["customer_id"] is not None else None
         if other is None:
-            digest = hash((row["customer_id"] or row["number"], key[1], key[2]))
+            digest = hash((row["_ref"], key[1], key[2]))
             line = state.amount_keys.setdefault(digest, row["_line"])
             if line != row["_line"]:
                 other = f"line {line}"

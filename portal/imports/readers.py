@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from portal.i18n import N_
 from portal.imports.errors import ImportFileError
@@ -254,7 +254,7 @@ def _header_text(cell: Cell) -> str:
     return "" if cell is None else str(cell).strip()
 
 
-def _xlsx_rows(rows: Iterator[list[Cell]], max_rows: int) -> Iterator[tuple[int, list[Cell]]]:
+def _xlsx_rows(rows: Iterator[list[Any]], max_rows: int) -> Iterator[tuple[int, list[Cell]]]:
     count = 0
     for line, cells in enumerate(rows, start=2):
         if not any(cell not in ("", None) for cell in cells):

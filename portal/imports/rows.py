@@ -190,6 +190,12 @@ def _optional(values: Mapping[str, Cell], name: str, limit: int = 254) -> str | 
     return value[:limit] or None
 
 
+def _identifier(values: Mapping[str, Cell], name: str, limit: int) -> str | None:
+    """SIREN, SIRET, VAT number: written with spaces or dots, stored without."""
+    value = re.sub(r"[\s.\-]", "", text(values.get(name))).upper()
+    return value[:limit] or None
+
+
 # --- rows -------------------------------------------------------------------------------------
 
 
@@ -201,9 +207,9 @@ def customer_row(line: int, values: Mapping[str, Cell], _currency: str) -> Custo
         email=_optional(values, "email"),
         phone=_optional(values, "phone", 32),
         language=_optional(values, "language", 8),
-        siren=_optional(values, "siren", 9),
-        siret=_optional(values, "siret", 14),
-        vat_number=_optional(values, "vat_number", 32),
+        siren=_identifier(values, "siren", 9),
+        siret=_identifier(values, "siret", 14),
+        vat_number=_identifier(values, "vat_number", 32),
         address=_optional(values, "address", 200),
         postal_code=_optional(values, "postal_code", 16),
         city=_optional(values, "city", 100),

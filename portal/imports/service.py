@@ -142,10 +142,11 @@ def analyse(factory: sessionmaker[Session], settings: Settings, import_id: int) 
         if path is None:
             raise ImportFileError(N_("The original file is no longer kept."))
         with open_table(path, settings.import_max_rows) as table:
-            kind = Kind(requested) if requested else mapping.guess_kind(table.header)
             signature = mapping.signature(table.header)
             with factory() as db:
-                columns = chosen or _known_columns(db, company_id, kind, table.header, signature)
+                saved = _saved_mapping(db, company_id, signature)
+            kind = Kind(requested or (saved.kind if saved else mapping.guess_kind(table.header)))
+            columns = chosen or _known_columns(kind, table.header, saved)
             missing = mapping.missing_fields(kind, columns)
             with transaction(factory) as db:
                 record = db.get_one(Import, import_id)
@@ -172,22 +173,24 @@ def analyse(factory: sessionmaker[Session], settings: Settings, import_id: int) 
         record = db.get_one(Import, import_id)
         record.status = ImportStatus.READY
         record.total_rows = record.processed_rows = outcome.rows
-        record.counts = dict(outcome.counts)
+        record.counts = {k: v for k, v in outcome.counts.items() if v}
         record.sample = [{"line": 1, "header": record.sample[0]["header"]}, *outcome.sample]
         record.rejections, record.warnings = outcome.rejections, outcome.warnings
 
 
-def _known_columns(
-    db: Session, company_id: int, kind: Kind, header: list[str], signature: str
-) -> dict[int, str]:
-    saved = db.scalar(
+def _saved_mapping(db: Session, company_id: int, signature: str) -> ImportMapping | None:
+    return db.scalar(
         select(ImportMapping).where(
             ImportMapping.company_id == company_id, ImportMapping.signature == signature
         )
     )
+
+
+def _known_columns(kind: Kind, header: list[str], saved: ImportMapping | None) -> dict[int, str]:
     columns = mapping.recognise(kind, header)
     if saved is not None and saved.kind == kind.value:
-        columns = {**columns, **mapping.from_saved(header, saved.columns, kind)}
+        chosen = mapping.from_saved(header, saved.columns, kind)
+        columns = {i: f for i, f in columns.items() if f not in chosen.values()} | chosen
     return columns
 
 
@@ -200,18 +203,19 @@ def _fail(factory: sessionmaker[Session], import_id: int, error: ImportFileError
 
 
 def save_mapping(
-    db: Session, record: Import, header: list[str], columns: dict[int, str], user_id: int | None
+    db: Session,
+    record: Import,
+    kind: Kind,
+    header: list[str],
+    columns: dict[int, str],
+    user_id: int | None,
 ) -> None:
-    """Keep the credit manager's mapping for files of this shape, and analyse again."""
+    """Keep the credit manager's mapping for files of this shape; the import is analysed
+    again with it."""
     if record.status not in (ImportStatus.NEEDS_MAPPING, ImportStatus.READY):
         raise ImportNotAllowed(record.status)
-    kind = Kind(record.kind or Kind.INVOICES)
     signature = record.header_signature or mapping.signature(header)
-    saved = db.scalar(
-        select(ImportMapping).where(
-            ImportMapping.company_id == record.company_id, ImportMapping.signature == signature
-        )
-    )
+    saved = _saved_mapping(db, record.company_id, signature)
     if saved is None:
         saved = ImportMapping(company_id=record.company_id, signature=signature, uses=0)
         db.add(saved)
@@ -219,6 +223,7 @@ def save_mapping(
     saved.columns = mapping.to_saved(header, columns)
     saved.updated_by_user_id = user_id
     saved.updated_at = clock.now()
+    record.kind = kind.value
     record.columns = {str(index): name for index, name in columns.items()}
     record.status = ImportStatus.ANALYSING
     record.counts, record.rejections, record.warnings = {}, [], []
@@ -302,7 +307,7 @@ def apply_import(factory: sessionmaker[Session], settings: Settings, import_id: 
         record.status = ImportStatus.DONE
         record.finished_at = clock.now()
         record.total_rows = record.processed_rows = outcome.rows
-        record.counts = dict(outcome.counts)
+        record.counts = {k: v for k, v in outcome.counts.items() if v}
         record.rejections, record.warnings = outcome.rejections, outcome.warnings
     return True
 

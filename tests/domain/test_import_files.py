@@ -167,8 +167,16 @@ def test_the_kind_is_guessed_from_the_headers() -> None:
 
 @pytest.mark.parametrize(
     ("text", "minor"),
-    [("1 234,56", 123456), ("1.234,56", 123456), ("1,234.56", 123456), ("99", 9900),
-     ("12,5 €", 1250), ("-10,00", -1000), ("(10,00)", -1000), ("\u202f1\u202f000,00", 100000)],
+    [
+        ("1 234,56", 123456),
+        ("1.234,56", 123456),
+        ("1,234.56", 123456),
+        ("99", 9900),
+        ("12,5 €", 1250),
+        ("-10,00", -1000),
+        ("(10,00)", -1000),
+        ("\u202f1\u202f000,00", 100000),
+    ],
 )
 def test_amounts_as_accounting_software_writes_them(text: str, minor: int) -> None:
     assert parse_money(text, "EUR") == minor
@@ -183,8 +191,12 @@ def test_unreadable_amounts_are_row_errors(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "day"),
-    [("31/12/2026", dt.date(2026, 12, 31)), ("2026-12-31", dt.date(2026, 12, 31)),
-     ("1/2/26", dt.date(2026, 2, 1)), ("31.12.2026", dt.date(2026, 12, 31))],
+    [
+        ("31/12/2026", dt.date(2026, 12, 31)),
+        ("2026-12-31", dt.date(2026, 12, 31)),
+        ("1/2/26", dt.date(2026, 2, 1)),
+        ("31.12.2026", dt.date(2026, 12, 31)),
+    ],
 )
 def test_dates(text: str, day: dt.date) -> None:
     assert parse_date(text) == day
@@ -198,8 +210,13 @@ def test_rows_are_typed_or_rejected_with_a_reason() -> None:
     assert (good.amount_minor, good.due_date) == (1000, dt.date(2026, 12, 1))
     reasons = {
         "the due date is before the issue date": ["F-2", "C-1", "01/12/2026", "01/11/2026", "1"],
-        "the amount of an invoice must be more than zero": ["F-3", "C-1", "01/11/2026",
-                                                             "01/12/2026", "0"],
+        "the amount of an invoice must be more than zero": [
+            "F-3",
+            "C-1",
+            "01/11/2026",
+            "01/12/2026",
+            "0",
+        ],
         "%(field)s is missing": ["", "C-1", "01/11/2026", "01/12/2026", "1"],
         "%(value)s is not a date (dd/mm/yyyy)": ["F-4", "C-1", "31/02/2026", "01/12/2026", "1"],
         "this line has %(count)d columns where the first line has %(expected)d": ["F-5"],

@@ -1,0 +1,276 @@
+"""Imports over a real database: preview writes nothing, applying creates and updates through
+the batch services, a second run changes nothing, duplicates are flagged, the timeline
+says what changed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.company.models import Company
+from portal.customers.models import Customer
+from portal.imports import service
+from portal.imports.export import ExportedInvoice, write_invoices_csv
+from portal.imports.mapping import Kind
+from portal.imports.models import ImportStatus
+from portal.invoices.models import Invoice
+from portal.settings import Settings
+from portal.timeline.models import TimelineEvent
+from tests.imports_helpers import preview, run_import
+
+HEADER = "Code client;Raison sociale;N° facture;Date facture;Date d'échéance;Montant TTC\r\n"
+
+
+def csv_of(*lines: str) -> bytes:
+    return (HEADER + "".join(line + "\r\n" for line in lines)).encode("cp1252")
+
+
+def count(db: Session, model: type) -> int:
+    return int(db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_preview_counts_and_writes_nothing(
+    db: Session, session_factory: sessionmaker[Session], settings: Settings, company: Company
+) -> None:
+    db.commit()
+    data = csv_of(
+        "C-1;Café Éole;F-1;01/11/2026;01/12/2026;1 234,56",
+        "C-1;Café Éole;F-2;02/11/2026;02/12/2026;10,00",
+        "C-9;;F-3;02/11/2026;02/12/2026;10,00",
+        "C-1;Café Éole;F-4;02/12/2026;02/11/2026;10,00",
+    )
+    record = preview(session_factory, settings, company.id, data)
+    assert record.status is ImportStatus.READY
+    assert record.kind == "invoices"
+    assert record.counts == {"new": 2, "customers_new": 1, "rejected": 2}
+    assert [(r["line"], r["message"]) for r in record.rejections] == [
+        (5, "the due date is before the issue date"),
+        (4, "there is no customer %(reference)s: add a column with its name"),
+    ]
+    assert record.sample[1]["values"]["number"] == "F-1"
+    assert (count(db, Customer), count(db, Invoice)) == (0, 0)
+    path = service.stored_file(settings, record)
+    assert path is not None
+    assert path.read_bytes() == data
+
+
+def test_applying_twice_changes_nothing_the_second_time(
+    db: Session, session_factory: sessionmaker[Session], settings: Settings, company: Company
+) -> None:
+    db.commit()
+    data = csv_of(
+        "C-1;Café Éole;F-1;01/11/2026;01/12/2026;1 234,56",
+        "C-2;Dupont;F-2;02/11/2026;02/12/2026;10,00",
+    )
+    first = run_import(session_factory, settings, company.id, data)
+    assert first.status is ImportStatus.DONE
+    assert first.counts == {"new": 2, "customers_new": 2}
+    invoice = db.scalars(select(Invoice).where(Invoice.number == "F-1")).one()
+    assert (invoice.amount_minor, invoice.due_date) == (123456, dt.date(2026, 12, 1))
+    assert invoice.customer.name == "Café Éole"
+    events = count(db, TimelineEvent)
+    again = run_import(session_factory, settings, company.id, data)
+    assert again.counts == {"unchanged": 2}
+    assert count(db, TimelineEvent) == events
+
+
+def test_a_changed_amount_or_due_date_updates_the_invoice_and_says_so(
+    db: Session, session_factory: sessionmaker[Session], settings: Settings, company: Company
+) -> None:
+    db.commit()
+    run_import(session_factory, settings, company.id, csv_of("C-1;A;F-1;01/11/2026;01/12/2026;10"))
+    record = run_import(
+        session_factory, settings, company.id, csv_of("C-1;A;F-1;01/11/2026;15/12/2026;12,50")
+    )
+    assert record.counts == {"changed": 1}
+    invoice = db.scalars(select(Invoice).where(Invoice.number == "F-1")).one()
+    db.refresh(invoice)
+    assert (invoice.amount_minor, invoice.due_date) == (1250, dt.date(2026, 12, 15))
+    event = db.scalars(select(TimelineEvent).where(TimelineEvent.action == "invoice.updated")).one()
+    assert event.customer_id == invoice.customer_id
+    assert event.details["changes"] == {
+        "due_date": ["2026-12-01", "2026-12-15"],
+        "amount_minor": [1000, 1250],
+    }
+    assert event.details["import_id"] == record.id
+
+
+def test_duplicates_are_flagged_not_merged(
+    db: Session, session_factory: sessionmaker[Session], settings: Settings, company: Company
+) -> None:
+    db.commit()
+    run_import(session_factory, settings, company.id, csv_of("C-1;A;F-1;01/11/2026;01/12/2026;10"))
+    record = preview(
+        session_factory,
+        settings,
+        company.id,
+        csv_of(
+            "C-1;A;F-9;01/11/2026;01/12/2026;10",  # same as F-1, stored
+            "C-2;B;F-10;03/11/2026;01/12/2026;7",
+            "C-2;B;F-11;03/11/2026;01/12/2026;7",  # same as F-10, in the file
+            "C-2;B;F-10;03/11/2026;01/12/2026;8",  # F-10 twice
+        ),
+    )
+    assert record.counts["new"] == 3
+    assert record.counts["flagged"] == 2
+    assert [(w["line"], w["values"]["other"]) for w in record.warnings] == [
+        (2, "F-1"),
+        (4, "line 3"),
+    ]
+    assert record.rejections[0]["line"] == 5
+    assert record.rejections[0]["values"] == {"key": "F-10"}
+
+
+def test_one_company_under_two_references_is_flagged(
+    db: Session, session_factory: sessionmaker[Session], settings: Settings, company: Company
+) -> None:
+    db.commit()
+    data = (
+        b"Code client;Raison sociale;Email;SIREN\r\n"
+        b"C-1;Dupont;compta@dupont.example;123456789\r\n"
+        b"C-2;Dupont SA;other@dupont.example;123 456 789\r\n"
+    )
+    record = preview(session_factory, settings, company.id, data)
+    assert record.kind == "customers"
+    assert record.counts == {"new": 2, "flagged": 1}
+    assert record.warnings[0]["values"]["other"] == "C-1"
+
+
+def test_open_items_export_settles_what_it_no_longer_lists_when_asked(
+    db: Session, session_factory: sessionmaker[Session], settings: Settings, company: Company
+) -> None:
+    db.commit()
+    both = csv_of("C-1;A;F-1;01/11/2026;01/12/2026;10", "C-1;A;F-2;01/11/2026;01/12/2026;11")
+    run_import(session_factory, settings, company.id, both)
+    one = csv_of("C-1;A;F-1;01/11/2026;01/12/2026;10")
+    assert "settled" not in preview(session_factory, settings, company.id, one).counts
+    asked = preview(session_factory, settings, company.id, one, settle_missing=True)
+    assert asked.counts == {"unchanged": 1, "settled": 1}
+
+
+def test_unrecognised_columns_wait_for_a_mapping_that_is_kept(
+    db: Session, session_factory: sessionmaker[Session], settings: Settings, company: Company
+) -> None:
+    db.commit()
+    data = b"Ref;Client;Emise le;Payable le;Somme\nF-1;C-1;01/11/2026;01/12/2026;10\n"
+    record = preview(session_factory, settings, company.id, data, kind=None)
+    assert record.status is ImportStatus.NEEDS_MAPPING
+    header = record.sample[0]["header"]
+    columns = dict(enumerate(["number", "customer_reference", "issue_date", "due_date", "amount"]))
+    with session_factory() as s, s.begin():
+        service.save_mapping(
+            s, s.get_one(type(record), record.id), Kind.INVOICES, header, columns, None
+        )
+    service.analyse(session_factory, settings, record.id)
+    again = preview(session_factory, settings, company.id, data)
+    assert again.status is ImportStatus.READY  # the next file of this shape is mapped
+    assert again.counts == {"rejected": 1}  # C-1 is unknown and has no name column
+
+
+def test_an_unreadable_file_fails_with_its_reason_and_writes_nothing(
+    db: Session, session_factory: sessionmaker[Session], settings: Settings, company: Company
+) -> None:
+    db.commit()
+    record = preview(session_factory, settings, company.id, HEADER.encode() + b'C-1;"unclosed')
+    assert record.status is ImportStatus.FAILED
+    assert record.error is not None
+    assert record.error["values"] == {"line": 2}
+
+
+def test_purge_removes_old_originals_and_keeps_the_history(
+    db: Session, session_factory: sessionmaker[Session], settings: Settings, company: Company
+) -> None:
+    db.commit()
+    record = preview(session_factory, settings, company.id, csv_of())
+    path = service.stored_file(settings, record)
+    assert path is not None
+    later = record.created_at + dt.timedelta(days=settings.import_retention_days + 1)
+    with session_factory() as s, s.begin():
+        assert service.purge(s, settings, record.created_at) == 0
+        assert service.purge(s, settings, later) == 1
+    assert not path.exists()
+    with session_factory() as s:
+        assert service.history(s, company.id)[0].stored_path is None
+
+
+_refs = st.integers(min_value=1, max_value=30).map(lambda n: f"C-{n:03d}")
+_invoices = st.lists(
+    st.builds(
+        lambda ref, name, n, issued, days, amount: ExportedInvoice(
+            ref, f"{name} {ref}", f"F-{n:05d}", issued, issued + dt.timedelta(days=days), amount
+        ),
+        _refs,
+        st.text(
+            st.characters(codec="cp1252", exclude_categories=["Cc", "Cs", "Zs"]),
+            min_size=1,
+            max_size=20,
+        )
+        .map(str.strip)
+        .filter(bool),
+        st.integers(min_value=1, max_value=99_999),
+        st.dates(dt.date(2020, 1, 1), dt.date(2030, 1, 1)),
+        st.integers(min_value=0, max_value=120),
+        st.integers(min_value=1, max_value=10**11),
+    ),
+    max_size=25,
+    unique_by=lambda each: each.number,
+)
+
+
+@hypothesis_settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(exported=_invoices, encoding=st.sampled_from(["cp1252", "utf-8", "utf-8-sig"]))
+def test_export_then_import_gives_the_same_data_and_a_second_import_changes_nothing(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    company: Company,
+    exported: list[ExportedInvoice],
+    encoding: str,
+) -> None:
+    # One name per customer, as an accounting system has it.
+    names: dict[str, str] = {}
+    exported = [
+        ExportedInvoice(
+            e.customer_reference,
+            names.setdefault(e.customer_reference, e.customer_name),
+            e.number,
+            e.issue_date,
+            e.due_date,
+            e.amount_minor,
+        )
+        for e in exported
+    ]
+    text = io.StringIO()
+    write_invoices_csv(text, exported)
+    data = text.getvalue().encode(encoding)
+    with session_factory() as s, s.begin():
+        s.execute(Invoice.__table__.delete())
+        s.execute(TimelineEvent.__table__.delete().where(TimelineEvent.customer_id.is_not(None)))
+        s.execute(Customer.__table__.delete())
+    first = run_import(session_factory, settings, company.id, data)
+    assert first.counts.get("new", 0) == len(exported)
+    assert first.counts.get("rejected", 0) == 0
+    with session_factory() as s:
+        stored = s.execute(
+            select(
+                Customer.reference,
+                Customer.name,
+                Invoice.number,
+                Invoice.issue_date,
+                Invoice.due_date,
+                Invoice.amount_minor,
+            ).join(Invoice.customer)
+        ).all()
+    assert sorted(tuple(r) for r in stored) == sorted(
+        (e.customer_reference, e.customer_name, e.number, e.issue_date, e.due_date, e.amount_minor)
+        for e in exported
+    )
+    second = run_import(session_factory, settings, company.id, data)
+    assert second.counts == ({"unchanged": len(exported)} if exported else {})
