@@ -412,6 +412,79 @@ def cmd_cases(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_session() -> tuple[Settings, Any, Any, int]:
+    from portal import i18n
+    from portal.company.service import sync_company
+    from portal.db import make_engine, make_session_factory, transaction
+
+    settings = _migrated_settings()
+    i18n.current_locale.set("en")  # the command line speaks English, like its other messages
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    with transaction(factory) as db:
+        company_id = sync_company(db, settings.company).id
+    return settings, engine, factory, company_id
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from portal.imports import terminal
+    from portal.imports.mapping import Kind
+
+    kind = Kind(args.kind) if args.kind else None
+    if args.watch is None and args.file is None:
+        sys.exit("portal import: give a FILE, or --watch DIR")
+    target = Path(args.watch or args.file)
+    if args.watch is not None and not target.is_dir():
+        sys.exit(f"portal import: {target} is not a directory")
+    if args.watch is None and not target.is_file():
+        sys.exit(f"portal import: {target} is not a file")
+    settings, engine, factory, company_id = _import_session()
+    try:
+        if args.watch is not None:
+            return terminal.watch(
+                factory,
+                settings,
+                company_id,
+                target,
+                kind=kind,
+                settle_missing=args.settle_missing,
+                interval=args.interval,
+                once=args.once,
+            )
+        return terminal.import_file(
+            factory,
+            settings,
+            company_id,
+            target,
+            kind=kind,
+            dry_run=args.dry_run,
+            settle_missing=args.settle_missing,
+        )
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        engine.dispose()
+
+
+def cmd_purge_imports(_args: argparse.Namespace) -> int:
+    from portal.db import transaction
+    from portal.imports.service import purge
+
+    settings, engine, factory, _company_id = _import_session()
+    try:
+        with transaction(factory) as db:
+            removed = purge(db, settings)
+    finally:
+        engine.dispose()
+    print(
+        f"{removed} imported files older than {settings.import_retention_days} days removed "
+        "(their history stays)."
+    )
+    return 0
+
+
 def _log_config(level: str) -> dict[str, Any]:
     """uvicorn's logging, plus the application's own loggers at the configured level."""
     from uvicorn.config import LOGGING_CONFIG
@@ -671,6 +744,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="deliver outside business hours too (demos, tests)",
     )
     worker.set_defaults(handler=cmd_worker)
+
+    imp = commands.add_parser(
+        "import",
+        help="import customers, contacts, invoices or payments from a CSV or XLSX file",
+        description="Read FILE (CSV as accounting software writes it, or XLSX), show what "
+        "it would change (new, changed, unchanged and rejected rows, duplicates flagged), then "
+        "apply it in batches. Rows are keyed by your own references: importing the same file "
+        "twice changes nothing. See docs/imports.md.",
+    )
+    imp.add_argument("file", nargs="?", metavar="FILE", help="the file to import")
+    imp.add_argument(
+        "--kind",
+        choices=("customers", "contacts", "invoices", "payments"),
+        help="what the file holds (default: guessed from its column headers)",
+    )
+    imp.add_argument("--dry-run", action="store_true", help="show the preview, write nothing")
+    imp.add_argument(
+        "--settle-missing",
+        action="store_true",
+        help="the file lists every open invoice: mark the open invoices it no longer lists "
+        "as settled outside Relance",
+    )
+    imp.add_argument(
+        "--watch",
+        metavar="DIR",
+        help="import every file that lands in DIR, moving it to DIR/imported or DIR/failed",
+    )
+    imp.add_argument(
+        "--interval", type=float, default=10.0, help="seconds between looks at DIR (--watch)"
+    )
+    imp.add_argument("--once", action="store_true", help="with --watch: one look, then exit")
+    imp.set_defaults(handler=cmd_import)
+
+    purge = commands.add_parser(
+        "purge-imports",
+        help="remove imported files kept longer than PORTAL_IMPORT_RETENTION_DAYS",
+        description="Remove the original files of imports older than the retention period "
+        "(the worker also does it daily). The import history stays.",
+    )
+    purge.set_defaults(handler=cmd_purge_imports)
 
     cases = commands.add_parser(
         "cases",

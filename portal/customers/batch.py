@@ -92,7 +92,7 @@ def insert_customers(
         ),
         values,
     )
-    ids: dict[str, int] = dict(created)
+    ids: dict[str, int] = dict(created.all())
     contacts = [
         {
             "customer_id": ids[row["reference"]],

@@ -12,8 +12,9 @@ import codecs
 import csv
 import datetime as dt
 import io
+import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ class Table:
     rows: Iterator[tuple[int, list[Cell]]]
     encoding: str | None = None
     delimiter: str | None = None
+    # Bytes of the file read so far (CSV), for a progress bar before the row count is known.
+    position: Callable[[], int] | None = None
 
 
 def file_format(head: bytes) -> str:
@@ -164,7 +167,14 @@ def _csv_table(raw: IO[bytes], head: bytes, max_rows: int) -> Table:
         _csv_rows(reader, text, max_rows),
         encoding=encoding,
         delimiter=delimiter,
+        position=_position(raw),
     )
+
+
+def _position(raw: IO[bytes]) -> Callable[[], int]:
+    """Bytes read so far; the whole size once the reader is done (and the file closed)."""
+    end = os.fstat(raw.fileno()).st_size
+    return lambda: end if raw.closed else raw.tell()
 
 
 def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:

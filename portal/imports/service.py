@@ -118,9 +118,17 @@ def stored_file(settings: Settings, record: Import) -> Path | None:
 # --- analysis (the preview) -------------------------------------------------------------------
 
 
-def _progress(import_id: int) -> Callable[[Session, apply.Outcome], None]:
+# Told after each batch: rows handled so far, and the fraction done when it is known.
+Listener = Callable[[int, float | None], None]
+
+
+def _progress(
+    import_id: int, listener: Listener | None, fraction: Callable[[int], float | None]
+) -> Callable[[Session, apply.Outcome], None]:
     def on_batch(db: Session, outcome: apply.Outcome) -> None:
         db.execute(update(Import).where(Import.id == import_id).values(processed_rows=outcome.rows))
+        if listener is not None:
+            listener(outcome.rows, fraction(outcome.rows))
 
     return on_batch
 
@@ -129,7 +137,12 @@ def _columns(record: Import) -> dict[int, str]:
     return {int(index): name for index, name in record.columns.items()}
 
 
-def analyse(factory: sessionmaker[Session], settings: Settings, import_id: int) -> None:
+def analyse(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    import_id: int,
+    listener: Listener | None = None,
+) -> None:
     """Read the file and compare it with what is stored: the preview. Writes only the
     import's own row (its mapping, counts, sample, rejections, progress)."""
     with transaction(factory) as db:
@@ -138,6 +151,7 @@ def analyse(factory: sessionmaker[Session], settings: Settings, import_id: int) 
         company_id, requested = record.company_id, record.kind
         settle = record.settle_missing
         chosen = _columns(record)
+        size = record.file_size
     try:
         if path is None:
             raise ImportFileError(N_("The original file is no longer kept."))
@@ -165,7 +179,13 @@ def analyse(factory: sessionmaker[Session], settings: Settings, import_id: int) 
                 write=False,
                 settle_missing=settle,
             )
-            outcome = apply.run(factory, ctx, kind, table, columns, on_batch=_progress(import_id))
+            position = table.position
+
+            def read_so_far(_rows: int) -> float | None:
+                return min(position() / size, 1.0) if position and size else None
+
+            progress = _progress(import_id, listener, read_so_far)
+            outcome = apply.run(factory, ctx, kind, table, columns, on_batch=progress)
     except ImportFileError as error:
         _fail(factory, import_id, error)
         return
@@ -260,7 +280,12 @@ def claim(factory: sessionmaker[Session], import_id: int) -> bool:
         return bool(taken.rowcount)  # type: ignore[attr-defined]
 
 
-def apply_import(factory: sessionmaker[Session], settings: Settings, import_id: int) -> bool:
+def apply_import(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    import_id: int,
+    listener: Listener | None = None,
+) -> bool:
     """Apply a confirmed import in batches of bounded transactions; False if not claimed.
     Stopped half-way (a crash, an error), it can be run again: it converges."""
     if not claim(factory, import_id):
@@ -275,6 +300,7 @@ def apply_import(factory: sessionmaker[Session], settings: Settings, import_id: 
             else (Actor.SYSTEM, "import")
         )
         company_id, settle = record.company_id, record.settle_missing
+        total = record.total_rows
     ctx = apply.Context(
         company_id,
         settings.company.currency,
@@ -288,7 +314,8 @@ def apply_import(factory: sessionmaker[Session], settings: Settings, import_id: 
         if path is None:
             raise ImportFileError(N_("The original file is no longer kept."))
         with open_table(path, settings.import_max_rows) as table:
-            outcome = apply.run(factory, ctx, kind, table, columns, on_batch=_progress(import_id))
+            progress = _progress(import_id, listener, lambda rows: rows / total if total else None)
+            outcome = apply.run(factory, ctx, kind, table, columns, on_batch=progress)
     except ImportFileError as error:
         _fail(factory, import_id, error)
         return True

@@ -122,7 +122,7 @@ def insert_invoices(
                     **source,
                 },
             }
-            for invoice_id, customer_id, number, amount, currency in created
+            for invoice_id, customer_id, number, amount, currency in created.all()
         ],
     )
 
