@@ -209,6 +209,6 @@ def settle_elsewhere(
     source: dict[str, Any],
 ) -> None:
     """An open invoice the accounting system no longer lists: settled outside Relance."""
-    from portal.invoices.editing import mark_settled_elsewhere  # type: ignore[import-not-found]
+    from portal.invoices.editing import mark_settled_elsewhere  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     mark_settled_elsewhere(db, company_id, invoice_id, actor=actor, actor_id=actor_id)
