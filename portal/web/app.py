@@ -27,6 +27,7 @@ from portal.web import (
     cases,
     casework,
     errors,
+    imports,
     links,
     payments,
     portal,
@@ -93,6 +94,7 @@ def create_app(
         *reminders.routes,
         *cases.routes,
         *casework.routes,
+        *imports.routes,
         Mount(
             "/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"
         ),
