@@ -32,3 +32,9 @@ def freeze(instant: dt.datetime | None) -> None:
     if instant is not None and instant.tzinfo is None:
         raise ValueError("freeze() needs an aware datetime")
     _frozen = instant.astimezone(dt.UTC) if instant is not None else None
+
+
+def midday_in(day: dt.date, timezone: str) -> dt.datetime:
+    """Noon of ``day`` where ``timezone`` is, in UTC: the instant recorded for something
+    known only by its date (a cheque received on the 3rd), safely inside that date."""
+    return dt.datetime.combine(day, dt.time(12), ZoneInfo(timezone)).astimezone(dt.UTC)

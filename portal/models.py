@@ -14,11 +14,11 @@ from portal.cases.models import (
     InstalmentReminder,
 )
 from portal.company.models import Company
-from portal.customers.models import Contact, Customer, RiskSegment
+from portal.customers.models import Contact, ContactRole, Customer, RiskSegment
 from portal.db import Base
 from portal.holds.models import HoldKind, ReminderHold
 from portal.imports.models import Import, ImportMapping, ImportStatus
-from portal.invoices.models import Invoice, InvoiceStatus
+from portal.invoices.models import CreditNote, CreditNoteStatus, Invoice, InvoiceStatus
 from portal.links.models import FreshLinkRequest, LinkScope
 from portal.payments.models import (
     Payment,
@@ -56,6 +56,9 @@ __all__ = [
     "Channel",
     "Company",
     "Contact",
+    "ContactRole",
+    "CreditNote",
+    "CreditNoteStatus",
     "Customer",
     "DebtorSession",
     "DisputeReason",

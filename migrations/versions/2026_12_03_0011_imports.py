@@ -1,7 +1,7 @@
 """Imports: the history of imported files and the column mappings kept for their shapes
 
 Revision ID: 0011_imports
-Revises: 0009
+Revises: 0010_company_data
 Create Date: 2026-12-03 07:27:22.951011
 """
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import portal.users.models  # noqa: F401 - customers.owner_user_id refers to users
@@ -20,7 +20,12 @@ class Customer(Base):
     """A debtor: one account of the company's accounting system."""
 
     __tablename__ = "customers"
-    __table_args__ = (UniqueConstraint("company_id", "reference"),)
+    __table_args__ = (
+        UniqueConstraint("company_id", "reference"),
+        # Imports and e-invoices find a company by its registration or VAT number.
+        Index("ix_customers_company_siren", "company_id", "siren"),
+        Index("ix_customers_company_vat_number", "company_id", "vat_number"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
@@ -41,11 +46,28 @@ class Customer(Base):
     reminders_paused_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     # The reminder scenario chosen for this customer; None: by segment (portal/reminders).
     reminder_scenario: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Company identifiers, normalised (digits only; VAT with its country prefix).
+    siren: Mapped[str | None] = mapped_column(String(9), nullable=True)
+    siret: Mapped[str | None] = mapped_column(String(14), nullable=True)
+    vat_number: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # Postal address, for letters (formal notices).
+    address_line1: Mapped[str] = mapped_column(String(200), default="")
+    address_line2: Mapped[str] = mapped_column(String(200), default="")
+    postcode: Mapped[str] = mapped_column(String(16), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    country: Mapped[str] = mapped_column(String(2), default="FR")  # ISO 3166 alpha-2
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     contacts: Mapped[list[Contact]] = relationship(
         back_populates="customer", order_by="Contact.id", cascade="all, delete-orphan"
     )
+
+    @property
+    def address_lines(self) -> list[str]:
+        """Street and town lines of the postal address (empty when none is on file)."""
+        town = " ".join(part for part in (self.postcode, self.city) if part)
+        return [line for line in (self.address_line1, self.address_line2, town) if line]
 
     @property
     def primary_contact(self) -> Contact | None:
@@ -53,6 +75,14 @@ class Customer(Base):
             if contact.is_primary:
                 return contact
         return self.contacts[0] if self.contacts else None
+
+
+class ContactRole(enum.StrEnum):
+    BILLING = "billing"  # receives invoices and reminders
+    ACCOUNTING = "accounting"  # accounts payable
+    MANAGEMENT = "management"
+    PURCHASING = "purchasing"
+    OTHER = "other"
 
 
 class Contact(Base):
@@ -66,8 +96,17 @@ class Contact(Base):
     )
     name: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str | None] = mapped_column(String(254), nullable=True, index=True)
+    # E.164 (+33612345678), normalised by portal.customers.service.
     phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    role: Mapped[ContactRole] = mapped_column(enum_column(ContactRole), default=ContactRole.BILLING)
+    # The contact reminders go to first (one per customer).
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The master switch of the reminder engine: False and this contact gets no reminder.
     receives_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The channels this contact accepts.
+    accepts_email: Mapped[bool] = mapped_column(Boolean, default=True)
+    accepts_sms: Mapped[bool] = mapped_column(Boolean, default=True)
+    accepts_calls: Mapped[bool] = mapped_column(Boolean, default=True)
+    accepts_letters: Mapped[bool] = mapped_column(Boolean, default=True)
 
     customer: Mapped[Customer] = relationship(back_populates="contacts")

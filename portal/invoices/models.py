@@ -4,6 +4,7 @@ import datetime as dt
 import enum
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     Date,
@@ -56,6 +57,7 @@ class Invoice(Base):
     # which the portal shows and the reminder engine skips.
     transfer_pending_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     customer: Mapped[Customer] = relationship()
 
@@ -72,3 +74,47 @@ class Invoice(Base):
         if self.remaining_minor == 0:
             return 0
         return max((today - self.due_date).days, 0)
+
+
+class CreditNoteStatus(enum.StrEnum):
+    ISSUED = "issued"
+    CANCELLED = "cancelled"
+
+
+class CreditNote(Base):
+    """A credit note (avoir): it reduces what the customer owes on the invoices it names.
+
+    Kept apart from invoices so that nothing that lists, reminds or totals invoices can
+    take it for a debt. It is applied as a payment of method ``credit_note`` (provider
+    ``credit_note``, reference its id) through ``payments.service.record_payment``: the
+    invoices' ``paid_minor``, the debtor's totals and the timeline follow the one path
+    every payment takes; what the named invoices cannot absorb stays as the customer's
+    credit. Cancelling it reverses that payment.
+    """
+
+    __tablename__ = "credit_notes"
+    __table_args__ = (
+        UniqueConstraint("company_id", "number"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    number: Mapped[str] = mapped_column(String(64))
+    issue_date: Mapped[dt.date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[CreditNoteStatus] = mapped_column(
+        enum_column(CreditNoteStatus), default=CreditNoteStatus.ISSUED
+    )
+    # The invoice numbers it names, as given.
+    applies_to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    # The payment (method credit_note) that applies it to the invoices.
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), nullable=True)
+    pdf_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    customer: Mapped[Customer] = relationship()

@@ -24,6 +24,9 @@ class PaymentMethod(enum.StrEnum):
     CARD = "card"
     TRANSFER = "transfer"
     DIRECT_DEBIT = "direct_debit"
+    CHEQUE = "cheque"
+    OFFSET = "offset"  # set against what the company owes the customer
+    CREDIT_NOTE = "credit_note"  # a credit note applied to invoices (not money received)
     OTHER = "other"
 
 
@@ -84,6 +87,7 @@ class Payment(Base):
 class ReversalKind(enum.StrEnum):
     REFUND = "refund"
     CHARGEBACK = "chargeback"  # a card dispute the company lost
+    CANCELLATION = "cancellation"  # recorded by mistake, or a credit note cancelled
 
 
 class PaymentReversal(Base):

@@ -30,6 +30,13 @@ class PaymentError(Exception):
     pass
 
 
+REVERSAL_ACTIONS = {
+    ReversalKind.REFUND: "payment.refunded",
+    ReversalKind.CHARGEBACK: "payment.charged_back",
+    ReversalKind.CANCELLATION: "payment.cancelled",
+}
+
+
 @dataclass(frozen=True)
 class RecordedPayment:
     """What recording a payment did (load ``Payment`` by ``id`` for more)."""
@@ -232,7 +239,7 @@ def reverse_payment(
         customer_id=customer.id,
         actor=actor,
         actor_id=actor_id,
-        action="payment.refunded" if kind is ReversalKind.REFUND else "payment.charged_back",
+        action=REVERSAL_ACTIONS[kind],
         subject_type="payment",
         subject_id=payment.id,
         details={
@@ -244,6 +251,43 @@ def reverse_payment(
     )
     session.expire(payment, ["allocations"])
     return reversal
+
+
+def release_allocations(session: Session, invoice: Invoice, amount_minor: int) -> dict[int, int]:
+    """Take back up to ``amount_minor`` of what payments allocated to ``invoice``, latest
+    payment first: that money becomes those payments' credit again (nothing is lost).
+
+    For an invoice cancelled, or lowered below what was paid on it. Returns
+    ``{payment_id: amount released}``; the caller records the timeline event.
+    """
+    allocations = list(
+        session.scalars(
+            select(PaymentAllocation)
+            .join(Payment, Payment.id == PaymentAllocation.payment_id)
+            .where(PaymentAllocation.invoice_id == invoice.id)
+            .order_by(Payment.received_at.desc(), Payment.id.desc())
+            .with_for_update()
+        )
+    )
+    released: dict[int, int] = {}
+    left = amount_minor
+    for allocation in allocations:
+        if left <= 0:
+            break
+        take = min(allocation.amount_minor, left)
+        released[allocation.payment_id] = take
+        left -= take
+        if take == allocation.amount_minor:
+            session.delete(allocation)
+        else:
+            allocation.amount_minor -= take
+    invoice.paid_minor -= sum(released.values())
+    session.flush()
+    for payment_id in released:
+        payment = session.get(Payment, payment_id)
+        if payment is not None:
+            session.expire(payment, ["allocations"])
+    return released
 
 
 def customer_credit_minor(session: Session, customer_id: int, currency: str) -> int:

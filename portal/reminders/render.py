@@ -7,6 +7,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from babel import Locale
 from jinja2 import Environment
 
 from portal import i18n
@@ -149,6 +150,8 @@ def render_letter(company: Company, customer: Customer, content: ReminderContent
         pdf.write_line(
             translate_in(locale, "For the attention of %(name)s", name=content.contact_name)
         )
+    for line in postal_address(customer, company.country, locale):
+        pdf.write_line(line)
     pdf.write_line(
         translate_in(locale, "Customer reference: %(reference)s", reference=customer.reference)
     )
@@ -233,6 +236,15 @@ def render_letter(company: Company, customer: Customer, content: ReminderContent
             size=9,
         )
     return bytes(pdf.output())
+
+
+def postal_address(customer: Customer, home_country: str, locale: str) -> list[str]:
+    """The customer's address block: street, town, and the country's name when the letter
+    crosses a border."""
+    lines = customer.address_lines
+    if lines and customer.country and customer.country != home_country:
+        lines.append(Locale.parse(locale).territories.get(customer.country, customer.country))
+    return lines
 
 
 def _percent(ecb_rate: str, locale: str) -> str:

@@ -622,7 +622,15 @@ def test_the_formal_notice_is_a_pdf_with_penalties_and_indemnity_per_invoice(
     db: Session, company: Company, rs: Settings, session_factory: sessionmaker[Session]
 ) -> None:
     at("2026-03-10 10:00")
-    customer = make_customer(db, company, name="Retard & Fils")
+    customer = make_customer(
+        db,
+        company,
+        name="Retard & Fils",
+        address_line1="12 rue des Lilas",
+        address_line2="Bâtiment B",
+        postcode="69003",
+        city="Lyon",
+    )
     invoice = make_invoice(
         db, customer, amount_minor=100_000, due_date=dt.date(2026, 2, 8), number="F-LATE-1"
     )
@@ -639,6 +647,10 @@ def test_the_formal_notice_is_a_pdf_with_penalties_and_indemnity_per_invoice(
     )
     assert "Mise en demeure" in text
     assert "Retard & Fils" in text
+    # The postal address the letter goes to, in the window of the envelope.
+    assert "12 rue des Lilas" in text
+    assert "Bâtiment B" in text
+    assert "69003 Lyon" in text
     assert invoice.number in text
     assert usd.number in text
     # 1 000 EUR, 30 days late at 14.15 %: 11,63 EUR of penalties, and 40 EUR of indemnity.
@@ -647,6 +659,19 @@ def test_the_formal_notice_is_a_pdf_with_penalties_and_indemnity_per_invoice(
     assert "L441-10" in text
     assert "D441-5" in text
     assert "14,15" in text
+
+
+def test_a_letter_abroad_names_the_country_in_the_letters_language(
+    db: Session, company: Company
+) -> None:
+    from portal.reminders.render import postal_address
+
+    customer = make_customer(
+        db, company, address_line1="Rue Neuve 3", postcode="1000", city="Bruxelles", country="BE"
+    )
+    assert postal_address(customer, "FR", "fr") == ["Rue Neuve 3", "1000 Bruxelles", "Belgique"]
+    assert postal_address(customer, "BE", "fr") == ["Rue Neuve 3", "1000 Bruxelles"]
+    assert postal_address(make_customer(db, company), "FR", "fr") == []
 
 
 # --- SMS --------------------------------------------------------------------------------------
