@@ -1,203 +1,218 @@
-"""Customers created and changed by the thousand (imports): one query reads a batch's
-existing rows by reference, one statement inserts the new ones, updates go by primary key,
-and the timeline events of the batch are written in one statement. Same checks and same
-timeline actions as the one-at-a-time services."""
+"""Customers by the thousand (imports): the batch variants of ``customers.service``.
+
+The same validation (``validate_customer``, ``validate_contact``) and the same timeline
+actions as the one-at-a-time services; what differs is how rows reach the database: one
+query reads a batch's existing customers by reference, one statement inserts the new ones
+with their first contact, one statement writes their timeline events. A changed customer
+goes through ``update_customer`` itself (changes are few; their rules stay in one place).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.customers.models import Contact, Customer
+from portal.changes import plain
+from portal.customers.models import Contact, ContactRole, Customer, RiskSegment
+from portal.customers.service import update_customer
+from portal.customers.validation import ContactFields, CustomerFields
 from portal.timeline.models import Actor
 from portal.timeline.service import record_many
 
-# The customer's own columns an import may set, compared to tell a change.
-FIELDS: tuple[str, ...] = ("name", "language")
 CUSTOMERS = cast(Table, Customer.__table__)
 CONTACTS = cast(Table, Contact.__table__)
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(CustomerFields))
 
 
 @dataclass(slots=True)
 class Existing:
     id: int
-    values: dict[str, Any]
-    email: str | None
+    fields: CustomerFields
+    email: str | None  # the primary contact's (else the first contact with one)
 
 
 def existing(db: Session, company_id: int, references: Iterable[str]) -> dict[str, Existing]:
-    """Reference -> the customer's id, fields and primary email, for those that exist."""
+    """Reference -> id, current fields and email of the customers that exist (2 queries)."""
     wanted = list(set(references))
     if not wanted:
         return {}
-    columns = [CUSTOMERS.c.id, CUSTOMERS.c.reference, *(CUSTOMERS.c[f] for f in FIELDS)]
+    columns = [CUSTOMERS.c.id, *(CUSTOMERS.c[name] for name in FIELD_NAMES)]
+    query = select(*columns).where(
+        CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.reference.in_(wanted)
+    )
     found: dict[str, Existing] = {}
-    for row in db.execute(
-        select(*columns).where(
-            CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.reference.in_(wanted)
-        )
-    ):
-        found[row.reference] = Existing(row.id, {f: getattr(row, f) for f in FIELDS}, None)
-    if found:
-        by_id = {each.id: each for each in found.values()}
-        query = (
+    for row in db.execute(query).mappings():
+        fields = CustomerFields(**{name: plain(row[name]) for name in FIELD_NAMES})
+        found[fields.reference] = Existing(row["id"], fields, None)
+    by_id = {each.id: each for each in found.values()}
+    if by_id:
+        emails = (
             select(CONTACTS.c.customer_id, CONTACTS.c.email)
             .where(CONTACTS.c.customer_id.in_(by_id), CONTACTS.c.email.is_not(None))
             .order_by(CONTACTS.c.customer_id, CONTACTS.c.is_primary.desc(), CONTACTS.c.id)
         )
-        for customer_id, email in db.execute(query):
+        for customer_id, email in db.execute(emails):
             if by_id[customer_id].email is None:
                 by_id[customer_id].email = email
     return found
 
 
-def insert_customers(
+def ids_by_reference(db: Session, company_id: int, references: Iterable[str]) -> dict[str, int]:
+    """Reference -> id of the customers that exist, in one query (invoice imports)."""
+    wanted = list(set(references))
+    if not wanted:
+        return {}
+    query = select(CUSTOMERS.c.reference, CUSTOMERS.c.id).where(
+        CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.reference.in_(wanted)
+    )
+    return dict(db.execute(query).all())
+
+
+def same_identity(
+    db: Session, company_id: int, *, sirens: Iterable[str], vat_numbers: Iterable[str]
+) -> dict[str, str]:
+    """ "siren:<n>" / "vat:<n>" -> the reference of a stored customer that has it."""
+    sirens, vat_numbers = set(sirens), set(vat_numbers)
+    if not sirens and not vat_numbers:
+        return {}
+    query = select(CUSTOMERS.c.reference, CUSTOMERS.c.siren, CUSTOMERS.c.vat_number).where(
+        CUSTOMERS.c.company_id == company_id,
+        or_(CUSTOMERS.c.siren.in_(sirens), CUSTOMERS.c.vat_number.in_(vat_numbers)),
+    )
+    found: dict[str, str] = {}
+    for reference, siren, vat_number in db.execute(query):
+        if siren in sirens:
+            found.setdefault(f"siren:{siren}", reference)
+        if vat_number in vat_numbers:
+            found.setdefault(f"vat:{vat_number}", reference)
+    return found
+
+
+def create_customers(
     db: Session,
     company_id: int,
-    rows: Sequence[Mapping[str, Any]],
+    items: Sequence[tuple[CustomerFields, ContactFields | None]],
     *,
     actor: Actor,
     actor_id: str | None,
-    source: dict[str, Any],
+    details: dict[str, Any] | None = None,
 ) -> dict[str, int]:
-    """Create customers from ``rows`` (reference, name, and optionally FIELDS, email,
-    phone, contact_name); returns reference -> id. A primary contact is added for an
-    email or a phone."""
-    if not rows:
+    """Insert validated customers (``validate_customer``), each with its first contact
+    (``validate_contact``) when given; ``customer.created`` and ``contact.added`` on their
+    timelines. Returns reference -> id."""
+    if not items:
         return {}
     now = clock.now()
-    values = [
+    rows = [
         {
+            **dataclasses.asdict(fields),
+            "risk_segment": RiskSegment(fields.risk_segment),
             "company_id": company_id,
-            "reference": row["reference"],
-            "name": row["name"],
-            "language": row.get("language") or "fr",
-            "timezone": row.get("timezone") or "Europe/Paris",
-            "risk_segment": "medium",
-            "strategic": False,
             "link_version": 1,
             "created_at": now,
-            **{f: row[f] for f in FIELDS if f not in ("name", "language") and f in row},
         }
-        for row in rows
+        for fields, _contact in items
     ]
     created = db.execute(
         insert(CUSTOMERS).returning(
             CUSTOMERS.c.reference, CUSTOMERS.c.id, sort_by_parameter_order=True
         ),
-        values,
+        rows,
     )
     ids: dict[str, int] = dict(created.all())
-    contacts = [
-        {
-            "customer_id": ids[row["reference"]],
-            "name": row.get("contact_name") or "",
-            "email": row.get("email"),
-            "phone": row.get("phone"),
-            "is_primary": True,
-            "receives_reminders": True,
-        }
-        for row in rows
-        if row.get("email") or row.get("phone")
+    extra = details or {}
+    events = [
+        _event(
+            company_id,
+            ids[fields.reference],
+            actor,
+            actor_id,
+            "customer.created",
+            "customer",
+            ids[fields.reference],
+            {"fields": {k: plain(v) for k, v in dataclasses.asdict(fields).items()}, **extra},
+        )
+        for fields, _contact in items
     ]
+    contacts = [(ids[fields.reference], contact) for fields, contact in items if contact]
     if contacts:
-        db.execute(insert(CONTACTS), contacts)
-    _events(
-        db,
-        company_id,
-        [
-            (ids[row["reference"]], "customer.created", {"reference": row["reference"], **source})
-            for row in rows
-        ],
-        actor,
-        actor_id,
-    )
+        values = [
+            {
+                **dataclasses.asdict(contact),
+                "role": ContactRole(contact.role),
+                "is_primary": True,  # a customer's first contact is the one reminders go to
+                "customer_id": customer_id,
+            }
+            for customer_id, contact in contacts
+        ]
+        added = db.execute(
+            insert(CONTACTS).returning(
+                CONTACTS.c.id,
+                CONTACTS.c.customer_id,
+                CONTACTS.c.name,
+                sort_by_parameter_order=True,
+            ),
+            values,
+        ).all()
+        for (contact_id, customer_id, name), row in zip(added, values, strict=True):
+            fields_json = {k: plain(v) for k, v in row.items() if k != "customer_id"}
+            events.append(
+                _event(
+                    company_id,
+                    customer_id,
+                    actor,
+                    actor_id,
+                    "contact.added",
+                    "contact",
+                    contact_id,
+                    {"name": name, "fields": fields_json, **extra},
+                )
+            )
+    record_many(db, events)
     return ids
 
 
 def update_customers(
     db: Session,
-    company_id: int,
-    changes: Sequence[tuple[int, dict[str, tuple[Any, Any]]]],
+    items: Sequence[tuple[int, CustomerFields]],
     *,
     actor: Actor,
     actor_id: str | None,
-    source: dict[str, Any],
 ) -> None:
-    """Apply (customer id, {field: (before, after)}) changes; "email" changes the primary
-    contact's address (or adds one). Each change is on the customer's timeline."""
-    for customer_id, change in changes:
-        own = {f: after for f, (_before, after) in change.items() if f in FIELDS}
-        if own:
-            db.execute(update(CUSTOMERS).where(CUSTOMERS.c.id == customer_id).values(**own))
-        if "email" in change:
-            _set_primary_email(db, customer_id, change["email"][1])
-    _events(
-        db,
-        company_id,
-        [
-            (
-                customer_id,
-                "customer.updated",
-                {"changes": {f: [_plain(b), _plain(a)] for f, (b, a) in change.items()}, **source},
-            )
-            for customer_id, change in changes
-        ],
-        actor,
-        actor_id,
-    )
+    """Bring existing customers (by id) in line with ``fields``, through the service."""
+    if not items:
+        return
+    loaded = {
+        each.id: each
+        for each in db.scalars(select(Customer).where(Customer.id.in_([i for i, _ in items])))
+    }
+    for customer_id, fields in items:
+        update_customer(db, loaded[customer_id], fields, actor, actor_id)
 
 
-def _set_primary_email(db: Session, customer_id: int, email: str) -> None:
-    primary = db.execute(
-        select(CONTACTS.c.id)
-        .where(CONTACTS.c.customer_id == customer_id)
-        .order_by(CONTACTS.c.is_primary.desc(), CONTACTS.c.id)
-        .limit(1)
-    ).scalar()
-    if primary is None:
-        db.execute(
-            insert(CONTACTS).values(
-                customer_id=customer_id,
-                name="",
-                email=email,
-                is_primary=True,
-                receives_reminders=True,
-            )
-        )
-    else:
-        db.execute(update(CONTACTS).where(CONTACTS.c.id == primary).values(email=email))
-
-
-def _plain(value: Any) -> Any:
-    return value if value is None or isinstance(value, int | str | bool) else str(value)
-
-
-def _events(
-    db: Session,
+def _event(
     company_id: int,
-    events: Sequence[tuple[int, str, dict[str, Any]]],
+    customer_id: int,
     actor: Actor,
     actor_id: str | None,
-) -> None:
-    record_many(
-        db,
-        [
-            {
-                "company_id": company_id,
-                "customer_id": customer_id,
-                "actor": actor,
-                "actor_id": actor_id,
-                "action": action,
-                "subject_type": "customer",
-                "subject_id": str(customer_id),
-                "details": details,
-            }
-            for customer_id, action, details in events
-        ],
-    )
+    action: str,
+    subject_type: str,
+    subject_id: int,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "company_id": company_id,
+        "customer_id": customer_id,
+        "actor": actor,
+        "actor_id": actor_id,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "details": details,
+    }

@@ -52,10 +52,12 @@ class CustomerRow:
     siren: str | None = None
     siret: str | None = None
     vat_number: str | None = None
-    address: str | None = None
-    postal_code: str | None = None
+    address_line1: str | None = None
+    address_line2: str | None = None
+    postcode: str | None = None
     city: str | None = None
     country: str | None = None
+    contact_name: str | None = None
 
 
 @dataclass(slots=True)
@@ -66,6 +68,7 @@ class ContactRow:
     email: str | None
     phone: str | None
     role: str | None
+    is_primary: bool = False
 
 
 @dataclass(slots=True)
@@ -204,16 +207,18 @@ def customer_row(line: int, values: Mapping[str, Cell], _currency: str) -> Custo
         line=line,
         reference=_required(values, "reference", N_("Customer reference"), MAX_REFERENCE),
         name=_required(values, "name", N_("Name"), MAX_NAME),
-        email=_optional(values, "email"),
-        phone=_optional(values, "phone", 32),
-        language=_optional(values, "language", 8),
+        email=_optional(values, "email", 400),
+        phone=_optional(values, "phone", 64),
+        language=_optional(values, "language", 16),
         siren=_identifier(values, "siren", 9),
         siret=_identifier(values, "siret", 14),
         vat_number=_identifier(values, "vat_number", 32),
-        address=_optional(values, "address", 200),
-        postal_code=_optional(values, "postal_code", 16),
-        city=_optional(values, "city", 100),
-        country=_optional(values, "country", 2),
+        address_line1=_optional(values, "address_line1", 400),
+        address_line2=_optional(values, "address_line2", 400),
+        postcode=_optional(values, "postcode", 32),
+        city=_optional(values, "city", 200),
+        country=_optional(values, "country", 8),
+        contact_name=_optional(values, "contact_name", 400),
     )
 
 
@@ -228,8 +233,6 @@ def contact_row(line: int, values: Mapping[str, Cell], _currency: str) -> Contac
         phone=_optional(values, "phone", 32),
         role=_optional(values, "role", 64),
     )
-    if not row.email and not row.phone:
-        raise RowError(N_("a contact needs an email address or a phone number"))
     return row
 
 
@@ -242,11 +245,7 @@ def invoice_row(line: int, values: Mapping[str, Cell], currency: str) -> Invoice
     amount = parse_money(values.get("amount"), currency)
     outstanding_cell = values.get("outstanding")
     outstanding = None if text(outstanding_cell) == "" else parse_money(outstanding_cell, currency)
-    if amount <= 0:
-        raise RowError(N_("the amount of an invoice must be more than zero"))
-    if due_date < issue_date:
-        raise RowError(N_("the due date is before the issue date"))
-    if outstanding is not None and not 0 <= outstanding <= amount:
+    if outstanding is not None and not 0 <= outstanding <= max(amount, 0):
         raise RowError(N_("the amount outstanding must be between zero and the invoice's amount"))
     return InvoiceRow(
         line=line,

@@ -1,179 +1,186 @@
-"""Invoices created and changed by the thousand (imports): existing rows read by number in
-one query per batch, new ones inserted in one statement, changes by primary key, and one
-timeline event per invoice written in one statement."""
+"""Invoices by the thousand (imports): the batch variants of ``invoices.editing``.
+
+Existing invoices are read by number, one query per batch; new ones are checked with the
+editing service's own checks and inserted in one statement, with their ``invoice.created``
+events in another (the details ``create_invoice`` writes). A changed invoice goes through
+``update_invoice`` itself, and an invoice settled outside Relance through
+``mark_settled_elsewhere``: their rules (payments released, statuses) stay in one place.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.changes import Problems
+from portal.i18n import gettext_ as _
+from portal.invoices.editing import (
+    InvoiceFields,
+    check_amount,
+    check_currency,
+    check_number,
+    mark_settled_elsewhere,
+    update_invoice,
+)
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.timeline.models import Actor
 from portal.timeline.service import record_many
 
-# The columns an import sets, compared to tell a change.
-FIELDS: tuple[str, ...] = ("customer_id", "issue_date", "due_date", "currency", "amount_minor")
 INVOICES = cast(Table, Invoice.__table__)
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(InvoiceFields))
 
 
 @dataclass(slots=True)
 class Existing:
     id: int
-    values: dict[str, Any]
+    fields: InvoiceFields
     paid_minor: int
-    status: str
+    status: InvoiceStatus
 
 
 def existing(db: Session, company_id: int, numbers: Iterable[str]) -> dict[str, Existing]:
+    """Number -> the stored invoice's id, fields, paid amount and status (one query)."""
     wanted = list(set(numbers))
     if not wanted:
         return {}
     columns = [
         INVOICES.c.id,
-        INVOICES.c.number,
         INVOICES.c.paid_minor,
         INVOICES.c.status,
-        *(INVOICES.c[f] for f in FIELDS),
+        *(INVOICES.c[name] for name in FIELD_NAMES),
     ]
     query = select(*columns).where(
         INVOICES.c.company_id == company_id, INVOICES.c.number.in_(wanted)
     )
-    return {
-        row.number: Existing(
-            row.id, {f: getattr(row, f) for f in FIELDS}, row.paid_minor, str(row.status)
+    found: dict[str, Existing] = {}
+    for row in db.execute(query).mappings():
+        fields = InvoiceFields(**{name: row[name] for name in FIELD_NAMES})
+        found[fields.number] = Existing(
+            row["id"], fields, row["paid_minor"], InvoiceStatus(row["status"])
         )
-        for row in db.execute(query)
-    }
-
-
-def same_amount_and_date(
-    db: Session, company_id: int, keys: Iterable[tuple[int, int, Any]]
-) -> dict[tuple[int, int, Any], str]:
-    """(customer id, amount, issue date) -> the number of an invoice that has them."""
-    wanted = set(keys)
-    if not wanted:
-        return {}
-    customers = {key[0] for key in wanted}
-    query = select(
-        INVOICES.c.customer_id, INVOICES.c.amount_minor, INVOICES.c.issue_date, INVOICES.c.number
-    ).where(INVOICES.c.company_id == company_id, INVOICES.c.customer_id.in_(customers))
-    found: dict[tuple[int, int, Any], str] = {}
-    for customer_id, amount, issued, number in db.execute(query):
-        key = (customer_id, amount, issued)
-        if key in wanted:
-            found.setdefault(key, number)
     return found
 
 
-def insert_invoices(
+def validate_new(fields: InvoiceFields) -> InvoiceFields:
+    """``validate_invoice``'s checks that need no database, for an invoice whose number is
+    known to be free and whose customer was just looked up. Raises ``FieldErrors``."""
+    problems = Problems()
+    number = check_number(problems, fields.number)
+    if fields.issue_date is None:
+        problems.add("issue_date", _("Enter the issue date."))
+    if fields.due_date is None:
+        problems.add("due_date", _("Enter the due date."))
+    elif fields.issue_date is not None and fields.due_date < fields.issue_date:
+        problems.add("due_date", _("The due date cannot be before the issue date."))
+    currency = check_currency(problems, fields.currency)
+    check_amount(problems, fields.amount_minor)
+    problems.check()
+    return dataclasses.replace(fields, number=number, currency=currency)
+
+
+def create_invoices(
     db: Session,
     company_id: int,
-    rows: Sequence[dict[str, Any]],
+    items: Sequence[InvoiceFields],
     *,
     actor: Actor,
     actor_id: str | None,
-    source: dict[str, Any],
+    details: dict[str, Any] | None = None,
 ) -> None:
-    """Create invoices (number and FIELDS each); each is on its customer's timeline."""
-    if not rows:
+    """Insert invoices checked by ``validate_new``; ``invoice.created`` for each."""
+    if not items:
         return
     now = clock.now()
-    values = [
+    rows = [
         {
+            **dataclasses.asdict(fields),
             "company_id": company_id,
             "paid_minor": 0,
             "status": InvoiceStatus.OPEN,
             "created_at": now,
-            **row,
         }
-        for row in rows
+        for fields in items
     ]
     created = db.execute(
-        insert(INVOICES).returning(
-            INVOICES.c.id,
-            INVOICES.c.customer_id,
-            INVOICES.c.number,
-            INVOICES.c.amount_minor,
-            INVOICES.c.currency,
-            sort_by_parameter_order=True,
-        ),
-        values,
-    )
+        insert(INVOICES).returning(INVOICES.c.id, sort_by_parameter_order=True), rows
+    ).all()
+    extra = details or {}
     record_many(
         db,
         [
             {
                 "company_id": company_id,
-                "customer_id": customer_id,
+                "customer_id": fields.customer_id,
                 "actor": actor,
                 "actor_id": actor_id,
                 "action": "invoice.created",
                 "subject_type": "invoice",
                 "subject_id": invoice_id,
                 "details": {
-                    "number": number,
-                    "amount_minor": amount,
-                    "currency": currency,
-                    **source,
+                    "number": fields.number,
+                    "amount_minor": fields.amount_minor,
+                    "currency": fields.currency,
+                    "issue_date": fields.issue_date.isoformat() if fields.issue_date else None,
+                    "due_date": fields.due_date.isoformat() if fields.due_date else None,
+                    **extra,
                 },
             }
-            for invoice_id, customer_id, number, amount, currency in created.all()
+            for (invoice_id,), fields in zip(created, items, strict=True)
         ],
     )
+
+
+def _load(db: Session, ids: Iterable[int]) -> dict[int, Invoice]:
+    return {each.id: each for each in db.scalars(select(Invoice).where(Invoice.id.in_(ids)))}
 
 
 def update_invoices(
-    db: Session,
-    company_id: int,
-    changes: Sequence[tuple[int, int, str, dict[str, tuple[Any, Any]]]],
-    *,
-    actor: Actor,
-    actor_id: str | None,
-    source: dict[str, Any],
+    db: Session, items: Sequence[tuple[int, InvoiceFields]], *, actor: Actor, actor_id: str | None
 ) -> None:
-    """Apply (invoice id, customer id, number, {field: (before, after)}) changes; the
-    timeline says what changed, before and after. An amount that falls to what is already
-    paid leaves the invoice paid; one above it reopens it."""
-    for invoice_id, _customer_id, _number, change in changes:
-        values = {f: after for f, (_before, after) in change.items()}
-        if "amount_minor" in change:
-            amount = change["amount_minor"][1]
-            values["status"] = _status_after(db, invoice_id, amount)
-        db.execute(update(INVOICES).where(INVOICES.c.id == invoice_id).values(**values))
-    record_many(
-        db,
-        [
-            {
-                "company_id": company_id,
-                "customer_id": customer_id,
-                "actor": actor,
-                "actor_id": actor_id,
-                "action": "invoice.updated",
-                "subject_type": "invoice",
-                "subject_id": invoice_id,
-                "details": {
-                    "number": number,
-                    "changes": {f: [_plain(b), _plain(a)] for f, (b, a) in change.items()},
-                    **source,
-                },
-            }
-            for invoice_id, customer_id, number, change in changes
-        ],
+    """Bring existing invoices (by id) in line with ``fields``, through ``update_invoice``
+    (which raises ``FieldErrors``: call it per row to reject just that row)."""
+    loaded = _load(db, (invoice_id for invoice_id, _ in items))
+    for invoice_id, fields in items:
+        update_invoice(db, loaded[invoice_id], fields, actor, actor_id)
+
+
+def settle_elsewhere(
+    db: Session, invoice_ids: Sequence[int], *, actor: Actor, actor_id: str | None
+) -> int:
+    """Open invoices the accounting system no longer lists: settled outside Relance."""
+    settled = 0
+    for invoice in _load(db, invoice_ids).values():
+        if mark_settled_elsewhere(db, invoice, actor, actor_id) is not None:
+            settled += 1
+    return settled
+
+
+def same_amount_and_date(
+    db: Session, company_id: int, keys: Iterable[tuple[int, int, Any]]
+) -> dict[tuple[int, int, Any], str]:
+    """(customer id, amount, issue date) -> the number of a stored invoice that has them."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    query = select(
+        INVOICES.c.customer_id, INVOICES.c.amount_minor, INVOICES.c.issue_date, INVOICES.c.number
+    ).where(
+        INVOICES.c.company_id == company_id,
+        INVOICES.c.customer_id.in_({key[0] for key in wanted}),
+        INVOICES.c.amount_minor.in_({key[1] for key in wanted}),
     )
-
-
-def _status_after(db: Session, invoice_id: int, amount: int) -> InvoiceStatus:
-    paid, status = db.execute(
-        select(INVOICES.c.paid_minor, INVOICES.c.status).where(INVOICES.c.id == invoice_id)
-    ).one()
-    if status == InvoiceStatus.CANCELLED:
-        return InvoiceStatus.CANCELLED
-    return InvoiceStatus.PAID if paid >= amount else InvoiceStatus.OPEN
+    found: dict[tuple[int, int, Any], str] = {}
+    for customer_id, amount, issued, number in db.execute(query):
+        key = (customer_id, amount, issued)
+        if key in wanted:
+            found.setdefault(key, number)
+    return found
 
 
 def open_invoices(db: Session, company_id: int, size: int = 5_000) -> Iterator[tuple[int, str]]:
@@ -194,21 +201,3 @@ def open_invoices(db: Session, company_id: int, size: int = 5_000) -> Iterator[t
             return
         yield from ((invoice_id, number) for invoice_id, number in page)
         last = page[-1][0]
-
-
-def _plain(value: Any) -> Any:
-    return value if value is None or isinstance(value, int | str | bool) else str(value)
-
-
-def settle_elsewhere(
-    db: Session,
-    company_id: int,
-    invoice_id: int,
-    actor: Actor,
-    actor_id: str | None,
-    source: dict[str, Any],
-) -> None:
-    """An open invoice the accounting system no longer lists: settled outside Relance."""
-    from portal.invoices.editing import mark_settled_elsewhere  # type: ignore[import-not-found,import-untyped,unused-ignore]
-
-    mark_settled_elsewhere(db, company_id, invoice_id, actor=actor, actor_id=actor_id)

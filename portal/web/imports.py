@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from portal import i18n
 from portal.i18n import gettext_ as _
 from portal.imports import service
 from portal.imports.errors import ImportFileError
@@ -137,8 +138,21 @@ def _upload(request: Request, form: FormData) -> Response:
             message = _(error.message, **error.values)
             return _page(request, db, user, error=message, status_code=413)
         import_id = record.id
-    task = BackgroundTask(service.analyse, state.session_factory, settings, import_id)
+    task = _in_background(request, service.analyse, import_id)
     return RedirectResponse(f"{PAGE}/{import_id}", status_code=303, background=task)
+
+
+def _in_background(request: Request, step: Any, import_id: int) -> BackgroundTask:
+    """Run ``step`` after the response, in the language of the person who asked (the
+    services' messages on rejected rows are written in it)."""
+    state = request.app.state
+    language = i18n.current_locale.get()
+
+    def run() -> None:
+        i18n.current_locale.set(language)
+        step(state.session_factory, state.settings, import_id)
+
+    return BackgroundTask(run)
 
 
 def _load(request: Request, db: Session) -> Import | None:
@@ -201,8 +215,6 @@ async def import_action(request: Request) -> Response:
 
 
 def _import_action(request: Request, form: FormData) -> Response:
-    state = request.app.state
-    settings: Settings = state.settings
     action = request.path_params["action"]
     with unit_of_work(request) as db:
         user = require_role(request, db, *EDITORS)
@@ -215,20 +227,18 @@ def _import_action(request: Request, form: FormData) -> Response:
         try:
             if action == "confirm":
                 service.confirm(db, record, user.id)
-                task = BackgroundTask(
-                    service.apply_import, state.session_factory, settings, record.id
-                )
+                task = _in_background(request, service.apply_import, record.id)
             elif action == "cancel":
                 service.cancel(db, record)
             elif action == "retry":
                 service.retry(db, record)
                 run = service.apply_import if record.confirmed_at else service.analyse
-                task = BackgroundTask(run, state.session_factory, settings, record.id)
+                task = _in_background(request, run, record.id)
             else:
                 problem = _save_mapping(db, record, form, user)
                 if problem is not None:
                     return _detail(request, db, user, record, mapping_error=problem)
-                task = BackgroundTask(service.analyse, state.session_factory, settings, record.id)
+                task = _in_background(request, service.analyse, record.id)
         except service.ImportNotAllowed:
             return _detail(request, db, user, record, notice="not-allowed")
         import_id = record.id

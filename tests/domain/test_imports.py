@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal import clock, i18n
 from portal.company.models import Company
 from portal.customers.models import Customer
 from portal.imports import service
@@ -23,6 +26,14 @@ from portal.invoices.models import Invoice
 from portal.settings import Settings
 from portal.timeline.models import TimelineEvent
 from tests.imports_helpers import preview, run_import
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    token = i18n.current_locale.set("en")
+    yield
+    i18n.current_locale.reset(token)
+
 
 HEADER = "Code client;Raison sociale;N° facture;Date facture;Date d'échéance;Montant TTC\r\n"
 
@@ -50,8 +61,8 @@ def test_preview_counts_and_writes_nothing(
     assert record.kind == "invoices"
     assert record.counts == {"new": 2, "customers_new": 1, "rejected": 2}
     assert [(r["line"], r["message"]) for r in record.rejections] == [
-        (5, "the due date is before the issue date"),
         (4, "there is no customer %(reference)s: add a column with its name"),
+        (5, "The due date cannot be before the issue date."),
     ]
     assert record.sample[1]["values"]["number"] == "F-1"
     assert (count(db, Customer), count(db, Invoice)) == (0, 0)
@@ -98,7 +109,45 @@ def test_a_changed_amount_or_due_date_updates_the_invoice_and_says_so(
         "due_date": ["2026-12-01", "2026-12-15"],
         "amount_minor": [1000, 1250],
     }
-    assert event.details["import_id"] == record.id
+    assert event.actor_id == "import"
+
+
+def test_zero_or_negative_amounts_are_rejected_with_the_services_reason(
+    db: Session, session_factory: sessionmaker[Session], settings: Settings, company: Company
+) -> None:
+    db.commit()
+    data = csv_of("C-1;A;F-1;01/11/2026;01/12/2026;0", "C-1;A;F-2;01/11/2026;01/12/2026;-5,00")
+    record = preview(session_factory, settings, company.id, data)
+    assert record.counts == {"rejected": 2, "customers_new": 1}
+    assert {r["message"] for r in record.rejections} == {"Enter an amount greater than zero."}
+
+
+def test_contacts_and_payments_go_through_their_services(
+    db: Session, session_factory: sessionmaker[Session], settings: Settings, company: Company
+) -> None:
+    db.commit()
+    run_import(session_factory, settings, company.id, csv_of("C-1;A;F-1;01/11/2026;01/12/2026;100"))
+    contacts = (
+        "Code client;Nom;Email;Fonction\r\n"
+        "C-1;Jeanne Martin;jeanne@a.example;Comptabilité\r\n"
+        "C-9;Nobody;n@a.example;\r\n"
+    ).encode()
+    record = run_import(session_factory, settings, company.id, contacts, kind=Kind.CONTACTS)
+    assert record.counts == {"new": 1, "rejected": 1}
+    again = run_import(session_factory, settings, company.id, contacts, kind=Kind.CONTACTS)
+    assert again.counts == {"unchanged": 1, "rejected": 1}
+    today = clock.today_in("Europe/Paris").strftime("%d/%m/%Y")
+    payments = (
+        "N° règlement;N° facture;Montant;Date règlement;Mode de paiement\r\n"
+        f"VIR-1;F-1;40,00;{today};Virement\r\n"
+    ).encode()
+    paid = run_import(session_factory, settings, company.id, payments, kind=Kind.PAYMENTS)
+    assert paid.counts == {"new": 1}
+    invoice = db.scalars(select(Invoice).where(Invoice.number == "F-1")).one()
+    db.refresh(invoice)
+    assert invoice.paid_minor == 4000
+    twice = run_import(session_factory, settings, company.id, payments, kind=Kind.PAYMENTS)
+    assert twice.counts == {"unchanged": 1}
 
 
 def test_duplicates_are_flagged_not_merged(
@@ -133,8 +182,8 @@ def test_one_company_under_two_references_is_flagged(
     db.commit()
     data = (
         b"Code client;Raison sociale;Email;SIREN\r\n"
-        b"C-1;Dupont;compta@dupont.example;123456789\r\n"
-        b"C-2;Dupont SA;other@dupont.example;123 456 789\r\n"
+        b"C-1;Dupont;compta@dupont.example;732829320\r\n"
+        b"C-2;Dupont SA;other@dupont.example;732 829 320\r\n"
     )
     record = preview(session_factory, settings, company.id, data)
     assert record.kind == "customers"

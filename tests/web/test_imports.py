@@ -70,7 +70,7 @@ def test_upload_previews_then_confirm_imports(client: TestClient, db: Session, r
     text = page.text
     assert "1 new row" in text
     assert "1 rejected row" in text
-    assert "Line 3: the due date is before the issue date" in text
+    assert "Line 3: The due date cannot be before the issue date." in text
     assert "Café Éole" in text  # the first rows as they will be read
     assert f'action="/admin/imports/{record.id}/confirm"' in text
     confirmed = client.post(f"/admin/imports/{record.id}/confirm")
