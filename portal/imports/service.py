@@ -24,7 +24,7 @@ from portal.imports import apply, mapping
 from portal.imports.errors import ImportFileError
 from portal.imports.mapping import Kind
 from portal.imports.models import Import, ImportMapping, ImportStatus
-from portal.imports.readers import file_format, open_table
+from portal.imports.readers import Table, file_format, open_table
 from portal.settings import Settings
 from portal.timeline.models import Actor
 
@@ -142,6 +142,8 @@ def analyse(
     settings: Settings,
     import_id: int,
     listener: Listener | None = None,
+    *,
+    preview: bool = True,
 ) -> None:
     """Read the file and compare it with what is stored: the preview. Writes only the
     import's own row (its mapping, counts, sample, rejections, progress)."""
@@ -170,6 +172,9 @@ def analyse(
                 if missing:
                     record.status = ImportStatus.NEEDS_MAPPING
                     return
+                if not preview:  # the command line applies at once: the mapping is enough
+                    record.status = ImportStatus.READY
+                    return
             ctx = apply.Context(
                 company_id,
                 settings.company.currency,
@@ -179,12 +184,7 @@ def analyse(
                 write=False,
                 settle_missing=settle,
             )
-            position = table.position
-
-            def read_so_far(_rows: int) -> float | None:
-                return min(position() / size, 1.0) if position and size else None
-
-            progress = _progress(import_id, listener, read_so_far)
+            progress = _progress(import_id, listener, _read_so_far(table, size))
             outcome = apply.run(factory, ctx, kind, table, columns, on_batch=progress)
     except ImportFileError as error:
         _fail(factory, import_id, error)
@@ -196,6 +196,18 @@ def analyse(
         record.counts = {k: v for k, v in outcome.counts.items() if v}
         record.sample = [{"line": 1, "header": record.sample[0]["header"]}, *outcome.sample]
         record.rejections, record.warnings = outcome.rejections, outcome.warnings
+
+
+def _read_so_far(table: Table, size: int, total: int = 0) -> Callable[[int], float | None]:
+    """The fraction done: rows of a known total, else bytes of the file read."""
+    position = table.position
+
+    def fraction(rows: int) -> float | None:
+        if total:
+            return min(rows / total, 1.0)
+        return min(position() / size, 1.0) if position and size else None
+
+    return fraction
 
 
 def _saved_mapping(db: Session, company_id: int, signature: str) -> ImportMapping | None:
@@ -300,7 +312,7 @@ def apply_import(
             else (Actor.SYSTEM, "import")
         )
         company_id, settle = record.company_id, record.settle_missing
-        total = record.total_rows
+        total, size = record.total_rows, record.file_size
     ctx = apply.Context(
         company_id,
         settings.company.currency,
@@ -314,7 +326,7 @@ def apply_import(
         if path is None:
             raise ImportFileError(N_("The original file is no longer kept."))
         with open_table(path, settings.import_max_rows) as table:
-            progress = _progress(import_id, listener, lambda rows: rows / total if total else None)
+            progress = _progress(import_id, listener, _read_so_far(table, size, total))
             outcome = apply.run(factory, ctx, kind, table, columns, on_batch=progress)
     except ImportFileError as error:
         _fail(factory, import_id, error)

@@ -108,9 +108,9 @@ def import_file(
         print(f"{path}: {gettext_(error.message, **error.values)}", file=sys.stderr)
         return FAILED
     _run(
-        lambda listener: service.analyse(factory, settings, import_id, listener),
-        "Reading",
-        progress,
+        lambda listener: service.analyse(factory, settings, import_id, listener, preview=dry_run),
+        "Reading" if dry_run else "Checking the columns",
+        progress and dry_run,
     )
     record = _reload(factory, import_id)
     if record.status is ImportStatus.FAILED:
@@ -127,8 +127,8 @@ def import_file(
             file=sys.stderr,
         )
         return NEEDS_MAPPING
-    print_outcome(record)
     if dry_run:
+        print_outcome(record)
         with factory() as db, db.begin():
             service.cancel(db, db.get_one(Import, import_id))
         print("Dry run: nothing was written.")
