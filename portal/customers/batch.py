@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, or_, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -22,6 +22,7 @@ from portal.changes import plain
 from portal.customers.models import Contact, ContactRole, Customer, RiskSegment
 from portal.customers.service import update_customer
 from portal.customers.validation import ContactFields, CustomerFields
+from portal.db import insert_many, one_of
 from portal.timeline.models import Actor
 from portal.timeline.service import record_many
 
@@ -44,7 +45,7 @@ def existing(db: Session, company_id: int, references: Iterable[str]) -> dict[st
         return {}
     columns = [CUSTOMERS.c.id, *(CUSTOMERS.c[name] for name in FIELD_NAMES)]
     query = select(*columns).where(
-        CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.reference.in_(wanted)
+        CUSTOMERS.c.company_id == company_id, one_of(db, CUSTOMERS.c.reference, wanted)
     )
     found: dict[str, Existing] = {}
     for row in db.execute(query).mappings():
@@ -54,7 +55,7 @@ def existing(db: Session, company_id: int, references: Iterable[str]) -> dict[st
     if by_id:
         emails = (
             select(CONTACTS.c.customer_id, CONTACTS.c.email)
-            .where(CONTACTS.c.customer_id.in_(by_id), CONTACTS.c.email.is_not(None))
+            .where(one_of(db, CONTACTS.c.customer_id, by_id), CONTACTS.c.email.is_not(None))
             .order_by(CONTACTS.c.customer_id, CONTACTS.c.is_primary.desc(), CONTACTS.c.id)
         )
         for customer_id, email in db.execute(emails):
@@ -69,7 +70,7 @@ def ids_by_reference(db: Session, company_id: int, references: Iterable[str]) ->
     if not wanted:
         return {}
     query = select(CUSTOMERS.c.reference, CUSTOMERS.c.id).where(
-        CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.reference.in_(wanted)
+        CUSTOMERS.c.company_id == company_id, one_of(db, CUSTOMERS.c.reference, wanted)
     )
     return dict(db.execute(query).all())
 
@@ -83,7 +84,7 @@ def same_identity(
         return {}
     query = select(CUSTOMERS.c.reference, CUSTOMERS.c.siren, CUSTOMERS.c.vat_number).where(
         CUSTOMERS.c.company_id == company_id,
-        or_(CUSTOMERS.c.siren.in_(sirens), CUSTOMERS.c.vat_number.in_(vat_numbers)),
+        or_(one_of(db, CUSTOMERS.c.siren, sirens), one_of(db, CUSTOMERS.c.vat_number, vat_numbers)),
     )
     found: dict[str, str] = {}
     for reference, siren, vat_number in db.execute(query):
@@ -111,7 +112,7 @@ def create_customers(
     now = clock.now()
     rows = [
         {
-            **dataclasses.asdict(fields),
+            **_values(fields),
             "risk_segment": RiskSegment(fields.risk_segment),
             "company_id": company_id,
             "link_version": 1,
@@ -119,13 +120,8 @@ def create_customers(
         }
         for fields, _contact in items
     ]
-    created = db.execute(
-        insert(CUSTOMERS).returning(
-            CUSTOMERS.c.reference, CUSTOMERS.c.id, sort_by_parameter_order=True
-        ),
-        rows,
-    )
-    ids: dict[str, int] = dict(created.all())
+    new_ids = insert_many(db, CUSTOMERS, rows)
+    ids = {fields.reference: new_id for (fields, _), new_id in zip(items, new_ids, strict=True)}
     extra = details or {}
     events = [
         _event(
@@ -136,7 +132,7 @@ def create_customers(
             "customer.created",
             "customer",
             ids[fields.reference],
-            {"fields": {k: plain(v) for k, v in dataclasses.asdict(fields).items()}, **extra},
+            {"fields": {k: plain(v) for k, v in _values(fields).items()}, **extra},
         )
         for fields, _contact in items
     ]
@@ -144,23 +140,16 @@ def create_customers(
     if contacts:
         values = [
             {
-                **dataclasses.asdict(contact),
+                **_values(contact),
                 "role": ContactRole(contact.role),
                 "is_primary": True,  # a customer's first contact is the one reminders go to
                 "customer_id": customer_id,
             }
             for customer_id, contact in contacts
         ]
-        added = db.execute(
-            insert(CONTACTS).returning(
-                CONTACTS.c.id,
-                CONTACTS.c.customer_id,
-                CONTACTS.c.name,
-                sort_by_parameter_order=True,
-            ),
-            values,
-        ).all()
-        for (contact_id, customer_id, name), row in zip(added, values, strict=True):
+        added = insert_many(db, CONTACTS, values)
+        for contact_id, row in zip(added, values, strict=True):
+            customer_id, name = row["customer_id"], row["name"]
             fields_json = {k: plain(v) for k, v in row.items() if k != "customer_id"}
             events.append(
                 _event(
@@ -194,6 +183,17 @@ def update_customers(
     }
     for customer_id, fields in items:
         update_customer(db, loaded[customer_id], fields, actor, actor_id)
+
+
+def _values(fields: Any) -> dict[str, Any]:
+    """A fields dataclass as a dict (dataclasses.asdict copies deeply, and costs more)."""
+    return {name: getattr(fields, name) for name in _NAMES[type(fields)]}
+
+
+_NAMES = {
+    kind: tuple(f.name for f in dataclasses.fields(kind))
+    for kind in (CustomerFields, ContactFields)
+}
 
 
 def _event(

@@ -14,11 +14,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.changes import Problems
+from portal.db import insert_many, one_of
 from portal.i18n import gettext_ as _
 from portal.invoices.editing import (
     InvoiceFields,
@@ -56,7 +57,7 @@ def existing(db: Session, company_id: int, numbers: Iterable[str]) -> dict[str, 
         *(INVOICES.c[name] for name in FIELD_NAMES),
     ]
     query = select(*columns).where(
-        INVOICES.c.company_id == company_id, INVOICES.c.number.in_(wanted)
+        INVOICES.c.company_id == company_id, one_of(db, INVOICES.c.number, wanted)
     )
     found: dict[str, Existing] = {}
     for row in db.execute(query).mappings():
@@ -99,7 +100,7 @@ def create_invoices(
     now = clock.now()
     rows = [
         {
-            **dataclasses.asdict(fields),
+            **{name: getattr(fields, name) for name in FIELD_NAMES},
             "company_id": company_id,
             "paid_minor": 0,
             "status": InvoiceStatus.OPEN,
@@ -107,9 +108,7 @@ def create_invoices(
         }
         for fields in items
     ]
-    created = db.execute(
-        insert(INVOICES).returning(INVOICES.c.id, sort_by_parameter_order=True), rows
-    ).all()
+    created = insert_many(db, INVOICES, rows)
     extra = details or {}
     record_many(
         db,
@@ -131,13 +130,13 @@ def create_invoices(
                     **extra,
                 },
             }
-            for (invoice_id,), fields in zip(created, items, strict=True)
+            for invoice_id, fields in zip(created, items, strict=True)
         ],
     )
 
 
 def _load(db: Session, ids: Iterable[int]) -> dict[int, Invoice]:
-    return {each.id: each for each in db.scalars(select(Invoice).where(Invoice.id.in_(ids)))}
+    return {each.id: each for each in db.scalars(select(Invoice).where(Invoice.id.in_(list(ids))))}
 
 
 def update_invoices(
@@ -172,8 +171,8 @@ def same_amount_and_date(
         INVOICES.c.customer_id, INVOICES.c.amount_minor, INVOICES.c.issue_date, INVOICES.c.number
     ).where(
         INVOICES.c.company_id == company_id,
-        INVOICES.c.customer_id.in_({key[0] for key in wanted}),
-        INVOICES.c.amount_minor.in_({key[1] for key in wanted}),
+        one_of(db, INVOICES.c.customer_id, {key[0] for key in wanted}),
+        one_of(db, INVOICES.c.amount_minor, {key[1] for key in wanted}),
     )
     found: dict[tuple[int, int, Any], str] = {}
     for customer_id, amount, issued, number in db.execute(query):
