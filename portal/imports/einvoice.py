@@ -146,10 +146,10 @@ def _read(data: bytes, max_bytes: int) -> EInvoice:
     if not data.strip():
         raise EInvoiceError("empty", _("The file is empty."))
     if b"%PDF-" in data[:1024]:
-        from portal.imports.einvoice_cii import read_cii
-
-        xml = _xml_from_pdf(data, max_bytes)
-        return read_cii(parse_xml(xml), format_="factur-x", pdf=data)
+        # Factur-X and ZUGFeRD 2 embed CII; an XRechnung PDF may embed UBL.
+        invoice = _read_xml(parse_xml(_xml_from_pdf(data, max_bytes)))
+        pdf_format = "factur-x" if invoice.format == "cii" else invoice.format
+        return replace(invoice, format=pdf_format, pdf=data)
     if _looks_like_xml(data):
         return _read_xml(parse_xml(data))
     raise EInvoiceError(
@@ -164,7 +164,7 @@ def _read_xml(root: Any) -> EInvoice:
 
     tag = str(root.tag)
     if tag == CII_ROOT:
-        return read_cii(root, format_="cii", pdf=None)
+        return read_cii(root)
     if tag in UBL_ROOTS:
         return read_ubl(root)
     if tag.startswith("{urn:ferd:CrossIndustryDocument"):
@@ -390,7 +390,7 @@ def due_from_terms(terms: str | None, issue_date: dt.date) -> dt.date | None:
     if not terms or _END_OF_MONTH.search(terms):
         return None
     matches = _TERM_DAYS.findall(terms)
-    if len(matches) == 1:
+    if len(matches) == 1 and len(re.findall(r"[0-9]+", terms)) == 1:  # "30 or 60 days": unclear
         days = int(matches[0][0] or matches[0][1])
         return issue_date + dt.timedelta(days=days)
     if not matches and _ON_RECEIPT.search(terms):

@@ -35,7 +35,7 @@ _SUMMATION = f"{_SETTLEMENT}/ram:SpecifiedTradeSettlementHeaderMonetarySummation
 _TERMS = f"{_SETTLEMENT}/ram:SpecifiedTradePaymentTerms"
 
 
-def read_cii(root: Any, *, format_: str, pdf: bytes | None) -> EInvoice:
+def read_cii(root: Any) -> EInvoice:
     issue_date = _date(root, f"{_DOCUMENT}/ram:IssueDateTime", _("issue date"))
     code = currency(
         text(root, f"{_SETTLEMENT}/ram:InvoiceCurrencyCode", NS), "ram:InvoiceCurrencyCode"
@@ -56,7 +56,7 @@ def read_cii(root: Any, *, format_: str, pdf: bytes | None) -> EInvoice:
         raise missing(_("invoice number"), "rsm:ExchangedDocument/ram:ID")
     type_code = text(root, f"{_DOCUMENT}/ram:TypeCode", NS)
     return EInvoice(
-        format=format_,
+        format="cii",
         profile=text(
             root,
             "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID",
@@ -85,7 +85,6 @@ def read_cii(root: Any, *, format_: str, pdf: bytes | None) -> EInvoice:
         ),
         buyer_reference=text(root, f"{_AGREEMENT}/ram:BuyerReference", NS),
         payment_terms=terms,
-        pdf=pdf,
     )
 
 
