@@ -130,7 +130,9 @@ def read_einvoices(
     """Read many files, each to an invoice or its error; zip archives are opened."""
     results: list[EInvoice | EInvoiceError] = []
     for filename, data in files:
-        if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        # A spreadsheet is a zip too: only a ``.zip`` (or a nameless upload) is opened.
+        is_zip = not filename or filename.lower().endswith(".zip")
+        if is_zip and data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
             results.extend(_read_archive(filename, data, max_bytes))
             continue
         try:

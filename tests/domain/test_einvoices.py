@@ -425,6 +425,20 @@ def test_zip_bombs_are_refused_by_declared_and_actual_size() -> None:
     assert result.code == "bad_zip"
 
 
+def test_a_spreadsheet_is_not_opened_as_an_archive() -> None:
+    [result] = read_einvoices([("clients.xlsx", _zip({"xl/workbook.xml": b"<workbook/>"}))])
+    assert isinstance(result, EInvoiceError)
+    assert (result.code, result.filename) == ("not_einvoice", "clients.xlsx")
+
+
+def test_a_password_protected_pdf_is_refused() -> None:
+    writer = PdfWriter(clone_from=io.BytesIO(facturx_pdf()))
+    writer.encrypt(user_password="secret", algorithm="RC4-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    refused(buffer.getvalue(), "pdf_unreadable")
+
+
 # -- property: generated fields -> CII -> read back equal --------------------------------
 
 _words = st.text(
