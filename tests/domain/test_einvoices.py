@@ -12,9 +12,11 @@ from dataclasses import replace
 
 import facturx
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfWriter
+from stdnum import luhn
+from stdnum.fr import siren as siren_number
 
 from portal.i18n import current_locale
 from portal.imports.einvoice import (
@@ -240,6 +242,16 @@ def test_siren_comes_from_legal_ids_siret_or_french_vat(
     ids: list[tuple[str | None, str]], vat: str | None, expected: tuple[str | None, str | None]
 ) -> None:
     assert french_ids(ids, vat) == expected
+
+
+@given(st.integers(0, 10**8 - 1), st.integers(0, 9999))
+def test_any_valid_siren_is_found_from_its_vat_number_or_siret(base: int, nic: int) -> None:
+    siren = f"{base:08d}{luhn.calc_check_digit(f'{base:08d}')}"
+    siret_base = f"{siren}{nic:04d}"
+    siret = siret_base + luhn.calc_check_digit(siret_base)
+    assume(siren != "356000000")  # La Poste's SIRETs follow another check digit rule
+    assert french_ids([], "FR" + siren_number.to_tva(siren)) == (siren, None)
+    assert french_ids([("0009", siret)], None) == (siren, siret)
 
 
 def test_a_foreign_buyer_has_no_siren() -> None:
