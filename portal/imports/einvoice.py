@@ -258,7 +258,7 @@ def _doctype_error() -> EInvoiceError:
 
 def _syntax_error(error: Any, *, truncated: bool) -> EInvoiceError:
     line = int(error.position[0]) if error.position else 0
-    if error.code in (9, 32, 81):  # invalid character, unsupported or invalid encoding
+    if error.code in (32, 81):  # unsupported encoding, bytes invalid in the encoding
         return EInvoiceError(
             "bad_encoding",
             _(
