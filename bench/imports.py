@@ -97,8 +97,14 @@ def phase_import(url: str, workdir: Path, file: Path) -> dict[str, Any]:
         company_id = sync_company(db, settings.company).id
     started = time.perf_counter()
     status = terminal.import_file(
-        factory, settings, company_id, file, kind=Kind.INVOICES, dry_run=False,
-        settle_missing=False, progress=False,
+        factory,
+        settings,
+        company_id,
+        file,
+        kind=Kind.INVOICES,
+        dry_run=False,
+        settle_missing=False,
+        progress=False,
     )
     seconds = time.perf_counter() - started
     with factory() as db:
@@ -153,9 +159,13 @@ def copy_floor(url: str, file: Path) -> float:
     with psycopg.connect(dsn, autocommit=True) as connection:
         connection.execute(FLOOR_TABLE)
         started = time.perf_counter()
-        with connection.cursor() as cursor, cursor.copy(
-            "COPY copy_floor FROM STDIN WITH (FORMAT csv, DELIMITER ';', HEADER true)"
-        ) as copy, file.open("rb") as source:
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(
+                "COPY copy_floor FROM STDIN WITH (FORMAT csv, DELIMITER ';', HEADER true)"
+            ) as copy,
+            file.open("rb") as source,
+        ):
             while chunk := source.read(1024 * 1024):
                 copy.write(chunk)
         seconds = time.perf_counter() - started

@@ -13,6 +13,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +39,7 @@ class Context:
     import_id: int | None
     write: bool
     settle_missing: bool = False
+    documents_dir: Path | None = None  # where invoice PDFs go (e-invoices)
 
     @property
     def source(self) -> dict[str, Any]:

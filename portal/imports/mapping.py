@@ -257,6 +257,15 @@ FIELDS: dict[Kind, tuple[Field, ...]] = {
             "payment method",
         ),
     ),
+    # E-invoices have no columns: these name what the preview shows of each document.
+    Kind.EINVOICES: (
+        _f("number", N_("Invoice number")),
+        _f("customer_name", N_("Customer name")),
+        _f("issue_date", N_("Issue date")),
+        _f("due_date", N_("Due date")),
+        _f("amount", N_("Amount including tax")),
+        _f("currency", N_("Currency")),
+    ),
 }
 
 _STOPWORDS = {

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal import clock
 from portal.db import transaction
 from portal.i18n import N_
-from portal.imports import apply, mapping
+from portal.imports import apply, documents, mapping
 from portal.imports.errors import ImportFileError
 from portal.imports.mapping import Kind
 from portal.imports.models import Import, ImportMapping, ImportStatus
@@ -66,7 +66,8 @@ def store_file(
     directory.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     head = source.read(8192)
-    stored = directory / f"{uuid.uuid4().hex}{EXTENSIONS[file_format(head)]}"
+    suffix = ".zip" if filename.lower().endswith(".zip") else EXTENSIONS[file_format(head)]
+    stored = directory / f"{uuid.uuid4().hex}{suffix}"
     size = 0
     try:
         with stored.open("wb") as out:
@@ -84,6 +85,9 @@ def store_file(
     except BaseException:
         stored.unlink(missing_ok=True)
         raise
+    detected = file_format(head)
+    if detected in ("pdf", "xml") or (detected == "xlsx" and filename.lower().endswith(".zip")):
+        kind = Kind.EINVOICES  # Factur-X PDFs, UBL or CII XML, or a zip of them
     record = Import(
         company_id=company_id,
         kind=kind.value if kind else None,
@@ -154,6 +158,9 @@ def analyse(
         settle = record.settle_missing
         chosen = _columns(record)
         size = record.file_size
+    if requested == Kind.EINVOICES:
+        _analyse_documents(factory, settings, import_id, path, preview=preview)
+        return
     try:
         if path is None:
             raise ImportFileError(N_("The original file is no longer kept."))
@@ -196,6 +203,51 @@ def analyse(
         record.counts = {k: v for k, v in outcome.counts.items() if v}
         record.sample = [{"line": 1, "header": record.sample[0]["header"]}, *outcome.sample]
         record.rejections, record.warnings = outcome.rejections, outcome.warnings
+
+
+def _analyse_documents(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    import_id: int,
+    path: Path | None,
+    *,
+    preview: bool,
+) -> None:
+    with transaction(factory) as db:
+        record = db.get_one(Import, import_id)
+        filename, company_id = record.filename, record.company_id
+        if not preview:
+            record.status = ImportStatus.READY
+            return
+    if path is None:
+        _fail(factory, import_id, ImportFileError(N_("The original file is no longer kept.")))
+        return
+    ctx = apply.Context(
+        company_id,
+        settings.company.currency,
+        Actor.SYSTEM,
+        None,
+        import_id,
+        write=False,
+        documents_dir=settings.documents_dir,
+    )
+    outcome = documents.run(factory, ctx, path, filename, settings.import_max_bytes)
+    _finish(factory, import_id, outcome, ImportStatus.READY)
+
+
+def _finish(
+    factory: sessionmaker[Session], import_id: int, outcome: apply.Outcome, status: ImportStatus
+) -> None:
+    with transaction(factory) as db:
+        record = db.get_one(Import, import_id)
+        record.status = status
+        record.total_rows = record.processed_rows = outcome.rows
+        record.counts = {k: v for k, v in outcome.counts.items() if v}
+        header = record.sample[0]["header"] if record.sample else []
+        record.sample = [{"line": 1, "header": header}, *outcome.sample]
+        record.rejections, record.warnings = outcome.rejections, outcome.warnings
+        if status is ImportStatus.DONE:
+            record.finished_at = clock.now()
 
 
 def _read_so_far(table: Table, size: int, total: int = 0) -> Callable[[int], float | None]:
@@ -312,7 +364,7 @@ def apply_import(
             else (Actor.SYSTEM, "import")
         )
         company_id, settle = record.company_id, record.settle_missing
-        total, size = record.total_rows, record.file_size
+        total, size, filename = record.total_rows, record.file_size, record.filename
     ctx = apply.Context(
         company_id,
         settings.company.currency,
@@ -321,13 +373,17 @@ def apply_import(
         import_id,
         write=True,
         settle_missing=settle,
+        documents_dir=settings.documents_dir,
     )
     try:
         if path is None:
             raise ImportFileError(N_("The original file is no longer kept."))
-        with open_table(path, settings.import_max_rows) as table:
-            progress = _progress(import_id, listener, _read_so_far(table, size, total))
-            outcome = apply.run(factory, ctx, kind, table, columns, on_batch=progress)
+        if kind is Kind.EINVOICES:
+            outcome = documents.run(factory, ctx, path, filename, settings.import_max_bytes)
+        else:
+            with open_table(path, settings.import_max_rows) as table:
+                progress = _progress(import_id, listener, _read_so_far(table, size, total))
+                outcome = apply.run(factory, ctx, kind, table, columns, on_batch=progress)
     except ImportFileError as error:
         _fail(factory, import_id, error)
         return True

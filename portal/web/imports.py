@@ -9,7 +9,11 @@ and refreshes itself without JavaScript.
 
 from __future__ import annotations
 
-from typing import Any
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import IO, Any
 from urllib.parse import quote
 
 from sqlalchemy.orm import Session
@@ -39,6 +43,7 @@ KINDS = ("customers", "contacts", "invoices", "payments")
 # Room for the form's other fields and the multipart framing around the file.
 FORM_OVERHEAD = 64 * 1024
 POLL_SECONDS = 1
+MAX_FILES = 200  # e-invoices uploaded together
 
 
 def _translate(entry: dict[str, Any] | None) -> str:
@@ -89,7 +94,7 @@ async def upload(request: Request) -> Response:
     if not length.isdigit() or int(length) > settings.import_max_bytes + FORM_OVERHEAD:
         # Refused before a byte of the body is read.
         return await run_in_threadpool(_refuse, request, _too_big(settings), 413)
-    form = await request.form(max_files=1, max_fields=10)
+    form = await request.form(max_files=MAX_FILES, max_fields=10)
     try:
         return await run_in_threadpool(_upload, request, form)
     finally:
@@ -118,9 +123,10 @@ def _upload(request: Request, form: FormData) -> Response:
         user = require_role(request, db, *EDITORS)
         if isinstance(user, Response):
             return user
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile) or not upload.filename:
+        uploads = [f for f in form.getlist("file") if isinstance(f, UploadFile) and f.filename]
+        if not uploads:
             return _page(request, db, user, error=_("Choose a file to import."), status_code=400)
+        name, source = _one_file(uploads)
         kind_text = form.get("kind")
         kind = Kind(kind_text) if kind_text in KINDS else None
         try:
@@ -128,8 +134,8 @@ def _upload(request: Request, form: FormData) -> Response:
                 db,
                 settings,
                 state.company_id,
-                upload.filename,
-                upload.file,
+                name,
+                source,
                 service.Uploader(user.id, user.email),
                 kind=kind,
                 settle_missing=form.get("settle_missing") == "1",
@@ -153,6 +159,20 @@ def _in_background(request: Request, step: Any, import_id: int) -> BackgroundTas
         step(state.session_factory, state.settings, import_id)
 
     return BackgroundTask(run)
+
+
+def _one_file(uploads: list[UploadFile]) -> tuple[str, IO[bytes]]:
+    """One upload as it is; several (e-invoices) put together in one zip, imported at once."""
+    if len(uploads) == 1:
+        return str(uploads[0].filename), uploads[0].file
+    bundle = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as archive:
+        for index, upload in enumerate(uploads, start=1):
+            upload.file.seek(0)
+            with archive.open(f"{index:03d}-{Path(str(upload.filename)).name}", "w") as member:
+                shutil.copyfileobj(upload.file, member)
+    bundle.seek(0)
+    return f"einvoices-{len(uploads)}.zip", bundle
 
 
 def _load(request: Request, db: Session) -> Import | None:

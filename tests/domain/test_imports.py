@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import zipfile
 from collections.abc import Iterator
 
 import pytest
@@ -25,7 +26,7 @@ from portal.imports.models import ImportStatus
 from portal.invoices.models import Invoice
 from portal.settings import Settings
 from portal.timeline.models import TimelineEvent
-from tests.imports_helpers import preview, run_import
+from tests.imports_helpers import confirm_and_apply, preview, run_import
 
 
 @pytest.fixture(autouse=True)
@@ -323,3 +324,34 @@ def test_export_then_import_gives_the_same_data_and_a_second_import_changes_noth
     )
     second = run_import(session_factory, settings, company.id, data)
     assert second.counts == ({"unchanged": len(exported)} if exported else {})
+
+
+def test_e_invoices_import_with_their_pdf_and_customer_and_again_change_nothing(
+    db: Session, session_factory: sessionmaker[Session], settings: Settings, company: Company
+) -> None:
+    from tests.einvoice_samples import DATA, cii_xml, facturx_pdf
+
+    db.commit()
+    pdf = facturx_pdf(cii_xml())
+    ubl = (DATA / "ubl-invoice.xml").read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("FA-2026-0042.pdf", pdf)
+        archive.writestr("ubl-invoice.xml", ubl)
+        archive.writestr("notes.txt", b"not an invoice")
+    data = buffer.getvalue()
+    shown = preview(session_factory, settings, company.id, data, filename="invoices.zip")
+    assert shown.kind == "einvoices"
+    assert shown.counts["new"] == 2
+    assert shown.counts["rejected"] == 1
+    assert count(db, Invoice) == 0
+    done = confirm_and_apply(session_factory, settings, shown.id)
+    assert done.counts["new"] == 2
+    invoice = db.scalars(select(Invoice).where(Invoice.number == "FA-2026-0042")).one()
+    assert invoice.pdf_path is not None
+    assert (settings.documents_dir / invoice.pdf_path).read_bytes() == pdf
+    ubl_invoice = db.scalars(select(Invoice).where(Invoice.number == "FA-2026-0117")).one()
+    assert ubl_invoice.customer.siren == "552100554"
+    assert ubl_invoice.customer.reference == "CLI-0042"
+    again = run_import(session_factory, settings, company.id, data, filename="invoices.zip")
+    assert again.counts == {"unchanged": 2, "rejected": 1}
