@@ -348,6 +348,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from portal.company.service import sync_company
     from portal.db import make_engine, make_session_factory, transaction
+    from portal.imports import jobs as imports
     from portal.payments.receipts import deliver_pending
     from portal.reminders.outbox import deliver_due, new_worker_id
     from portal.reminders.worker import run_if_due, run_worker
@@ -370,11 +371,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
             while delivered := deliver_due(factory, ctx, worker_id):
                 sent += delivered
             receipts = deliver_pending(factory, ctx.templates, ctx.mailer, settings)
+            imports.run_once(factory, settings)
             print(f"{sent} messages handed over, {receipts} payment receipts sent.")
             return 0
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        imports.start_thread(factory, settings, stop)
         run_worker(factory, company_id, ctx, book, stop, plan=not args.no_plan)
     finally:
         engine.dispose()
@@ -532,6 +535,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from portal import migrate
     from portal.company.service import sync_company
     from portal.db import make_engine, make_session_factory, transaction
+    from portal.demo.sample import SAMPLE_FILE
     from portal.demo.seed import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, seed_demo, seed_demo_admin
     from portal.links.service import find_customer, issue_link
     from portal.links.tokens import LinkSigner
@@ -573,6 +577,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  log in as {DEMO_ADMIN_EMAIL} with the password {DEMO_ADMIN_PASSWORD}")
     print(f"\nDatabase: {settings.database_url}")
     print("Print a fresh link at any time:  portal link C-1002")
+    print(f"Import a sample accounting export:  portal import {_shown_path(SAMPLE_FILE)}")
+    print("  (add --dry-run to see the preview only; or upload it at /admin/imports)")
     if args.no_serve:
         return 0
     print("\nReminders: the worker runs in this process and plans today's run now.")
@@ -582,6 +588,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     start_worker_thread(settings, any_time=True)
     _serve(settings, args.host, args.port, 1)
     return 0
+
+
+def _shown_path(path: Any) -> str:
+    """``path`` relative to the current directory when it is below it."""
+    from pathlib import Path
+
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -731,7 +747,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "worker",
-        help="plan once a day and deliver the reminder outbox",
+        help="plan once a day, deliver the reminder outbox, apply queued imports",
         description="Plan the day's reminders from PORTAL_REMINDER_PLAN_HOUR (catching up a "
         "missed day once) and deliver the outbox: SMTP, SMS, letters, call tasks. "
         "Several workers may run at once on PostgreSQL.",
