@@ -355,3 +355,23 @@ def test_e_invoices_import_with_their_pdf_and_customer_and_again_change_nothing(
     assert ubl_invoice.customer.reference == "CLI-0042"
     again = run_import(session_factory, settings, company.id, data, filename="invoices.zip")
     assert again.counts == {"unchanged": 2, "rejected": 1}
+
+
+def test_the_worker_applies_what_was_confirmed_and_left_queued(
+    db: Session, session_factory: sessionmaker[Session], settings: Settings, company: Company
+) -> None:
+    from portal.imports import jobs
+    from portal.imports.models import Import
+
+    db.commit()
+    record = preview(
+        session_factory, settings, company.id, csv_of("C-1;A;F-1;01/11/2026;01/12/2026;10")
+    )
+    with session_factory() as s, s.begin():
+        service.confirm(s, s.get_one(Import, record.id), None)
+    day = jobs.run_once(session_factory, settings)
+    assert day == clock.now().date()
+    with session_factory() as s:
+        assert s.get_one(Import, record.id).status is ImportStatus.DONE
+    assert count(db, Invoice) == 1
+    assert not service.apply_import(session_factory, settings, record.id)  # taken once
