@@ -10,33 +10,32 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
-import hashlib
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from babel.numbers import list_currencies
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.cases.attachments import CheckedFile, store
 from portal.changes import Change, FieldErrors, Outcome, Problems, apply_changes, timeline_changes
 from portal.customers.models import Customer
-from portal.db import on_rollback
 from portal.i18n import gettext_ as _
 from portal.invoices.models import Invoice, InvoiceStatus
+
+# Re-exported: callers (imports, forms) find every invoice edit here.
+from portal.invoices.pdf_files import (
+    PDF_MAX_BYTES,
+    attach_pdf,
+    check_pdf,
+)
 from portal.payments.models import Payment, PaymentMethod
 from portal.payments.service import find_payment, record_payment, release_allocations
 from portal.timeline.models import Actor
 from portal.timeline.service import record
 
 NUMBER_MAX = 64
-# A PDF bigger than this is refused (the web layer refuses bigger uploads before reading).
-PDF_MAX_BYTES = 10 * 1024 * 1024
-PDF_DIRECTORY = "invoices"
 
 __all__ = [
     "PDF_MAX_BYTES",
@@ -45,6 +44,7 @@ __all__ = [
     "Outcome",
     "attach_pdf",
     "cancel_invoice",
+    "check_pdf",
     "create_invoice",
     "find_invoice",
     "invoice_fields",
@@ -242,9 +242,9 @@ def update_invoice(
     if invoice.status is not before_status:
         changes["status"] = (before_status, invoice.status)
     invoice.updated_at = clock.now()
-    details: dict[str, Any] = {"changes": timeline_changes(changes)}
+    details: dict[str, Any] = {"changes": timeline_changes(changes), "currency": invoice.currency}
     if released:
-        details |= {"released_minor": released, "currency": invoice.currency}
+        details["released_minor"] = released
     _event(session, invoice, "invoice.updated", actor, actor_id, **details)
     return changes
 
@@ -345,63 +345,3 @@ def mark_settled_elsewhere(
         payment_id=result.id,
     )
     return session.get(Payment, result.id)
-
-
-# --- PDF ----------------------------------------------------------------------------------
-
-
-class HasPdf(Protocol):
-    id: int
-    company_id: int
-    customer_id: int
-    number: str
-    pdf_path: str | None
-
-
-def attach_pdf(
-    session: Session,
-    document: HasPdf,
-    data: bytes,
-    documents_dir: Path,
-    actor: Actor = Actor.SYSTEM,
-    actor_id: str | None = None,
-    *,
-    max_bytes: int = PDF_MAX_BYTES,
-) -> str:
-    """Store ``data`` as the PDF of an invoice or credit note; returns its stored path.
-
-    Checked by its first bytes (``%PDF-``), never by a file name. Written under a random
-    name in ``<documents_dir>/invoices/`` (mode 0600, never overwriting), and removed again
-    if the transaction rolls back. The previous file stays on disk (history).
-    """
-    if not data:
-        raise FieldErrors({"pdf": _("Choose a PDF file.")})
-    if len(data) > max_bytes:
-        raise FieldErrors(
-            {"pdf": _("The file is too large (%(max)d MB at most).", max=max_bytes // 1_048_576)}
-        )
-    if not data.startswith(b"%PDF-"):
-        raise FieldErrors({"pdf": _("This file is not a PDF.")})
-    directory = documents_dir / PDF_DIRECTORY
-    name = store(directory, CheckedFile(f"{document.number}.pdf", data, "application/pdf", ".pdf"))
-    on_rollback(session, functools.partial((directory / name).unlink, missing_ok=True))
-    before = document.pdf_path
-    document.pdf_path = f"{PDF_DIRECTORY}/{name}"
-    kind = "invoice" if isinstance(document, Invoice) else "credit_note"
-    record(
-        session,
-        company_id=document.company_id,
-        customer_id=document.customer_id,
-        actor=actor,
-        actor_id=actor_id,
-        action=f"{kind}.pdf_attached",
-        subject_type=kind,
-        subject_id=document.id,
-        details={
-            "number": document.number,
-            "size_bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "changes": {"pdf_path": [before, document.pdf_path]},
-        },
-    )
-    return document.pdf_path

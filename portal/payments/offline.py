@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -122,19 +123,28 @@ def record_offline_payment(
                 {"reference": _("A payment with this reference is already recorded.")}
             )
         return existing, Outcome.UNCHANGED
-    result = record_payment(
-        session,
-        customer,
-        amount_minor=amount_minor,
-        currency=code,
-        method=chosen_method,
-        provider=provider,
-        provider_reference=stored_reference,
-        received_at=clock.midday_in(received_on, customer.timezone),
-        invoice_ids=ids,
-        actor=actor,
-        actor_id=actor_id,
-    )
+    try:
+        # A savepoint: a twin request that recorded the same reference first (a double
+        # click, two people) makes this INSERT fail on the unique index, not the request.
+        with session.begin_nested():
+            result = record_payment(
+                session,
+                customer,
+                amount_minor=amount_minor,
+                currency=code,
+                method=chosen_method,
+                provider=provider,
+                provider_reference=stored_reference,
+                received_at=clock.midday_in(received_on, customer.timezone),
+                invoice_ids=ids,
+                actor=actor,
+                actor_id=actor_id,
+            )
+    except IntegrityError:
+        twin = find_payment(session, provider, stored_reference)
+        if twin is None:
+            raise
+        return twin, Outcome.UNCHANGED
     payment = session.get(Payment, result.id)
     assert payment is not None
     return payment, Outcome.CREATED

@@ -272,13 +272,15 @@ def _prepare(
     if message.channel is Channel.TASK:
         _open_task(session, message, customer, invoices, now)
         return None
-    contact = _reminder_contact(customer)
     recipient = ""
     channel = message.channel
+    contact = _reminder_contact(customer, channel)
     if channel is Channel.SMS:
         recipient = contact.phone if contact and contact.phone else ""
         if not recipient:
-            channel = Channel.EMAIL  # no mobile number on file: the email says the same
+            # No mobile number on file, or nobody accepts texts: the email says the same.
+            channel = Channel.EMAIL
+            contact = _reminder_contact(customer, channel)
     if channel is Channel.EMAIL:
         recipient = contact.email if contact and contact.email else ""
         if not recipient:
@@ -344,11 +346,23 @@ def _prepare(
     )
 
 
-def _reminder_contact(customer: Customer) -> Contact | None:
-    contacts = [c for c in customer.contacts if c.receives_reminders]
+def _reminder_contact(customer: Customer, channel: Channel) -> Contact | None:
+    """Who gets this reminder: among the contacts who receive reminders and accept the
+    channel (and have an address for it), the primary one, else the first."""
+    contacts = [c for c in customer.contacts if c.receives_reminders and _accepts(c, channel)]
     primary = [c for c in contacts if c.is_primary]
     chosen = primary or contacts
     return chosen[0] if chosen else None
+
+
+def _accepts(contact: Contact, channel: Channel) -> bool:
+    if channel is Channel.EMAIL:
+        return contact.accepts_email and bool(contact.email)
+    if channel is Channel.SMS:
+        return contact.accepts_sms and bool(contact.phone)
+    if channel is Channel.LETTER:
+        return contact.accepts_letters
+    return contact.accepts_calls
 
 
 def _open_task(

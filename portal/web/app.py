@@ -22,6 +22,9 @@ from portal.settings import PROJECT_ROOT, Settings, load_settings
 from portal.templating import make_environment
 from portal.web import (
     backoffice,
+    backoffice_customers,
+    backoffice_invoices,
+    backoffice_payments,
     backoffice_transfers,
     card,
     cases,
@@ -90,6 +93,9 @@ def create_app(
         *card.routes,
         *webhooks.routes,
         *backoffice.routes,
+        *backoffice_customers.routes,
+        *backoffice_invoices.routes,
+        *backoffice_payments.routes,
         *backoffice_transfers.routes,
         *reminders.routes,
         *cases.routes,

@@ -28,6 +28,7 @@ from portal import i18n
 from portal.backoffice import queries
 from portal.cases.queues import counts as queue_counts
 from portal.cases.service import customer_cases
+from portal.invoices.credit_notes import customer_credit_notes
 from portal.links import service as links
 from portal.links.service import FreshLink
 from portal.mail.sender import Mailer, compose
@@ -60,6 +61,18 @@ NOTICES = (
     "resume",
     "pause-invoice",
     "resume-invoice",
+    # Data entry (backoffice_customers, backoffice_invoices, backoffice_payments).
+    "customer-created",
+    "customer-saved",
+    "contact-saved",
+    "contact-removed",
+    "invoice-created",
+    "invoice-saved",
+    "invoice-cancelled",
+    "credit-note-issued",
+    "credit-note-cancelled",
+    "payment-recorded",
+    "payment-known",
 )
 FORM_FIELD_MAX = 2048
 
@@ -404,6 +417,10 @@ def customer_page(
             file=file,
             customer=file.customer,
             cases=customer_cases(db, customer_id),
+            credit_notes=customer_credit_notes(db, customer_id),
+            owner=db.get(User, file.customer.owner_user_id)
+            if file.customer.owner_user_id
+            else None,
             paused_ids={i.id for i in file.open_invoices if i.id in file.paused_invoice_ids},
             notice=notice if notice in NOTICES else None,
             desk_error=desk_error,

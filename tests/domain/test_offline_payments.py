@@ -4,23 +4,30 @@ reference, and allocated like card and transfer payments."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from portal import clock
+from portal import clock, migrate
 from portal.changes import FieldErrors, Outcome
 from portal.company.models import Company
+from portal.company.service import sync_company
 from portal.customers.models import Customer
+from portal.db import make_engine, make_session_factory, transaction
 from portal.invoices.models import InvoiceStatus
 from portal.payments.models import Payment, PaymentAllocation, PaymentMethod
 from portal.payments.offline import find_offline_payment, record_offline_payment
 from portal.payments.service import customer_credit_minor
+from portal.settings import Settings
 from portal.timeline.models import Actor, TimelineEvent
+from tests.conftest import backends, fresh_database_url
 from tests.factories import make_customer, make_invoice
 
 TODAY = dt.date(2026, 3, 10)
@@ -152,3 +159,57 @@ def test_no_cent_is_lost_or_created(
     )
     assert allocated == sum(i.paid_minor for i in invoices) == min(paid, sum(amounts))
     assert customer_credit_minor(db, customer.id, "EUR") == paid - allocated
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_two_requests_with_one_reference_record_one_payment(
+    backend: str, tmp_path: Path, settings: Settings
+) -> None:
+    """A double click: the second request waits on the unique index while the first
+    commits (PostgreSQL), or on the write lock (SQLite), then answers UNCHANGED."""
+    url, drop = fresh_database_url(backend, tmp_path)
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(url, engine=engine)
+        factory = make_session_factory(engine)
+        with transaction(factory) as setup:
+            customer_id = make_customer(setup, sync_company(setup, settings.company)).id
+        results: list[tuple[int, Outcome]] = []
+
+        def second() -> None:
+            with transaction(factory) as db:
+                customer = db.get(Customer, customer_id)
+                assert customer is not None
+                payment, outcome = cheque(db, customer)
+                results.append((payment.id, outcome))
+
+        with factory() as first_db:
+            first_customer = first_db.get(Customer, customer_id)
+            assert first_customer is not None
+            first, _ = cheque(first_db, first_customer)
+            first_db.flush()
+            thread = threading.Thread(target=second)
+            thread.start()
+            if backend == "postgresql":
+                _wait_for_a_lock_wait(engine)
+            first_db.commit()
+            first_id = first.id
+        thread.join(timeout=30)
+        assert results == [(first_id, Outcome.UNCHANGED)]
+        with factory() as check:
+            assert check.scalar(select(func.count(Payment.id))) == 1
+    finally:
+        engine.dispose()
+        drop()
+
+
+def _wait_for_a_lock_wait(engine: Engine) -> None:
+    deadline = time.monotonic() + 20
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    with engine.connect() as connection:
+        while connection.execute(query).scalar_one() == 0:
+            assert time.monotonic() < deadline, "the second request never waited"
+            connection.rollback()

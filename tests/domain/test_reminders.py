@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal import clock
 from portal.company.models import Company
-from portal.customers.models import Customer, RiskSegment
+from portal.customers.models import Contact, Customer, RiskSegment
 from portal.holds.models import HoldKind
 from portal.holds.service import place_hold, release_holds
 from portal.invoices.models import Invoice, InvoiceStatus
@@ -754,6 +754,34 @@ def test_sms_go_through_a_twilio_compatible_api_within_160_gsm7_characters(
     assert "http://testserver/l/" in text
     assert "3 factures impayées" in text
     assert message.external_id == "SM1"
+
+
+def test_reminders_go_to_contacts_who_accept_the_channel(
+    db: Session,
+    company: Company,
+    rs: Settings,
+    session_factory: sessionmaker[Session],
+    sms_server: tuple[str, type[_Provider]],
+) -> None:
+    url, handler = sms_server
+    at("2026-03-10 10:00")
+    texts = make_customer(db, company, email="boss@example.com")
+    boss = texts.contacts[0]
+    boss.phone, boss.accepts_sms = "+33611111111", False  # the primary refuses texts
+    texts.contacts.append(Contact(name="Compta", phone="+33622222222", accepts_email=False))
+    emails = make_customer(db, company, email="nosms@example.com")
+    emails.contacts[0].phone = "+33633333333"
+    emails.contacts[0].accepts_sms = False  # nobody accepts texts: the email says the same
+    for customer in (texts, emails):
+        make_invoice(db, customer, due_in_days=-9)
+    run(db, company, rs)
+    deliver(session_factory, db, rs, sms=_twilio(url))
+    [text] = messages(db, texts.id)
+    assert (text.channel, text.recipient) == (Channel.SMS, "+33622222222")
+    assert [r["form"]["To"] for r in handler.received] == [["+33622222222"]]
+    [fallback] = messages(db, emails.id)
+    assert fallback.recipient == "nosms@example.com"
+    assert fallback.status is MessageStatus.SENT
 
 
 @pytest.mark.parametrize(("status", "permanent"), [(400, True), (503, False), (429, False)])
