@@ -6,6 +6,8 @@ rejections are exactly what applying will do."""
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
+from functools import partial
 from typing import cast
 
 from sqlalchemy import select
@@ -70,8 +72,18 @@ def payment_method(text: str | None) -> str:
     return _METHODS.get(plain, PaymentMethod.OTHER if plain else PaymentMethod.TRANSFER).value
 
 
-def _refused(outcome: Outcome, line: int, error: FieldErrors) -> None:
-    outcome.reject(Rejection(line, "; ".join(error.errors.values())))
+def counted(
+    db: Session, outcome: Outcome, line: int, call: Callable[[], tuple[object, Done]]
+) -> None:
+    """Run one service call in a savepoint: its outcome counted, or its refusal rejected
+    (the service's messages, in the current language) with nothing of it written."""
+    try:
+        with db.begin_nested():
+            _changed, done = call()
+    except FieldErrors as error:
+        outcome.reject(Rejection(line, "; ".join(error.errors.values())))
+        return
+    outcome.counts[COUNTED[done]] += 1
 
 
 def contacts_batch(
@@ -101,13 +113,12 @@ def contacts_batch(
             role=contact_role(row.role),
             is_primary=row.is_primary,
         )
-        try:
-            with db.begin_nested():
-                _contact, done = upsert_contact(db, customer, fields, ctx.actor, ctx.actor_id)
-        except FieldErrors as error:
-            _refused(outcome, row.line, error)
-            continue
-        outcome.counts[COUNTED[done]] += 1
+        counted(
+            db,
+            outcome,
+            row.line,
+            partial(upsert_contact, db, customer, fields, ctx.actor, ctx.actor_id),
+        )
 
 
 def payments_batch(
@@ -128,22 +139,22 @@ def payments_batch(
         if invoice is None:
             outcome.reject(Rejection(row.line, UNKNOWN_INVOICE, {"number": row.invoice_number}))
             continue
-        try:
-            with db.begin_nested():
-                _payment, done = record_offline_payment(
-                    db,
-                    invoice.customer,
-                    amount_minor=row.amount_minor,
-                    currency=row.currency,
-                    method=payment_method(row.method),
-                    reference=row.reference,
-                    received_on=row.date,
-                    invoice_ids=[invoice.id] if invoice.status is InvoiceStatus.OPEN else [],
-                    actor=ctx.actor,
-                    actor_id=ctx.actor_id,
-                    provider="import",
-                )
-        except FieldErrors as error:
-            _refused(outcome, row.line, error)
-            continue
-        outcome.counts[COUNTED[done]] += 1
+        counted(
+            db,
+            outcome,
+            row.line,
+            partial(
+                record_offline_payment,
+                db,
+                invoice.customer,
+                amount_minor=row.amount_minor,
+                currency=row.currency,
+                method=payment_method(row.method),
+                reference=row.reference,
+                received_on=row.date,
+                invoice_ids=[invoice.id] if invoice.status is InvoiceStatus.OPEN else [],
+                actor=ctx.actor,
+                actor_id=ctx.actor_id,
+                provider="import",
+            ),
+        )

@@ -93,7 +93,7 @@ async def upload(request: Request) -> Response:
     length = request.headers.get("content-length", "")
     if not length.isdigit() or int(length) > settings.import_max_bytes + FORM_OVERHEAD:
         # Refused before a byte of the body is read.
-        return await run_in_threadpool(_refuse, request, _too_big(settings), 413)
+        return await run_in_threadpool(_refuse_too_big, request)
     form = await request.form(max_files=MAX_FILES, max_fields=10)
     try:
         return await run_in_threadpool(_upload, request, form)
@@ -108,12 +108,13 @@ def _too_big(settings: Settings) -> str:
     )
 
 
-def _refuse(request: Request, message: str, status_code: int) -> Response:
+def _refuse_too_big(request: Request) -> Response:
     with unit_of_work(request) as db:
-        user = require_role(request, db, *EDITORS)
+        user = require_role(request, db, *EDITORS)  # sets the language the message is in
         if isinstance(user, Response):
             return user
-        return _page(request, db, user, error=message, status_code=status_code)
+        message = _too_big(request.app.state.settings)
+        return _page(request, db, user, error=message, status_code=413)
 
 
 def _upload(request: Request, form: FormData) -> Response:

@@ -184,3 +184,26 @@ def test_the_page_polls_while_the_import_runs_and_works_without_javascript(
     assert 'value="25"' in page.text
     fragment = client.get(f"/admin/imports/{record.id}", headers={"HX-Request": "true"})
     assert fragment.text.lstrip().startswith('<div id="import-status"')
+
+
+def test_several_e_invoices_uploaded_together_are_one_import(
+    client: TestClient, db: Session
+) -> None:
+    from tests.einvoice_samples import DATA, cii_xml, facturx_pdf
+
+    log_in(client, db, Role.CREDIT_MANAGER)
+    response = client.post(
+        "/admin/imports",
+        files=[
+            ("file", ("FA-2026-0042.pdf", facturx_pdf(cii_xml()), "application/pdf")),
+            ("file", ("ubl.xml", (DATA / "ubl-invoice.xml").read_bytes(), "application/xml")),
+        ],
+    )
+    assert response.status_code == 303
+    record = only_import(db)
+    assert (record.kind, record.filename) == ("einvoices", "einvoices-2.zip")
+    assert record.status is ImportStatus.READY
+    assert record.counts["new"] == 2
+    page = client.get(response.headers["location"]).text
+    assert "FA-2026-0042" in page
+    assert "2 new rows" in page
