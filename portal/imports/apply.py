@@ -9,6 +9,7 @@ import again converges: what was written is unchanged the second time.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal import clock
 from portal.db import transaction
 from portal.i18n import N_
 from portal.imports.mapping import Kind
@@ -40,6 +42,15 @@ class Context:
     write: bool
     settle_missing: bool = False
     documents_dir: Path | None = None  # where invoice PDFs go (e-invoices)
+    # When the import started: a row found stored since then came from an earlier line.
+    started_at: dt.datetime = field(default_factory=clock.now)
+
+    @property
+    def remembers_keys(self) -> bool:
+        """Whether the whole file's keys are kept in memory (a hash each): for a preview,
+        which writes nothing, and for settling what the file does not list. Applying finds
+        earlier lines in the database instead, so its memory stays flat."""
+        return not self.write or self.settle_missing
 
     @property
     def source(self) -> dict[str, Any]:
@@ -76,6 +87,11 @@ class FileState:
     planned_customers: set[str] = field(default_factory=set)
     amount_keys: dict[int, int] = field(default_factory=dict)
     identities: dict[str, str] = field(default_factory=dict)
+
+    def batch_only(self) -> None:
+        """Forget the previous batch: what it wrote is found in the database now."""
+        self.keys.clear()
+        self.amount_keys.clear()
 
     def first_time(self, key: str) -> bool:
         digest = hash(key)
@@ -129,6 +145,8 @@ def run(
     handle = handler_for(kind)
     for rows in batches(table, kind, columns, ctx.currency, outcome):
         if ctx.write:
+            if kind is Kind.INVOICES and not ctx.remembers_keys:
+                state.batch_only()
             with transaction(factory) as db:
                 handle(db, ctx, rows, state, outcome)
                 if on_batch is not None:

@@ -184,6 +184,10 @@ def invoices_batch(
             amount_minor=row.amount_minor,
         )
         current = found.get(row.number)
+        if current is not None and ctx.write and current.created_at > ctx.started_at:
+            # Written by an earlier batch of this import: the number is in the file twice.
+            outcome.reject(Rejection(row.line, ROW_TWICE, {"key": row.number}))
+            continue
         if current is None:
             try:
                 new.append((row, invoices.validate_new(fields)))

@@ -10,6 +10,7 @@ events in another (the details ``create_invoice`` writes). A changed invoice goe
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -43,6 +44,7 @@ class Existing:
     fields: InvoiceFields
     paid_minor: int
     status: InvoiceStatus
+    created_at: dt.datetime
 
 
 def existing(db: Session, company_id: int, numbers: Iterable[str]) -> dict[str, Existing]:
@@ -54,6 +56,7 @@ def existing(db: Session, company_id: int, numbers: Iterable[str]) -> dict[str, 
         INVOICES.c.id,
         INVOICES.c.paid_minor,
         INVOICES.c.status,
+        INVOICES.c.created_at,
         *(INVOICES.c[name] for name in FIELD_NAMES),
     ]
     query = select(*columns).where(
@@ -63,7 +66,7 @@ def existing(db: Session, company_id: int, numbers: Iterable[str]) -> dict[str, 
     for row in db.execute(query).mappings():
         fields = InvoiceFields(**{name: row[name] for name in FIELD_NAMES})
         found[fields.number] = Existing(
-            row["id"], fields, row["paid_minor"], InvoiceStatus(row["status"])
+            row["id"], fields, row["paid_minor"], InvoiceStatus(row["status"]), row["created_at"]
         )
     return found
 

@@ -375,3 +375,19 @@ def test_the_worker_applies_what_was_confirmed_and_left_queued(
         assert s.get_one(Import, record.id).status is ImportStatus.DONE
     assert count(db, Invoice) == 1
     assert not service.apply_import(session_factory, settings, record.id)  # taken once
+
+
+def test_a_number_twice_in_a_long_file_is_rejected_when_applied_too(
+    db: Session, session_factory: sessionmaker[Session], settings: Settings, company: Company
+) -> None:
+    from portal.imports import apply
+
+    db.commit()
+    lines = [f"C-1;A;F-{n};01/11/2026;01/12/2026;{n}" for n in range(1, apply.BATCH + 2)]
+    lines.append("C-1;A;F-1;01/11/2026;01/12/2026;999")  # F-1 again, in a later batch
+    done = run_import(session_factory, settings, company.id, csv_of(*lines))
+    assert done.counts["new"] == apply.BATCH + 1
+    assert done.counts["rejected"] == 1
+    assert done.rejections[0]["values"] == {"key": "F-1"}
+    invoice = db.scalars(select(Invoice).where(Invoice.number == "F-1")).one()
+    assert invoice.amount_minor == 100
