@@ -222,10 +222,12 @@ def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     if connection.dialect.name == "postgresql":
         ids = [
             int(value)
-            for (value,) in connection.exec_driver_sql(
+            for value in connection.exec_driver_sql(
                 f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "  # noqa: S608
                 f"FROM generate_series(1, {len(rows)})"
             )
+            .scalars()
+            .all()
         ]
         pairs = [(_copy_converter(table.c[name].type), name) for name in columns]
         names = ", ".join(f'"{name}"' for name in ("id", *columns))
