@@ -26,6 +26,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -261,3 +262,11 @@ def one_of(session: Session, column: Any, values: Collection[Any]) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(list(values))
+
+
+def analyze(session: Session, *tables: str) -> None:
+    """Refresh PostgreSQL's statistics of ``tables`` (a no-op on SQLite): after a bulk load
+    the planner would otherwise plan for the tables as they were, e.g. scan a whole index
+    for ``company_id = 1`` instead of looking references up."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"ANALYZE {', '.join(tables)}"))

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal import clock
-from portal.db import transaction
+from portal.db import analyze, transaction
 from portal.i18n import N_
 from portal.imports.mapping import Kind
 from portal.imports.readers import Table
@@ -30,6 +30,10 @@ from portal.timeline.models import Actor
 BATCH = 2_000
 KEPT = 1_000  # rejections and warnings kept for the preview; the counts are exact
 SAMPLE = 10
+# Batches after which PostgreSQL's statistics of the tables an import fills are refreshed:
+# the tables grow tenfold between them, and lookups by reference keep their index plans.
+REFRESH_STATISTICS_AFTER = frozenset({1, 5, 25, 100, 300, 1000})
+WRITTEN_TABLES = ("customers", "contacts", "invoices", "timeline_events")
 
 
 @dataclass
@@ -143,7 +147,7 @@ def run(
     outcome = Outcome()
     state = FileState()
     handle = handler_for(kind)
-    for rows in batches(table, kind, columns, ctx.currency, outcome):
+    for number, rows in enumerate(batches(table, kind, columns, ctx.currency, outcome), 1):
         if ctx.write:
             if kind is Kind.INVOICES and not ctx.remembers_keys:
                 state.batch_only()
@@ -151,6 +155,8 @@ def run(
                 handle(db, ctx, rows, state, outcome)
                 if on_batch is not None:
                     on_batch(db, outcome)
+                if number in REFRESH_STATISTICS_AFTER:
+                    analyze(db, *WRITTEN_TABLES)
             continue
         with factory() as db:
             try:
