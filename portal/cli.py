@@ -349,6 +349,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from portal.cases.digest import deliver_digests
     from portal.company.service import sync_company
     from portal.db import make_engine, make_session_factory, transaction
+    from portal.imports import jobs as imports
     from portal.payments.receipts import deliver_pending
     from portal.reminders.outbox import deliver_due, new_worker_id
     from portal.reminders.worker import run_if_due, run_worker
@@ -371,6 +372,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             while delivered := deliver_due(factory, ctx, worker_id):
                 sent += delivered
             receipts = deliver_pending(factory, ctx.templates, ctx.mailer, settings)
+            imports.run_once(factory, settings)
             digests = deliver_digests(factory, ctx.templates, ctx.mailer, settings)
             print(
                 f"{sent} messages handed over, {receipts} payment receipts sent, "
@@ -380,6 +382,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        imports.start_thread(factory, settings, stop)
         run_worker(factory, company_id, ctx, book, stop, plan=not args.no_plan)
     finally:
         engine.dispose()
@@ -413,6 +416,79 @@ def cmd_cases(args: argparse.Namespace) -> int:
     print(
         f"Checked plans and promises on {today.isoformat()}: "
         f"{len(result.completed)} completed, {len(result.broken)} broken."
+    )
+    return 0
+
+
+def _import_session() -> tuple[Settings, Any, Any, int]:
+    from portal import i18n
+    from portal.company.service import sync_company
+    from portal.db import make_engine, make_session_factory, transaction
+
+    settings = _migrated_settings()
+    i18n.current_locale.set("en")  # the command line speaks English, like its other messages
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    with transaction(factory) as db:
+        company_id = sync_company(db, settings.company).id
+    return settings, engine, factory, company_id
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from portal.imports import terminal
+    from portal.imports.mapping import Kind
+
+    kind = Kind(args.kind) if args.kind else None
+    if args.watch is None and args.file is None:
+        sys.exit("portal import: give a FILE, or --watch DIR")
+    target = Path(args.watch or args.file)
+    if args.watch is not None and not target.is_dir():
+        sys.exit(f"portal import: {target} is not a directory")
+    if args.watch is None and not target.is_file():
+        sys.exit(f"portal import: {target} is not a file")
+    settings, engine, factory, company_id = _import_session()
+    try:
+        if args.watch is not None:
+            return terminal.watch(
+                factory,
+                settings,
+                company_id,
+                target,
+                kind=kind,
+                settle_missing=args.settle_missing,
+                interval=args.interval,
+                once=args.once,
+            )
+        return terminal.import_file(
+            factory,
+            settings,
+            company_id,
+            target,
+            kind=kind,
+            dry_run=args.dry_run,
+            settle_missing=args.settle_missing,
+        )
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        engine.dispose()
+
+
+def cmd_purge_imports(_args: argparse.Namespace) -> int:
+    from portal.db import transaction
+    from portal.imports.service import purge
+
+    settings, engine, factory, _company_id = _import_session()
+    try:
+        with transaction(factory) as db:
+            removed = purge(db, settings)
+    finally:
+        engine.dispose()
+    print(
+        f"{removed} imported files older than {settings.import_retention_days} days removed "
+        "(their history stays)."
     )
     return 0
 
@@ -464,6 +540,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from portal import migrate
     from portal.company.service import sync_company
     from portal.db import make_engine, make_session_factory, transaction
+    from portal.demo.sample import SAMPLE_FILE
     from portal.demo.seed import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, seed_demo, seed_demo_admin
     from portal.links.service import find_customer, issue_link
     from portal.links.tokens import LinkSigner
@@ -507,6 +584,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  log in as {DEMO_ADMIN_EMAIL} with the password {DEMO_ADMIN_PASSWORD}")
     print(f"\nDatabase: {settings.database_url}")
     print("Print a fresh link at any time:  portal link C-1002")
+    print(f"Import a sample accounting export:  portal import {_shown_path(SAMPLE_FILE)}")
+    print("  (add --dry-run to see the preview only; or upload it at /admin/imports)")
     if args.no_serve:
         return 0
     print("\nReminders: the worker runs in this process and plans today's run now.")
@@ -519,6 +598,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     start_worker_thread(settings, any_time=True)
     _serve(settings, args.host, args.port, 1)
     return 0
+
+
+def _shown_path(path: Any) -> str:
+    """``path`` relative to the current directory when it is below it."""
+    from pathlib import Path
+
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -668,7 +757,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "worker",
-        help="plan once a day and deliver the reminder outbox",
+        help="plan once a day, deliver the reminder outbox, apply queued imports",
         description="Plan the day's reminders from PORTAL_REMINDER_PLAN_HOUR (catching up a "
         "missed day once) and deliver the outbox: SMTP, SMS, letters, call tasks. "
         "Several workers may run at once on PostgreSQL.",
@@ -681,6 +770,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="deliver outside business hours too (demos, tests)",
     )
     worker.set_defaults(handler=cmd_worker)
+
+    imp = commands.add_parser(
+        "import",
+        help="import customers, contacts, invoices or payments from a CSV or XLSX file",
+        description="Read FILE (CSV as accounting software writes it, or XLSX), show what "
+        "it would change (new, changed, unchanged and rejected rows, duplicates flagged), then "
+        "apply it in batches. Rows are keyed by your own references: importing the same file "
+        "twice changes nothing. See docs/imports.md.",
+    )
+    imp.add_argument("file", nargs="?", metavar="FILE", help="the file to import")
+    imp.add_argument(
+        "--kind",
+        choices=("customers", "contacts", "invoices", "payments"),
+        help="what the file holds (default: guessed from its column headers)",
+    )
+    imp.add_argument("--dry-run", action="store_true", help="show the preview, write nothing")
+    imp.add_argument(
+        "--settle-missing",
+        action="store_true",
+        help="the file lists every open invoice: mark the open invoices it no longer lists "
+        "as settled outside Relance",
+    )
+    imp.add_argument(
+        "--watch",
+        metavar="DIR",
+        help="import every file that lands in DIR, moving it to DIR/imported or DIR/failed",
+    )
+    imp.add_argument(
+        "--interval", type=float, default=10.0, help="seconds between looks at DIR (--watch)"
+    )
+    imp.add_argument("--once", action="store_true", help="with --watch: one look, then exit")
+    imp.set_defaults(handler=cmd_import)
+
+    purge = commands.add_parser(
+        "purge-imports",
+        help="remove imported files kept longer than PORTAL_IMPORT_RETENTION_DAYS",
+        description="Remove the original files of imports older than the retention period "
+        "(the worker also does it daily). The import history stays.",
+    )
+    purge.set_defaults(handler=cmd_purge_imports)
 
     cases = commands.add_parser(
         "cases",

@@ -49,6 +49,11 @@ def ngettext_(singular: str, plural: str, n: int, **variables: object) -> str:
 _ = gettext_
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction, to be translated where it is shown (stored reasons)."""
+    return message
+
+
 def translate_in(locale: str, message: str, **variables: object) -> str:
     text = translations(locale).gettext(message)
     return text % variables if variables else text

@@ -28,6 +28,7 @@ KEYWORDS = {
     "ngettext": (1, 2),
     "ngettext_": (1, 2),
     "translate_in": (2,),
+    "N_": None,
 }
 POT_PATH = LOCALE_DIR / f"{DOMAIN}.pot"
 

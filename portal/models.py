@@ -17,6 +17,7 @@ from portal.company.models import Company
 from portal.customers.models import Contact, ContactRole, Customer, RiskSegment
 from portal.db import Base
 from portal.holds.models import HoldKind, ReminderHold
+from portal.imports.models import Import, ImportMapping, ImportStatus
 from portal.invoices.models import CreditNote, CreditNoteStatus, Invoice, InvoiceStatus
 from portal.links.models import FreshLinkRequest, LinkScope
 from portal.payments.models import (
@@ -63,6 +64,9 @@ __all__ = [
     "DisputeReason",
     "FreshLinkRequest",
     "HoldKind",
+    "Import",
+    "ImportMapping",
+    "ImportStatus",
     "Instalment",
     "InstalmentReminder",
     "Invoice",

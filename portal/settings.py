@@ -169,8 +169,6 @@ class Settings:
     transfer_grace_days: int = 10
     # Threads serving database-bound requests per worker process; more only add lock contention.
     request_threads: int = 4
-    # The largest back-office upload (spreadsheet imports, invoice PDFs), in bytes.
-    max_upload_bytes: int = 100 * 1024 * 1024
     # Requests one worker process serves at once; beyond it a quick 503 (0: no limit).
     max_requests_in_flight: int = 32
     # Proxies whose X-Forwarded-For/-Proto headers are trusted (uvicorn's forwarded_allow_ips).
@@ -195,6 +193,11 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     reminders: ReminderSettings = field(default_factory=ReminderSettings)
     cases: CaseSettings = field(default_factory=CaseSettings)
+    # Imports: where original files are kept for audit, for how long, and what is accepted.
+    imports_dir: Path = PROJECT_ROOT / "var" / "imports"
+    import_retention_days: int = 90
+    import_max_bytes: int = 200 * 1024 * 1024
+    import_max_rows: int = 2_000_000
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -246,8 +249,6 @@ class Settings:
             raise ConfigurationError("PORTAL_LOG_LEVEL must be debug, info, warning or error")
         if self.request_threads < 1:
             raise ConfigurationError("PORTAL_REQUEST_THREADS must be at least 1")
-        if self.max_upload_bytes < 1024:
-            raise ConfigurationError("PORTAL_MAX_UPLOAD_BYTES must be at least 1024")
         if self.max_requests_in_flight < 0:
             raise ConfigurationError("PORTAL_MAX_REQUESTS_IN_FLIGHT must be 0 or more")
         if self.link_max_age_days < 1:
@@ -329,6 +330,9 @@ class Settings:
         if not 0 <= r.plan_hour <= 23:
             raise ConfigurationError("PORTAL_REMINDER_PLAN_HOUR must be between 0 and 23")
         self._check_cases()
+        for name in ("import_retention_days", "import_max_bytes", "import_max_rows"):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"PORTAL_{name.upper()} must be at least 1")
 
     def _check_cases(self) -> None:
         cases = self.cases
@@ -448,7 +452,9 @@ def load_settings(
         "MAX_REQUESTS_IN_FLIGHT": "max_requests_in_flight",
         "TRANSFER_GRACE_DAYS": "transfer_grace_days",
         "CLOCK_SHIFT_DAYS": "clock_shift_days",
-        "MAX_UPLOAD_BYTES": "max_upload_bytes",
+        "IMPORT_RETENTION_DAYS": "import_retention_days",
+        "IMPORT_MAX_BYTES": "import_max_bytes",
+        "IMPORT_MAX_ROWS": "import_max_rows",
     }.items():
         if (raw := get(env_name)) is not None:
             values[attr] = _as_int(env_name, raw)
@@ -460,6 +466,8 @@ def load_settings(
         values["frame_ancestors"] = tuple(raw.split())
     if (raw := get("DOCUMENTS_DIR")) is not None:
         values["documents_dir"] = Path(raw)
+    if (raw := get("IMPORTS_DIR")) is not None:
+        values["imports_dir"] = Path(raw)
     if (raw := get("MAIL_SPOOL_DIR")) is not None:
         values["mail_spool_dir"] = Path(raw)
     if "base_url" in values:

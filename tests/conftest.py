@@ -116,6 +116,7 @@ def settings(tmp_path: Path) -> Settings:
             "PORTAL_SECRET_KEYS": TEST_SECRET,
             "PORTAL_BASE_URL": "http://testserver",
             "PORTAL_DOCUMENTS_DIR": str(tmp_path / "documents"),
+            "PORTAL_IMPORTS_DIR": str(tmp_path / "imports"),
             "PORTAL_DATABASE_URL": "sqlite://",
         }
     )

@@ -1,7 +1,7 @@
 """Login throttling and account locks by email; digests of debtor messages per case
 
 Revision ID: 0012_login_throttle
-Revises: 0010_company_data
+Revises: 0011_imports
 Create Date: 2026-12-03 08:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_login_throttle"
-down_revision: str | None = "0010_company_data"
+down_revision: str | None = "0011_imports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

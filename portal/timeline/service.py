@@ -8,6 +8,7 @@ from sqlalchemy import Table, event, insert, select
 from sqlalchemy.orm import Session, UOWTransaction
 
 from portal import clock
+from portal.db import insert_many
 from portal.timeline.models import Actor, TimelineEvent
 
 
@@ -70,6 +71,33 @@ def append(
             "subject_id": None if subject_id is None else str(subject_id),
             "details": details or {},
         },
+    )
+
+
+def record_many(session: Session, events: list[dict[str, Any]]) -> None:
+    """Many events at once (imports: COPY on PostgreSQL): each dict holds ``record``'s
+    keyword arguments (company_id, action, actor, and optionally actor_id, customer_id,
+    subject_type, subject_id, details)."""
+    if not events:
+        return
+    now = clock.now()
+    insert_many(
+        session,
+        cast(Table, TimelineEvent.__table__),
+        [
+            {
+                "company_id": event["company_id"],
+                "customer_id": event.get("customer_id"),
+                "occurred_at": now,
+                "actor": event["actor"],
+                "actor_id": event.get("actor_id"),
+                "action": event["action"],
+                "subject_type": event.get("subject_type"),
+                "subject_id": None if event.get("subject_id") is None else str(event["subject_id"]),
+                "details": event.get("details") or {},
+            }
+            for event in events
+        ],
     )
 
 

@@ -37,6 +37,7 @@ from portal.web import (
     cases,
     casework,
     errors,
+    imports,
     links,
     login,
     payments,
@@ -127,6 +128,7 @@ def create_app(
         *reminders.routes,
         *cases.routes,
         *casework.routes,
+        *imports.routes,
         Mount(
             "/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"
         ),

@@ -3,7 +3,7 @@
 Forms get ``FORM_MAX_BYTES``; the routes that take files get what their files may add up
 to; webhooks a small limit. A route that starts accepting files gets a line in
 ``ATTACHMENT_ROUTES`` (debtor attachments: the per-file size times the count) or in
-``UPLOAD_ROUTES`` (back-office files: ``PORTAL_MAX_UPLOAD_BYTES``). Patterns are paths
+``UPLOAD_ROUTES`` (back-office imports: ``PORTAL_IMPORT_MAX_BYTES``). Patterns are paths
 where ``{name}`` stands for one path segment, and a final ``*`` for anything after.
 """
 
@@ -73,6 +73,6 @@ def body_limits(settings: Settings) -> BodyLimits:
         BodyLimits(FORM_MAX_BYTES)
         .add(WEBHOOK_ROUTES, WEBHOOK_MAX_BYTES)
         .add(ATTACHMENT_ROUTES, attachments_limit(settings))
-        .add(UPLOAD_ROUTES, settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES)
+        .add(UPLOAD_ROUTES, settings.import_max_bytes + MULTIPART_OVERHEAD_BYTES)
         .add(INVOICE_PDF_ROUTES, INVOICE_PDF_FORM_MAX_BYTES)
     )

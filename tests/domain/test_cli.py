@@ -11,6 +11,7 @@ from portal import migrate
 from portal.cli import build_parser, main
 from portal.customers.models import Customer
 from portal.db import make_engine, make_session_factory
+from portal.demo.sample import SAMPLE_FILE, sample_bytes
 from portal.invoices.models import Invoice
 from portal.links.tokens import LinkSigner
 from portal.payments.models import Payment
@@ -48,6 +49,8 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         ["revoke-links"],
         ["cases"],
         ["cases", "check"],
+        ["import"],
+        ["purge-imports"],
     ],
 )
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -243,3 +246,39 @@ def test_cases_check_breaks_a_missed_promise_once_and_tells_its_manager(
     with pytest.raises(SystemExit):
         main(["cases", "check", "--date", "tomorrow"])
     engine.dispose()
+
+
+def test_the_shipped_sample_export_is_the_generated_one() -> None:
+    assert SAMPLE_FILE.read_bytes() == sample_bytes()
+
+
+def test_the_demo_shows_how_to_import_its_sample_and_the_import_converges(
+    cli_env: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PORTAL_IMPORTS_DIR", str(tmp_path / "imports"))
+    main(["demo", "--no-serve"])
+    banner = capsys.readouterr().out
+    assert "portal import " in banner
+    assert "sample-export.csv" in banner
+    assert main(["import", str(SAMPLE_FILE), "--dry-run"]) == 0
+    preview = capsys.readouterr().out
+    assert "20 rows; 4 customers new, 1 flagged, 19 new, 1 rejected" in preview
+    assert "line 20: rejected: The due date cannot be before the issue date." in preview
+    assert "flagged for review" in preview
+    assert main(["import", str(SAMPLE_FILE)]) == 0
+    assert main(["import", str(SAMPLE_FILE)]) == 0
+    assert "20 rows; 1 rejected, 19 unchanged" in capsys.readouterr().out
+    engine = make_engine(cli_env)
+    with make_session_factory(engine)() as db:
+        assert db.scalar(select(func.count()).select_from(Customer)) == 14
+        assert db.scalar(select(func.count()).select_from(Invoice)) == 59
+    engine.dispose()
+
+
+def test_import_refuses_what_is_not_a_file(cli_env: str) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(["import", "missing.csv"])
+    assert "is not a file" in str(refused.value.code)

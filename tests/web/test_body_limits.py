@@ -134,7 +134,7 @@ def test_the_limit_table_gives_each_kind_of_route_its_own_limit(tmp_path: Path) 
         tmp_path,
         PORTAL_ATTACHMENT_MAX_BYTES="1000000",
         PORTAL_ATTACHMENT_MAX_COUNT="3",
-        PORTAL_MAX_UPLOAD_BYTES="50000000",
+        PORTAL_IMPORT_MAX_BYTES="50000000",
     )
     limits = body_limits(settings)
     uploads = 3_000_000 + MULTIPART_OVERHEAD_BYTES
@@ -153,7 +153,7 @@ def test_the_limit_table_gives_each_kind_of_route_its_own_limit(tmp_path: Path) 
     assert limits.limit_for("/admin/invoices/7/edit") == invoice_form
     assert limits.limit_for("/admin/invoices/7/edit/x") == FORM_MAX_BYTES
     assert limits.limit_for("/admin/invoices/7/cancel") == FORM_MAX_BYTES
-    assert _settings(tmp_path).max_upload_bytes == 100 * MB
+    assert _settings(tmp_path).import_max_bytes == 200 * MB
 
 
 def test_a_declared_length_over_the_limit_is_refused_without_reading(small: TestClient) -> None:
