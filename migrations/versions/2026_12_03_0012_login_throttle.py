@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("last_failure_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("next_allowed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("refusal_noted_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("scope", "key", name=op.f("pk_login_throttles")),
     )
     with op.batch_alter_table("users", schema=None) as batch_op:

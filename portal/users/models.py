@@ -75,3 +75,6 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer)
     last_failure_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     next_allowed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When a refused attempt was last put on the timeline: once per wait, not once per
+    # request, so a flood of refused attempts writes no more than one row each wait.
+    refusal_noted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

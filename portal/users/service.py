@@ -223,7 +223,8 @@ def authenticate(
     keys = throttle.login_keys(throttle_secret, email, client_ip)
     wait = throttle.retry_after(session, keys, now)
     if wait is not None:
-        _login_event(session, company_id, None, "user.login_throttled", **where)
+        if throttle.first_refusal(session, keys, now):
+            _login_event(session, company_id, None, "user.login_throttled", **where)
         raise TooManyAttempts(wait)
     try:
         normalised: str | None = normalise_email(email)

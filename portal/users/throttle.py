@@ -24,7 +24,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, or_, select, tuple_
+from sqlalchemy import delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from portal.db import conflict_insert
@@ -88,6 +88,25 @@ def retry_after(
         )
     )
     return latest - now if latest is not None else None
+
+
+def first_refusal(session: Session, keys: list[tuple[str, str]], now: dt.datetime) -> bool:
+    """Whether this is the first refused attempt of the current wait on any of ``keys``
+    (and note it): the timeline gets one row per wait, whatever the number of refusals."""
+    result = session.execute(
+        update(LoginThrottle)
+        .where(
+            tuple_(LoginThrottle.scope, LoginThrottle.key).in_(keys),
+            LoginThrottle.next_allowed_at > now,
+            or_(
+                LoginThrottle.refusal_noted_at.is_(None),
+                LoginThrottle.refusal_noted_at < LoginThrottle.last_failure_at,
+            ),
+        )
+        .values(refusal_noted_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def record_failure(session: Session, keys: list[tuple[str, str]], now: dt.datetime) -> None:

@@ -218,6 +218,10 @@ def test_failures_from_one_client_make_it_wait_longer_each_time(
             login(db, company, address, PASSWORD)  # even the right password, not checked
         assert waiting.value.retry_after == dt.timedelta(seconds=2)
     assert events(db, "user.login_throttled")[-1].subject_id is None
+    for _ in range(20):  # a flood of refused attempts during one wait: no row each
+        with pytest.raises(TooManyAttempts):
+            login(db, company, "slow@example.com", PASSWORD)
+    assert len(events(db, "user.login_throttled")) == 1
     clock.freeze(T0 + dt.timedelta(seconds=2))
     with pytest.raises(InvalidCredentials):
         login(db, company, "slow@example.com", "wrong password!!")  # the next costs 4 s
