@@ -25,7 +25,9 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 WEBHOOK_ROUTES = ("/webhooks/*",)
 # Debtor forms with attachments (the dispute form, a message in a case's thread).
 ATTACHMENT_ROUTES = ("/disputes", "/cases/{case_id}/messages")
-# Back-office uploads: spreadsheet imports and e-invoices.
+# Back-office uploads: spreadsheet imports and e-invoices. The upload handler refuses a
+# body over PORTAL_IMPORT_MAX_BYTES from its Content-Length (and one without it) before
+# reading, with the size in its message; this limit is only the backstop behind it.
 UPLOAD_ROUTES = ("/admin/imports*",)
 # The invoice forms, with their PDF: well above the handler's own check of the declared
 # size (``web.forms.body_too_large``), so that a file somewhat too large gets the message
@@ -73,6 +75,6 @@ def body_limits(settings: Settings) -> BodyLimits:
         BodyLimits(FORM_MAX_BYTES)
         .add(WEBHOOK_ROUTES, WEBHOOK_MAX_BYTES)
         .add(ATTACHMENT_ROUTES, attachments_limit(settings))
-        .add(UPLOAD_ROUTES, settings.import_max_bytes + MULTIPART_OVERHEAD_BYTES)
+        .add(UPLOAD_ROUTES, 2 * settings.import_max_bytes)
         .add(INVOICE_PDF_ROUTES, INVOICE_PDF_FORM_MAX_BYTES)
     )
