@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import clock
 from portal.customers.models import Customer
@@ -22,8 +22,9 @@ from portal.payments.models import (
     PaymentStatus,
     ReversalKind,
 )
+from portal.payments.writes import InvoicePaid, write_payment
 from portal.timeline.models import Actor
-from portal.timeline.service import append, record
+from portal.timeline.service import event_row, record
 
 
 class PaymentError(Exception):
@@ -38,6 +39,14 @@ REVERSAL_ACTIONS = {
 
 
 @dataclass(frozen=True)
+class Payer:
+    """Who pays, when the caller has no Customer loaded (a webhook read the two ids)."""
+
+    id: int
+    company_id: int
+
+
+@dataclass(frozen=True)
 class RecordedPayment:
     """What recording a payment did (load ``Payment`` by ``id`` for more)."""
 
@@ -47,15 +56,9 @@ class RecordedPayment:
     credit_minor: int
 
 
-# Built once: Core statements executed with parameters skip the ORM's per-call work.
-_payments = cast(Table, Payment.__table__)
-_INSERT_PAYMENT = insert(_payments).returning(_payments.c.id)
-_INSERT_ALLOCATION = insert(cast(Table, PaymentAllocation.__table__))
-
-
 def record_payment(
     session: Session,
-    customer: Customer,
+    customer: Customer | Payer,
     *,
     amount_minor: int,
     currency: str,
@@ -94,11 +97,26 @@ def record_payment(
     ]
     allocations, credit = allocate(amount_minor, [(i.id, i.remaining_minor) for i in ordered])
     now = clock.now()
-    # Plain INSERTs rather than ORM objects: this runs once per webhook event, and the
-    # unit-of-work bookkeeping would cost more than the statements themselves. (The
-    # invoices were read through the ORM above, which flushed anything pending.)
-    payment_id = session.execute(
-        _INSERT_PAYMENT,
+    by_id = {i.id: i for i in ordered}
+    shares = []
+    for part in allocations:
+        invoice = by_id[part.key]
+        paid = invoice.paid_minor + part.amount_minor
+        settled = paid >= invoice.amount_minor
+        shares.append(
+            InvoicePaid(
+                invoice_id=invoice.id,
+                amount_minor=part.amount_minor,
+                paid_minor=paid,
+                status=InvoiceStatus.PAID if settled else invoice.status,
+                settled=settled,
+            )
+        )
+    # Plain statements rather than ORM objects (one on PostgreSQL): this runs once per
+    # webhook event, and the unit-of-work bookkeeping would cost more than the writes.
+    # (The invoices were read through the ORM above, which flushed anything pending.)
+    payment_id = write_payment(
+        session,
         {
             "customer_id": customer.id,
             "amount_minor": amount_minor,
@@ -113,40 +131,31 @@ def record_payment(
             "reversed_minor": 0,
             "receipt_pending": receipt,
         },
-    ).scalar_one()
-    if allocations:
-        session.execute(
-            _INSERT_ALLOCATION,
-            [
-                {"payment_id": payment_id, "invoice_id": a.key, "amount_minor": a.amount_minor}
-                for a in allocations
-            ],
-        )
-    by_id = {i.id: i for i in ordered}
-    for part in allocations:
-        invoice = by_id[part.key]
-        invoice.paid_minor += part.amount_minor
-        if invoice.remaining_minor == 0:
-            invoice.status = InvoiceStatus.PAID
-            invoice.transfer_pending_until = None
-    append(
-        session,
-        company_id=customer.company_id,
-        customer_id=customer.id,
-        actor=actor,
-        actor_id=actor_id,
-        action="payment.recorded",
-        subject_type="payment",
-        subject_id=payment_id,
-        details={
-            "amount_minor": amount_minor,
-            "currency": currency,
-            "method": method.value,
-            "allocations": {by_id[a.key].number: a.amount_minor for a in allocations},
-            "credit_minor": credit,
-            "reference": provider_reference,
-        },
+        shares,
+        event_row(
+            company_id=customer.company_id,
+            customer_id=customer.id,
+            actor=actor,
+            actor_id=actor_id,
+            action="payment.recorded",
+            subject_type="payment",
+            details={
+                "amount_minor": amount_minor,
+                "currency": currency,
+                "method": method.value,
+                "allocations": {by_id[a.key].number: a.amount_minor for a in allocations},
+                "credit_minor": credit,
+                "reference": provider_reference,
+            },
+        ),
     )
+    # The rows were written as they are now: the loaded invoices say so, unchanged.
+    for share in shares:
+        invoice = by_id[share.invoice_id]
+        set_committed_value(invoice, "paid_minor", share.paid_minor)
+        set_committed_value(invoice, "status", share.status)
+        if share.settled:
+            set_committed_value(invoice, "transfer_pending_until", None)
     return RecordedPayment(payment_id, amount_minor, currency, credit)
 
 

@@ -33,7 +33,7 @@ from portal.payments.models import (
     ReversalKind,
     WebhookEvent,
 )
-from portal.payments.service import find_payment, record_payment, reverse_payment
+from portal.payments.service import Payer, find_payment, record_payment, reverse_payment
 from portal.payments.stripe_fields import (
     MAX_ID_LENGTH,
     MalformedEvent,
@@ -82,13 +82,27 @@ _CLAIM = {
     .returning(_events.c.id)
     for dialect in ("postgresql", "sqlite")
 }
-_CONFIRM_REQUEST = (
+_customers = cast(Table, Customer.__table__)
+_CONFIRM_PAID_REQUEST = (
     update(_requests)
-    .where(_requests.c.id == bindparam("request"))
+    .where(
+        _requests.c.provider_reference == bindparam("intent"),
+        _requests.c.method == PaymentMethod.CARD,
+        _requests.c.amount_minor == bindparam("paid"),
+        _requests.c.currency == bindparam("asked_currency"),
+    )
     .values(
-        status=bindparam("status"),
-        confirmed_at=bindparam("confirmed_at"),
-        failure_code=bindparam("failure_code"),
+        status=PaymentRequestStatus.CONFIRMED,
+        confirmed_at=bindparam("now"),
+        failure_code=None,
+    )
+    .returning(
+        _requests.c.id,
+        _requests.c.customer_id,
+        _requests.c.invoice_ids,
+        select(_customers.c.company_id)
+        .where(_customers.c.id == _requests.c.customer_id)
+        .scalar_subquery(),
     )
 )
 
@@ -160,13 +174,21 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
     intent_id = ident(intent, "id")
     received = amount(intent, "amount_received", required=False)
     paid = received if received is not None else amount(intent, "amount")
+    if paid is None:  # amount() raised already: a required amount is never None
+        raise MalformedEvent("amount is missing")
     currency = text(intent, "currency", 3).upper()
     received_at = timestamp(intent, "created")
-    found = _request_for_intent(session, intent_id, "payment_intent.succeeded")
-    if found is None:
-        return Outcome(UNMATCHED)
-    request, customer = found
-    if paid != request.amount_minor or currency != request.currency:
+    # Find the request and confirm it in one statement: only the card request whose
+    # stored PaymentIntent this is, for the amount and currency Relance asked for.
+    confirmed = session.execute(
+        _CONFIRM_PAID_REQUEST,
+        {"intent": intent_id, "paid": paid, "asked_currency": currency, "now": clock.now()},
+    ).first()
+    if confirmed is None:
+        found = _request_for_intent(session, intent_id, "payment_intent.succeeded")
+        if found is None:
+            return Outcome(UNMATCHED)
+        request = found[0]
         # Relance created this intent for the request's amount: another amount is not
         # what the debtor chose to pay, whatever the event says.
         log.error(
@@ -178,31 +200,24 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
             request.currency,
         )
         return Outcome(MISMATCH)
+    request_id, customer_id, invoice_ids, company_id = confirmed
     # The same PaymentIntent under another event id is refused by the unique
-    # (provider, provider_reference) of payments: the caller treats it as a replay.
+    # (provider, provider_reference) of payments: the caller treats it as a replay (and
+    # the transaction, confirmation included, rolls back).
     payment = record_payment(
         session,
-        customer,
+        Payer(customer_id, company_id),
         amount_minor=paid,
         currency=currency,
         method=PaymentMethod.CARD,
         provider=PROVIDER,
         provider_reference=intent_id,
         received_at=received_at,
-        invoice_ids=sorted(request.invoice_ids),
+        invoice_ids=sorted(invoice_ids),
         actor=Actor.PROVIDER,
         actor_id=event_id,
-        payment_request_id=request.id,
+        payment_request_id=request_id,
         receipt=True,
-    )
-    session.execute(
-        _CONFIRM_REQUEST,
-        {
-            "request": request.id,
-            "status": PaymentRequestStatus.CONFIRMED,
-            "confirmed_at": clock.now(),
-            "failure_code": None,
-        },
     )
     return Outcome(APPLIED, payment.id)
 
