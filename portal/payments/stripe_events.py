@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, exists, select, true, update
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -102,9 +102,30 @@ _CONFIRM_PAID_REQUEST = (
         _requests.c.invoice_ids,
         select(_customers.c.company_id)
         .where(_customers.c.id == _requests.c.customer_id)
-        .scalar_subquery(),
+        .scalar_subquery()
+        .label("company_id"),
     )
 )
+# PostgreSQL: the claim and the confirmation as one statement, the UPDATE only when the
+# claim inserted the event id. No row back: a replay; a row of NULLs: no request matched.
+_CLAIMED = (
+    conflict_insert("postgresql", _events)
+    .values(
+        {
+            name: bindparam(f"claim_{name}", type_=_events.c[name].type)
+            for name in ("provider", "event_id", "event_type", "outcome", "received_at")
+        }
+    )
+    .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+    .returning(_events.c.id)
+    .cte("claimed")
+)
+_CONFIRMED = _CONFIRM_PAID_REQUEST.where(exists(select(_CLAIMED.c.id))).cte("confirmed")
+_CLAIM_AND_CONFIRM = select(
+    _CONFIRMED.c.id, _CONFIRMED.c.customer_id, _CONFIRMED.c.invoice_ids, _CONFIRMED.c.company_id
+).select_from(_CLAIMED.outerjoin(_CONFIRMED, true()))
+# Handlers that claim the event id themselves, in the statement that reads what they need.
+SELF_CLAIMING = {"payment_intent.succeeded"}
 
 
 def _claim_event_id(session: Session, event_id: str, event_type: str) -> bool:
@@ -113,17 +134,18 @@ def _claim_event_id(session: Session, event_id: str, event_type: str) -> bool:
     One INSERT ... ON CONFLICT DO NOTHING: a concurrent twin waits on the unique index
     until the first commits, then inserts nothing and is treated as a replay.
     """
-    claimed = session.scalar(
-        _CLAIM[session.get_bind().dialect.name],
-        {
-            "provider": PROVIDER,
-            "event_id": event_id,
-            "event_type": event_type[:64],
-            "outcome": APPLIED,
-            "received_at": clock.now(),
-        },
-    )
+    claimed = session.scalar(_CLAIM[session.get_bind().dialect.name], _claim(event_id, event_type))
     return claimed is not None
+
+
+def _claim(event_id: str, event_type: str) -> dict[str, Any]:
+    return {
+        "provider": PROVIDER,
+        "event_id": event_id,
+        "event_type": event_type[:64],
+        "outcome": APPLIED,
+        "received_at": clock.now(),
+    }
 
 
 def apply_event(session: Session, event: dict[str, Any]) -> Outcome:
@@ -131,9 +153,11 @@ def apply_event(session: Session, event: dict[str, Any]) -> Outcome:
     event_id, event_type = event_head(event)
     handler = HANDLERS.get(event_type)
     obj = event_object(event) if handler else {}
-    if not _claim_event_id(session, event_id, event_type):
+    if event_type not in SELF_CLAIMING and not _claim_event_id(session, event_id, event_type):
         return Outcome(DUPLICATE)
     outcome = handler(session, obj, event_id) if handler else Outcome(IGNORED)
+    if outcome.result == DUPLICATE:
+        return outcome
     if outcome.result != APPLIED:
         session.execute(
             update(WebhookEvent)
@@ -180,10 +204,18 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
     received_at = timestamp(intent, "created")
     # Find the request and confirm it in one statement: only the card request whose
     # stored PaymentIntent this is, for the amount and currency Relance asked for.
-    confirmed = session.execute(
-        _CONFIRM_PAID_REQUEST,
-        {"intent": intent_id, "paid": paid, "asked_currency": currency, "now": clock.now()},
-    ).first()
+    asked = {"intent": intent_id, "paid": paid, "asked_currency": currency, "now": clock.now()}
+    claim = _claim(event_id, "payment_intent.succeeded")
+    if session.get_bind().dialect.name == "postgresql":
+        claim = {f"claim_{name}": value for name, value in claim.items()}
+        rows = session.execute(_CLAIM_AND_CONFIRM, {**asked, **claim}).all()
+        if not rows:
+            return Outcome(DUPLICATE)
+        confirmed = rows[0] if rows[0].id is not None else None
+    else:
+        if session.scalar(_CLAIM["sqlite"], claim) is None:
+            return Outcome(DUPLICATE)
+        confirmed = session.execute(_CONFIRM_PAID_REQUEST, asked).first()
     if confirmed is None:
         found = _request_for_intent(session, intent_id, "payment_intent.succeeded")
         if found is None:

@@ -29,17 +29,16 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> TimelineEvent:
     """Add an event to the session; it commits with the change it describes."""
-    entry = TimelineEvent(
+    row = event_row(
         company_id=company_id,
-        customer_id=customer_id,
-        occurred_at=clock.now(),
+        action=action,
         actor=actor,
         actor_id=actor_id,
-        action=action,
+        customer_id=customer_id,
         subject_type=subject_type,
-        subject_id=None if subject_id is None else str(subject_id),
-        details=details or {},
+        details=details,
     )
+    entry = TimelineEvent(**row, subject_id=None if subject_id is None else str(subject_id))
     session.add(entry)
     return entry
 
