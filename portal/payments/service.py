@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from portal import clock
 from portal.customers.models import Customer
@@ -56,6 +58,21 @@ class RecordedPayment:
     credit_minor: int
 
 
+_invoices = cast(Table, Invoice.__table__)
+# The customer's open invoices in one currency, locked: allocation reads them, and two
+# payments racing for one invoice wait on each other.
+_OPEN_INVOICES = (
+    select(_invoices.c.id, _invoices.c.number, _invoices.c.amount_minor, _invoices.c.paid_minor)
+    .where(
+        _invoices.c.customer_id == bindparam("customer"),
+        _invoices.c.currency == bindparam("currency"),
+        _invoices.c.status == InvoiceStatus.OPEN,
+    )
+    .order_by(_invoices.c.due_date, _invoices.c.id)
+    .with_for_update()
+)
+
+
 def record_payment(
     session: Session,
     customer: Customer | Payer,
@@ -80,22 +97,16 @@ def record_payment(
     """
     if amount_minor <= 0:
         raise PaymentError("amount must be positive")
-    open_query = (
-        select(Invoice)
-        .where(
-            Invoice.customer_id == customer.id,
-            Invoice.currency == currency,
-            Invoice.status == InvoiceStatus.OPEN,
-        )
-        .order_by(Invoice.due_date, Invoice.id)
-        .with_for_update()
-    )
-    candidates = list(session.scalars(open_query))
+    # Plain rows rather than ORM objects: this runs once per webhook event. Anything
+    # pending is written first, as the ORM's autoflush would.
+    session.flush()
+    candidates = session.execute(_OPEN_INVOICES, {"customer": customer.id, "currency": currency})
     chosen = set(invoice_ids)
-    ordered = [i for i in candidates if i.id in chosen] + [
-        i for i in candidates if i.id not in chosen
-    ]
-    allocations, credit = allocate(amount_minor, [(i.id, i.remaining_minor) for i in ordered])
+    rows = candidates.all()
+    ordered = [i for i in rows if i.id in chosen] + [i for i in rows if i.id not in chosen]
+    allocations, credit = allocate(
+        amount_minor, [(i.id, max(i.amount_minor - i.paid_minor, 0)) for i in ordered]
+    )
     now = clock.now()
     by_id = {i.id: i for i in ordered}
     shares = []
@@ -108,7 +119,7 @@ def record_payment(
                 invoice_id=invoice.id,
                 amount_minor=part.amount_minor,
                 paid_minor=paid,
-                status=InvoiceStatus.PAID if settled else invoice.status,
+                status=InvoiceStatus.PAID if settled else InvoiceStatus.OPEN,
                 settled=settled,
             )
         )
@@ -149,13 +160,15 @@ def record_payment(
             },
         ),
     )
-    # The rows were written as they are now: the loaded invoices say so, unchanged.
+    # Invoices the session holds say what the rows now say, as unchanged.
     for share in shares:
-        invoice = by_id[share.invoice_id]
-        set_committed_value(invoice, "paid_minor", share.paid_minor)
-        set_committed_value(invoice, "status", share.status)
+        held = session.identity_map.get(identity_key(Invoice, share.invoice_id))
+        if held is None:
+            continue
+        set_committed_value(held, "paid_minor", share.paid_minor)
+        set_committed_value(held, "status", share.status)
         if share.settled:
-            set_committed_value(invoice, "transfer_pending_until", None)
+            set_committed_value(held, "transfer_pending_until", None)
     return RecordedPayment(payment_id, amount_minor, currency, credit)
 
 
