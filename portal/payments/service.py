@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
@@ -58,6 +58,15 @@ class RecordedPayment:
     credit_minor: int
 
 
+class OpenInvoice(NamedTuple):
+    """An open invoice as allocation reads it."""
+
+    id: int
+    number: str
+    amount_minor: int
+    paid_minor: int
+
+
 _invoices = cast(Table, Invoice.__table__)
 # The customer's open invoices in one currency, locked: allocation reads them, and two
 # payments racing for one invoice wait on each other.
@@ -88,21 +97,25 @@ def record_payment(
     actor_id: str | None = None,
     payment_request_id: int | None = None,
     receipt: bool = False,
+    locked: Sequence[OpenInvoice] | None = None,
 ) -> RecordedPayment:
     """Record a payment and allocate it: to ``invoice_ids`` first, then oldest first.
 
     The invoices are locked (FOR UPDATE on PostgreSQL) so two payments racing
     for one invoice never over-allocate; what exceeds the open amounts stays
-    on the payment as the customer's credit.
+    on the payment as the customer's credit. ``locked``: the customer's open invoices in
+    ``currency``, oldest due first, already locked by the caller in this transaction.
     """
     if amount_minor <= 0:
         raise PaymentError("amount must be positive")
-    # Plain rows rather than ORM objects: this runs once per webhook event. Anything
-    # pending is written first, as the ORM's autoflush would.
-    session.flush()
-    candidates = session.execute(_OPEN_INVOICES, {"customer": customer.id, "currency": currency})
+    if locked is None:
+        # Plain rows rather than ORM objects: this runs once per webhook event. Anything
+        # pending is written first, as the ORM's autoflush would.
+        session.flush()
+        found = session.execute(_OPEN_INVOICES, {"customer": customer.id, "currency": currency})
+        locked = [OpenInvoice(*row) for row in found]
     chosen = set(invoice_ids)
-    rows = candidates.all()
+    rows = locked
     ordered = [i for i in rows if i.id in chosen] + [i for i in rows if i.id not in chosen]
     allocations, credit = allocate(
         amount_minor, [(i.id, max(i.amount_minor - i.paid_minor, 0)) for i in ordered]

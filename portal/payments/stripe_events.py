@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.customers.models import Customer
 from portal.db import conflict_insert
+from portal.invoices.models import Invoice, InvoiceStatus
 from portal.payments.models import (
     Payment,
     PaymentMethod,
@@ -33,7 +34,13 @@ from portal.payments.models import (
     ReversalKind,
     WebhookEvent,
 )
-from portal.payments.service import Payer, find_payment, record_payment, reverse_payment
+from portal.payments.service import (
+    OpenInvoice,
+    Payer,
+    find_payment,
+    record_payment,
+    reverse_payment,
+)
 from portal.payments.stripe_fields import (
     MAX_ID_LENGTH,
     MalformedEvent,
@@ -121,9 +128,39 @@ _CLAIMED = (
     .cte("claimed")
 )
 _CONFIRMED = _CONFIRM_PAID_REQUEST.where(exists(select(_CLAIMED.c.id))).cte("confirmed")
-_CLAIM_AND_CONFIRM = select(
-    _CONFIRMED.c.id, _CONFIRMED.c.customer_id, _CONFIRMED.c.invoice_ids, _CONFIRMED.c.company_id
-).select_from(_CLAIMED.outerjoin(_CONFIRMED, true()))
+# ... and the customer's open invoices in the request's currency, locked for allocation
+# (one row per invoice, the request repeated on each).
+_invoices = cast(Table, Invoice.__table__)
+_LOCKED = (
+    select(
+        _invoices.c.id,
+        _invoices.c.number,
+        _invoices.c.amount_minor,
+        _invoices.c.paid_minor,
+        _invoices.c.due_date,
+    )
+    .where(
+        _invoices.c.customer_id == select(_CONFIRMED.c.customer_id).scalar_subquery(),
+        _invoices.c.currency == bindparam("asked_currency"),
+        _invoices.c.status == InvoiceStatus.OPEN,
+    )
+    .with_for_update()
+    .cte("locked")
+)
+_CLAIM_AND_CONFIRM = (
+    select(
+        _CONFIRMED.c.id,
+        _CONFIRMED.c.customer_id,
+        _CONFIRMED.c.invoice_ids,
+        _CONFIRMED.c.company_id,
+        _LOCKED.c.id.label("invoice_id"),
+        _LOCKED.c.number.label("invoice_number"),
+        _LOCKED.c.amount_minor.label("invoice_amount_minor"),
+        _LOCKED.c.paid_minor.label("invoice_paid_minor"),
+    )
+    .select_from(_CLAIMED.outerjoin(_CONFIRMED, true()).outerjoin(_LOCKED, true()))
+    .order_by(_LOCKED.c.due_date, _LOCKED.c.id)
+)
 # Handlers that claim the event id themselves, in the statement that reads what they need.
 SELF_CLAIMING = {"payment_intent.succeeded"}
 
@@ -211,11 +248,19 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
         rows = session.execute(_CLAIM_AND_CONFIRM, {**asked, **claim}).all()
         if not rows:
             return Outcome(DUPLICATE)
-        confirmed = rows[0] if rows[0].id is not None else None
+        confirmed = rows[0][:4] if rows[0].id is not None else None
+        locked: list[OpenInvoice] | None = [
+            OpenInvoice(
+                r.invoice_id, r.invoice_number, r.invoice_amount_minor, r.invoice_paid_minor
+            )
+            for r in rows
+            if r.invoice_id is not None
+        ]
     else:
         if session.scalar(_CLAIM["sqlite"], claim) is None:
             return Outcome(DUPLICATE)
         confirmed = session.execute(_CONFIRM_PAID_REQUEST, asked).first()
+        locked = None  # record_payment locks them
     if confirmed is None:
         found = _request_for_intent(session, intent_id, "payment_intent.succeeded")
         if found is None:
@@ -250,6 +295,7 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
         actor_id=event_id,
         payment_request_id=request_id,
         receipt=True,
+        locked=locked,
     )
     return Outcome(APPLIED, payment.id)
 
