@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, exists, select, true, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.customers.models import Customer
-from portal.db import conflict_insert
-from portal.invoices.models import Invoice, InvoiceStatus
 from portal.payments.models import (
     Payment,
     PaymentMethod,
@@ -35,11 +33,16 @@ from portal.payments.models import (
     WebhookEvent,
 )
 from portal.payments.service import (
-    OpenInvoice,
     Payer,
     find_payment,
     record_payment,
     reverse_payment,
+)
+from portal.payments.stripe_claims import (
+    APPLIED,
+    PROVIDER,
+    claim_and_confirm,
+    claim_event_id,
 )
 from portal.payments.stripe_fields import (
     MAX_ID_LENGTH,
@@ -61,9 +64,7 @@ __all__ = ["MalformedEvent", "NotYetApplicable", "Outcome", "apply_event"]
 
 log = logging.getLogger(__name__)
 
-PROVIDER = "stripe"
 
-APPLIED = "applied"
 IGNORED = "ignored"  # an event type Relance does not act on
 UNMATCHED = "unmatched"  # about an object Relance did not create
 DUPLICATE = "duplicate"  # this event id was applied before
@@ -80,109 +81,8 @@ class Outcome:
     payment_id: int | None = None  # a payment recorded by this event (gets a receipt)
 
 
-_events = cast(Table, WebhookEvent.__table__)
-_requests = cast(Table, PaymentRequest.__table__)
-# Built once: Core statements executed with parameters skip the per-call construction.
-_CLAIM = {
-    dialect: conflict_insert(dialect, _events)
-    .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-    .returning(_events.c.id)
-    for dialect in ("postgresql", "sqlite")
-}
-_customers = cast(Table, Customer.__table__)
-_CONFIRM_PAID_REQUEST = (
-    update(_requests)
-    .where(
-        _requests.c.provider_reference == bindparam("intent"),
-        _requests.c.method == PaymentMethod.CARD,
-        _requests.c.amount_minor == bindparam("paid"),
-        _requests.c.currency == bindparam("asked_currency"),
-    )
-    .values(
-        status=PaymentRequestStatus.CONFIRMED,
-        confirmed_at=bindparam("now"),
-        failure_code=None,
-    )
-    .returning(
-        _requests.c.id,
-        _requests.c.customer_id,
-        _requests.c.invoice_ids,
-        select(_customers.c.company_id)
-        .where(_customers.c.id == _requests.c.customer_id)
-        .scalar_subquery()
-        .label("company_id"),
-    )
-)
-# PostgreSQL: the claim and the confirmation as one statement, the UPDATE only when the
-# claim inserted the event id. No row back: a replay; a row of NULLs: no request matched.
-_CLAIMED = (
-    conflict_insert("postgresql", _events)
-    .values(
-        {
-            name: bindparam(f"claim_{name}", type_=_events.c[name].type)
-            for name in ("provider", "event_id", "event_type", "outcome", "received_at")
-        }
-    )
-    .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-    .returning(_events.c.id)
-    .cte("claimed")
-)
-_CONFIRMED = _CONFIRM_PAID_REQUEST.where(exists(select(_CLAIMED.c.id))).cte("confirmed")
-# ... and the customer's open invoices in the request's currency, locked for allocation
-# (one row per invoice, the request repeated on each).
-_invoices = cast(Table, Invoice.__table__)
-_LOCKED = (
-    select(
-        _invoices.c.id,
-        _invoices.c.number,
-        _invoices.c.amount_minor,
-        _invoices.c.paid_minor,
-        _invoices.c.due_date,
-    )
-    .where(
-        _invoices.c.customer_id == select(_CONFIRMED.c.customer_id).scalar_subquery(),
-        _invoices.c.currency == bindparam("asked_currency"),
-        _invoices.c.status == InvoiceStatus.OPEN,
-    )
-    .with_for_update()
-    .cte("locked")
-)
-_CLAIM_AND_CONFIRM = (
-    select(
-        _CONFIRMED.c.id,
-        _CONFIRMED.c.customer_id,
-        _CONFIRMED.c.invoice_ids,
-        _CONFIRMED.c.company_id,
-        _LOCKED.c.id.label("invoice_id"),
-        _LOCKED.c.number.label("invoice_number"),
-        _LOCKED.c.amount_minor.label("invoice_amount_minor"),
-        _LOCKED.c.paid_minor.label("invoice_paid_minor"),
-    )
-    .select_from(_CLAIMED.outerjoin(_CONFIRMED, true()).outerjoin(_LOCKED, true()))
-    .order_by(_LOCKED.c.due_date, _LOCKED.c.id)
-)
 # Handlers that claim the event id themselves, in the statement that reads what they need.
 SELF_CLAIMING = {"payment_intent.succeeded"}
-
-
-def _claim_event_id(session: Session, event_id: str, event_type: str) -> bool:
-    """Store the event id; False if it was already there (a replay).
-
-    One INSERT ... ON CONFLICT DO NOTHING: a concurrent twin waits on the unique index
-    until the first commits, then inserts nothing and is treated as a replay.
-    """
-    claimed = session.scalar(_CLAIM[session.get_bind().dialect.name], _claim(event_id, event_type))
-    return claimed is not None
-
-
-def _claim(event_id: str, event_type: str) -> dict[str, Any]:
-    return {
-        "provider": PROVIDER,
-        "event_id": event_id,
-        "event_type": event_type[:64],
-        "outcome": APPLIED,
-        "received_at": clock.now(),
-    }
 
 
 def apply_event(session: Session, event: dict[str, Any]) -> Outcome:
@@ -190,7 +90,9 @@ def apply_event(session: Session, event: dict[str, Any]) -> Outcome:
     event_id, event_type = event_head(event)
     handler = HANDLERS.get(event_type)
     obj = event_object(event) if handler else {}
-    if event_type not in SELF_CLAIMING and not _claim_event_id(session, event_id, event_type):
+    if event_type not in SELF_CLAIMING and not claim_event_id(
+        session, event_id, event_type, clock.now()
+    ):
         return Outcome(DUPLICATE)
     outcome = handler(session, obj, event_id) if handler else Outcome(IGNORED)
     if outcome.result == DUPLICATE:
@@ -239,28 +141,11 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
         raise MalformedEvent("amount is missing")
     currency = text(intent, "currency", 3).upper()
     received_at = timestamp(intent, "created")
-    # Find the request and confirm it in one statement: only the card request whose
-    # stored PaymentIntent this is, for the amount and currency Relance asked for.
-    asked = {"intent": intent_id, "paid": paid, "asked_currency": currency, "now": clock.now()}
-    claim = _claim(event_id, "payment_intent.succeeded")
-    if session.get_bind().dialect.name == "postgresql":
-        claim = {f"claim_{name}": value for name, value in claim.items()}
-        rows = session.execute(_CLAIM_AND_CONFIRM, {**asked, **claim}).all()
-        if not rows:
-            return Outcome(DUPLICATE)
-        confirmed = rows[0][:4] if rows[0].id is not None else None
-        locked: list[OpenInvoice] | None = [
-            OpenInvoice(
-                r.invoice_id, r.invoice_number, r.invoice_amount_minor, r.invoice_paid_minor
-            )
-            for r in rows
-            if r.invoice_id is not None
-        ]
-    else:
-        if session.scalar(_CLAIM["sqlite"], claim) is None:
-            return Outcome(DUPLICATE)
-        confirmed = session.execute(_CONFIRM_PAID_REQUEST, asked).first()
-        locked = None  # record_payment locks them
+    claimed, confirmed = claim_and_confirm(
+        session, event_id, intent_id, paid, currency, clock.now()
+    )
+    if not claimed:
+        return Outcome(DUPLICATE)
     if confirmed is None:
         found = _request_for_intent(session, intent_id, "payment_intent.succeeded")
         if found is None:
@@ -277,25 +162,24 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
             request.currency,
         )
         return Outcome(MISMATCH)
-    request_id, customer_id, invoice_ids, company_id = confirmed
     # The same PaymentIntent under another event id is refused by the unique
     # (provider, provider_reference) of payments: the caller treats it as a replay (and
     # the transaction, confirmation included, rolls back).
     payment = record_payment(
         session,
-        Payer(customer_id, company_id),
+        Payer(confirmed.customer_id, confirmed.company_id),
         amount_minor=paid,
         currency=currency,
         method=PaymentMethod.CARD,
         provider=PROVIDER,
         provider_reference=intent_id,
         received_at=received_at,
-        invoice_ids=sorted(invoice_ids),
+        invoice_ids=sorted(confirmed.invoice_ids),
         actor=Actor.PROVIDER,
         actor_id=event_id,
-        payment_request_id=request_id,
+        payment_request_id=confirmed.request_id,
         receipt=True,
-        locked=locked,
+        locked=confirmed.locked,
     )
     return Outcome(APPLIED, payment.id)
 
