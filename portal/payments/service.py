@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from portal import clock
 from portal.customers.models import Customer
@@ -22,8 +24,9 @@ from portal.payments.models import (
     PaymentStatus,
     ReversalKind,
 )
+from portal.payments.writes import InvoicePaid, write_payment
 from portal.timeline.models import Actor
-from portal.timeline.service import append, record
+from portal.timeline.service import event_row, record
 
 
 class PaymentError(Exception):
@@ -38,6 +41,14 @@ REVERSAL_ACTIONS = {
 
 
 @dataclass(frozen=True)
+class Payer:
+    """Who pays, when the caller has no Customer loaded (a webhook read the two ids)."""
+
+    id: int
+    company_id: int
+
+
+@dataclass(frozen=True)
 class RecordedPayment:
     """What recording a payment did (load ``Payment`` by ``id`` for more)."""
 
@@ -47,15 +58,33 @@ class RecordedPayment:
     credit_minor: int
 
 
-# Built once: Core statements executed with parameters skip the ORM's per-call work.
-_payments = cast(Table, Payment.__table__)
-_INSERT_PAYMENT = insert(_payments).returning(_payments.c.id)
-_INSERT_ALLOCATION = insert(cast(Table, PaymentAllocation.__table__))
+class OpenInvoice(NamedTuple):
+    """An open invoice as allocation reads it."""
+
+    id: int
+    number: str
+    amount_minor: int
+    paid_minor: int
+
+
+_invoices = cast(Table, Invoice.__table__)
+# The customer's open invoices in one currency, locked: allocation reads them, and two
+# payments racing for one invoice wait on each other.
+_OPEN_INVOICES = (
+    select(_invoices.c.id, _invoices.c.number, _invoices.c.amount_minor, _invoices.c.paid_minor)
+    .where(
+        _invoices.c.customer_id == bindparam("customer"),
+        _invoices.c.currency == bindparam("currency"),
+        _invoices.c.status == InvoiceStatus.OPEN,
+    )
+    .order_by(_invoices.c.due_date, _invoices.c.id)
+    .with_for_update()
+)
 
 
 def record_payment(
     session: Session,
-    customer: Customer,
+    customer: Customer | Payer,
     *,
     amount_minor: int,
     currency: str,
@@ -68,37 +97,50 @@ def record_payment(
     actor_id: str | None = None,
     payment_request_id: int | None = None,
     receipt: bool = False,
+    locked: Sequence[OpenInvoice] | None = None,
 ) -> RecordedPayment:
     """Record a payment and allocate it: to ``invoice_ids`` first, then oldest first.
 
     The invoices are locked (FOR UPDATE on PostgreSQL) so two payments racing
     for one invoice never over-allocate; what exceeds the open amounts stays
-    on the payment as the customer's credit.
+    on the payment as the customer's credit. ``locked``: the customer's open invoices in
+    ``currency``, oldest due first, already locked by the caller in this transaction.
     """
     if amount_minor <= 0:
         raise PaymentError("amount must be positive")
-    open_query = (
-        select(Invoice)
-        .where(
-            Invoice.customer_id == customer.id,
-            Invoice.currency == currency,
-            Invoice.status == InvoiceStatus.OPEN,
-        )
-        .order_by(Invoice.due_date, Invoice.id)
-        .with_for_update()
-    )
-    candidates = list(session.scalars(open_query))
+    if locked is None:
+        # Plain rows rather than ORM objects: this runs once per webhook event. Anything
+        # pending is written first, as the ORM's autoflush would.
+        session.flush()
+        found = session.execute(_OPEN_INVOICES, {"customer": customer.id, "currency": currency})
+        locked = [OpenInvoice(*row) for row in found]
     chosen = set(invoice_ids)
-    ordered = [i for i in candidates if i.id in chosen] + [
-        i for i in candidates if i.id not in chosen
-    ]
-    allocations, credit = allocate(amount_minor, [(i.id, i.remaining_minor) for i in ordered])
+    rows = locked
+    ordered = [i for i in rows if i.id in chosen] + [i for i in rows if i.id not in chosen]
+    allocations, credit = allocate(
+        amount_minor, [(i.id, max(i.amount_minor - i.paid_minor, 0)) for i in ordered]
+    )
     now = clock.now()
-    # Plain INSERTs rather than ORM objects: this runs once per webhook event, and the
-    # unit-of-work bookkeeping would cost more than the statements themselves. (The
-    # invoices were read through the ORM above, which flushed anything pending.)
-    payment_id = session.execute(
-        _INSERT_PAYMENT,
+    by_id = {i.id: i for i in ordered}
+    shares = []
+    for part in allocations:
+        invoice = by_id[part.key]
+        paid = invoice.paid_minor + part.amount_minor
+        settled = paid >= invoice.amount_minor
+        shares.append(
+            InvoicePaid(
+                invoice_id=invoice.id,
+                amount_minor=part.amount_minor,
+                paid_minor=paid,
+                status=InvoiceStatus.PAID if settled else InvoiceStatus.OPEN,
+                settled=settled,
+            )
+        )
+    # Plain statements rather than ORM objects (one on PostgreSQL): this runs once per
+    # webhook event, and the unit-of-work bookkeeping would cost more than the writes.
+    # (The invoices were read through the ORM above, which flushed anything pending.)
+    payment_id = write_payment(
+        session,
         {
             "customer_id": customer.id,
             "amount_minor": amount_minor,
@@ -113,40 +155,33 @@ def record_payment(
             "reversed_minor": 0,
             "receipt_pending": receipt,
         },
-    ).scalar_one()
-    if allocations:
-        session.execute(
-            _INSERT_ALLOCATION,
-            [
-                {"payment_id": payment_id, "invoice_id": a.key, "amount_minor": a.amount_minor}
-                for a in allocations
-            ],
-        )
-    by_id = {i.id: i for i in ordered}
-    for part in allocations:
-        invoice = by_id[part.key]
-        invoice.paid_minor += part.amount_minor
-        if invoice.remaining_minor == 0:
-            invoice.status = InvoiceStatus.PAID
-            invoice.transfer_pending_until = None
-    append(
-        session,
-        company_id=customer.company_id,
-        customer_id=customer.id,
-        actor=actor,
-        actor_id=actor_id,
-        action="payment.recorded",
-        subject_type="payment",
-        subject_id=payment_id,
-        details={
-            "amount_minor": amount_minor,
-            "currency": currency,
-            "method": method.value,
-            "allocations": {by_id[a.key].number: a.amount_minor for a in allocations},
-            "credit_minor": credit,
-            "reference": provider_reference,
-        },
+        shares,
+        event_row(
+            company_id=customer.company_id,
+            customer_id=customer.id,
+            actor=actor,
+            actor_id=actor_id,
+            action="payment.recorded",
+            subject_type="payment",
+            details={
+                "amount_minor": amount_minor,
+                "currency": currency,
+                "method": method.value,
+                "allocations": {by_id[a.key].number: a.amount_minor for a in allocations},
+                "credit_minor": credit,
+                "reference": provider_reference,
+            },
+        ),
     )
+    # Invoices the session holds say what the rows now say, as unchanged.
+    for share in shares:
+        held = session.identity_map.get(identity_key(Invoice, share.invoice_id))
+        if held is None:
+            continue
+        set_committed_value(held, "paid_minor", share.paid_minor)
+        set_committed_value(held, "status", share.status)
+        if share.settled:
+            set_committed_value(held, "transfer_pending_until", None)
     return RecordedPayment(payment_id, amount_minor, currency, credit)
 
 

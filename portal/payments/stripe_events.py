@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.customers.models import Customer
-from portal.db import conflict_insert
 from portal.payments.models import (
     Payment,
     PaymentMethod,
@@ -33,7 +32,18 @@ from portal.payments.models import (
     ReversalKind,
     WebhookEvent,
 )
-from portal.payments.service import find_payment, record_payment, reverse_payment
+from portal.payments.service import (
+    Payer,
+    find_payment,
+    record_payment,
+    reverse_payment,
+)
+from portal.payments.stripe_claims import (
+    APPLIED,
+    PROVIDER,
+    claim_and_confirm,
+    claim_event_id,
+)
 from portal.payments.stripe_fields import (
     MAX_ID_LENGTH,
     MalformedEvent,
@@ -54,9 +64,7 @@ __all__ = ["MalformedEvent", "NotYetApplicable", "Outcome", "apply_event"]
 
 log = logging.getLogger(__name__)
 
-PROVIDER = "stripe"
 
-APPLIED = "applied"
 IGNORED = "ignored"  # an event type Relance does not act on
 UNMATCHED = "unmatched"  # about an object Relance did not create
 DUPLICATE = "duplicate"  # this event id was applied before
@@ -73,43 +81,8 @@ class Outcome:
     payment_id: int | None = None  # a payment recorded by this event (gets a receipt)
 
 
-_events = cast(Table, WebhookEvent.__table__)
-_requests = cast(Table, PaymentRequest.__table__)
-# Built once: Core statements executed with parameters skip the per-call construction.
-_CLAIM = {
-    dialect: conflict_insert(dialect, _events)
-    .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-    .returning(_events.c.id)
-    for dialect in ("postgresql", "sqlite")
-}
-_CONFIRM_REQUEST = (
-    update(_requests)
-    .where(_requests.c.id == bindparam("request"))
-    .values(
-        status=bindparam("status"),
-        confirmed_at=bindparam("confirmed_at"),
-        failure_code=bindparam("failure_code"),
-    )
-)
-
-
-def _claim_event_id(session: Session, event_id: str, event_type: str) -> bool:
-    """Store the event id; False if it was already there (a replay).
-
-    One INSERT ... ON CONFLICT DO NOTHING: a concurrent twin waits on the unique index
-    until the first commits, then inserts nothing and is treated as a replay.
-    """
-    claimed = session.scalar(
-        _CLAIM[session.get_bind().dialect.name],
-        {
-            "provider": PROVIDER,
-            "event_id": event_id,
-            "event_type": event_type[:64],
-            "outcome": APPLIED,
-            "received_at": clock.now(),
-        },
-    )
-    return claimed is not None
+# Handlers that claim the event id themselves, in the statement that reads what they need.
+SELF_CLAIMING = {"payment_intent.succeeded"}
 
 
 def apply_event(session: Session, event: dict[str, Any]) -> Outcome:
@@ -117,9 +90,13 @@ def apply_event(session: Session, event: dict[str, Any]) -> Outcome:
     event_id, event_type = event_head(event)
     handler = HANDLERS.get(event_type)
     obj = event_object(event) if handler else {}
-    if not _claim_event_id(session, event_id, event_type):
+    if event_type not in SELF_CLAIMING and not claim_event_id(
+        session, event_id, event_type, clock.now()
+    ):
         return Outcome(DUPLICATE)
     outcome = handler(session, obj, event_id) if handler else Outcome(IGNORED)
+    if outcome.result == DUPLICATE:
+        return outcome
     if outcome.result != APPLIED:
         session.execute(
             update(WebhookEvent)
@@ -160,13 +137,20 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
     intent_id = ident(intent, "id")
     received = amount(intent, "amount_received", required=False)
     paid = received if received is not None else amount(intent, "amount")
+    if paid is None:  # amount() raised already: a required amount is never None
+        raise MalformedEvent("amount is missing")
     currency = text(intent, "currency", 3).upper()
     received_at = timestamp(intent, "created")
-    found = _request_for_intent(session, intent_id, "payment_intent.succeeded")
-    if found is None:
-        return Outcome(UNMATCHED)
-    request, customer = found
-    if paid != request.amount_minor or currency != request.currency:
+    claimed, confirmed = claim_and_confirm(
+        session, event_id, intent_id, paid, currency, clock.now()
+    )
+    if not claimed:
+        return Outcome(DUPLICATE)
+    if confirmed is None:
+        found = _request_for_intent(session, intent_id, "payment_intent.succeeded")
+        if found is None:
+            return Outcome(UNMATCHED)
+        request = found[0]
         # Relance created this intent for the request's amount: another amount is not
         # what the debtor chose to pay, whatever the event says.
         log.error(
@@ -179,30 +163,23 @@ def _intent_succeeded(session: Session, intent: dict[str, Any], event_id: str) -
         )
         return Outcome(MISMATCH)
     # The same PaymentIntent under another event id is refused by the unique
-    # (provider, provider_reference) of payments: the caller treats it as a replay.
+    # (provider, provider_reference) of payments: the caller treats it as a replay (and
+    # the transaction, confirmation included, rolls back).
     payment = record_payment(
         session,
-        customer,
+        Payer(confirmed.customer_id, confirmed.company_id),
         amount_minor=paid,
         currency=currency,
         method=PaymentMethod.CARD,
         provider=PROVIDER,
         provider_reference=intent_id,
         received_at=received_at,
-        invoice_ids=sorted(request.invoice_ids),
+        invoice_ids=sorted(confirmed.invoice_ids),
         actor=Actor.PROVIDER,
         actor_id=event_id,
-        payment_request_id=request.id,
+        payment_request_id=confirmed.request_id,
         receipt=True,
-    )
-    session.execute(
-        _CONFIRM_REQUEST,
-        {
-            "request": request.id,
-            "status": PaymentRequestStatus.CONFIRMED,
-            "confirmed_at": clock.now(),
-            "failure_code": None,
-        },
+        locked=confirmed.locked,
     )
     return Outcome(APPLIED, payment.id)
 

@@ -29,17 +29,16 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> TimelineEvent:
     """Add an event to the session; it commits with the change it describes."""
-    entry = TimelineEvent(
+    row = event_row(
         company_id=company_id,
-        customer_id=customer_id,
-        occurred_at=clock.now(),
+        action=action,
         actor=actor,
         actor_id=actor_id,
-        action=action,
+        customer_id=customer_id,
         subject_type=subject_type,
-        subject_id=None if subject_id is None else str(subject_id),
-        details=details or {},
+        details=details,
     )
+    entry = TimelineEvent(**row, subject_id=None if subject_id is None else str(subject_id))
     session.add(entry)
     return entry
 
@@ -58,20 +57,40 @@ def append(
 ) -> None:
     """Like ``record``, as one INSERT right away: for hot paths (webhooks, payments)
     where the ORM's bookkeeping would cost more than the statement."""
-    session.execute(
-        _APPEND,
-        {
-            "company_id": company_id,
-            "customer_id": customer_id,
-            "occurred_at": clock.now(),
-            "actor": actor,
-            "actor_id": actor_id,
-            "action": action,
-            "subject_type": subject_type,
-            "subject_id": None if subject_id is None else str(subject_id),
-            "details": details or {},
-        },
+    row = event_row(
+        company_id=company_id,
+        action=action,
+        actor=actor,
+        actor_id=actor_id,
+        customer_id=customer_id,
+        subject_type=subject_type,
+        details=details,
     )
+    session.execute(_APPEND, {**row, "subject_id": None if subject_id is None else str(subject_id)})
+
+
+def event_row(
+    *,
+    company_id: int,
+    action: str,
+    actor: Actor,
+    actor_id: str | None = None,
+    customer_id: int | None = None,
+    subject_type: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A timeline row without its ``subject_id``, for a caller that inserts it along with
+    its subject (portal.payments.writes)."""
+    return {
+        "company_id": company_id,
+        "customer_id": customer_id,
+        "occurred_at": clock.now(),
+        "actor": actor,
+        "actor_id": actor_id,
+        "action": action,
+        "subject_type": subject_type,
+        "details": details or {},
+    }
 
 
 def record_many(session: Session, events: list[dict[str, Any]]) -> None:
