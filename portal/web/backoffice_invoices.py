@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -23,10 +22,12 @@ from portal import clock
 from portal.changes import FieldErrors
 from portal.customers.models import Customer
 from portal.invoices import credit_notes, editing
+from portal.invoices import service as invoices_service
 from portal.invoices.credit_notes import CreditNoteFields
 from portal.invoices.editing import InvoiceFields
-from portal.invoices.models import CreditNote, Invoice, InvoiceStatus
+from portal.invoices.models import CreditNote, Invoice
 from portal.invoices.pdf_files import check_pdf, too_large_message
+from portal.invoices.service import InvoiceLine, Scope
 from portal.money import format_plain
 from portal.settings import Settings
 from portal.timeline.models import Actor
@@ -43,14 +44,9 @@ def _customer_url(customer_id: int, notice: str) -> str:
     return f"{PREFIX}/customers/{customer_id}?done={notice}#invoices"
 
 
-def open_invoices(db: Session, customer: Customer) -> list[Invoice]:
-    return list(
-        db.scalars(
-            select(Invoice)
-            .where(Invoice.customer_id == customer.id, Invoice.status == InvoiceStatus.OPEN)
-            .order_by(Invoice.due_date, Invoice.id)
-        )
-    )
+def open_invoices(db: Session, customer: Customer) -> list[InvoiceLine]:
+    """What a credit note or a payment can be allocated to: the customer's open invoices."""
+    return invoices_service.open_invoices(db, Scope(customer.id))
 
 
 def _load_invoice(request: Request, db: Session) -> Invoice | None:
