@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -85,6 +85,22 @@ def _in_memory_sqlite(url: str) -> bool:
     return ":memory:" in url or url in ("sqlite://", "sqlite:///")
 
 
+# Seconds a SQLite statement waits for another connection's write lock before failing.
+SQLITE_BUSY_SECONDS = 30
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    # 64 MiB of page cache (the default is 2 MiB) and temporary sorts in memory: a
+    # reminder run over hundreds of thousands of invoices stays linear.
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute("PRAGMA temp_store=MEMORY")
+    cursor.close()
+
+
 def make_engine(url: str, *, autocommit: bool = False, **kwargs: Any) -> Engine:
     """An engine tuned for the backend: SQLite gets WAL, foreign keys and a busy timeout.
 
@@ -93,7 +109,7 @@ def make_engine(url: str, *, autocommit: bool = False, **kwargs: Any) -> Engine:
     if autocommit:
         kwargs["isolation_level"] = "AUTOCOMMIT"
     if url.startswith("sqlite"):
-        connect_args = {"check_same_thread": False, "timeout": 30}
+        connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS}
         if _in_memory_sqlite(url):
             kwargs.setdefault("poolclass", StaticPool)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
@@ -102,15 +118,7 @@ def make_engine(url: str, *, autocommit: bool = False, **kwargs: Any) -> Engine:
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             # Let SQLAlchemy issue BEGIN itself so SAVEPOINTs and rollbacks behave.
             dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            # 64 MiB of page cache (the default is 2 MiB) and temporary sorts in memory: a
-            # reminder run over hundreds of thousands of invoices stays linear.
-            cursor.execute("PRAGMA cache_size=-65536")
-            cursor.execute("PRAGMA temp_store=MEMORY")
-            cursor.close()
+            _set_sqlite_pragmas(dbapi_connection)
 
         if autocommit:
             return engine
@@ -158,20 +166,40 @@ ASYNC_POOL_SIZE = 10
 
 
 def make_async_read_engine(engine: Engine) -> AsyncEngine | None:
-    """PostgreSQL only: an asyncio engine (psycopg's async mode) in autocommit, for the page
-    views served on the event loop (web.rendering.page_view): waiting on the database there
-    leaves the worker free for other requests. None on SQLite, whose page views run in the
-    thread pool instead (its asyncio driver runs every statement in a thread anyway).
+    """An asyncio engine in autocommit for the page views served on the event loop
+    (web.rendering.page_view): waiting on the database there leaves the worker free for
+    other requests, and the page renders on the loop rather than in a thread that fights
+    the loop for the GIL. PostgreSQL goes through psycopg's async mode; a SQLite file
+    through aiosqlite (each connection's statements run in its own thread, which releases
+    the GIL while SQLite works). None for an in-memory SQLite database, which another
+    connection could not see: its page views run in the thread pool.
     """
+    url = engine.url.render_as_string(hide_password=False)
+    if engine.dialect.name == "sqlite":
+        return None if _in_memory_sqlite(url) else _async_sqlite_engine(engine.url)
     if engine.dialect.name != "postgresql":
         return None
-    url = engine.url.render_as_string(hide_password=False)
     # No overflow: every page view of a busy worker would otherwise open a connection and
     # close it again (a new server process each time); beyond ten they wait their turn.
     async_engine = create_async_engine(
         url, isolation_level="AUTOCOMMIT", pool_size=ASYNC_POOL_SIZE, max_overflow=0
     )
     pool_checks.install(async_engine.sync_engine)
+    return async_engine
+
+
+def _async_sqlite_engine(url: URL) -> AsyncEngine:
+    async_url = url.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    async_engine = create_async_engine(
+        async_url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, pool_size=ASYNC_POOL_SIZE
+    )
+
+    @event.listens_for(async_engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit, as make_read_engine's SQLite pool: no BEGIN, each statement commits.
+        dbapi_connection.isolation_level = None
+        _set_sqlite_pragmas(dbapi_connection)
+
     return async_engine
 
 

@@ -171,6 +171,8 @@ class Settings:
     request_threads: int = 4
     # Requests one worker process serves at once; beyond it a quick 503 (0: no limit).
     max_requests_in_flight: int = 32
+    # Answers slower than this make a worker admit fewer requests at once (web.overload).
+    slow_answer_ms: int = 400
     # Proxies whose X-Forwarded-For/-Proto headers are trusted (uvicorn's forwarded_allow_ips).
     forwarded_allow_ips: str = "127.0.0.1"
     log_level: str = "info"
@@ -251,6 +253,8 @@ class Settings:
             raise ConfigurationError("PORTAL_REQUEST_THREADS must be at least 1")
         if self.max_requests_in_flight < 0:
             raise ConfigurationError("PORTAL_MAX_REQUESTS_IN_FLIGHT must be 0 or more")
+        if self.slow_answer_ms < 1:
+            raise ConfigurationError("PORTAL_SLOW_ANSWER_MS must be at least 1")
         if self.link_max_age_days < 1:
             raise ConfigurationError("PORTAL_LINK_MAX_AGE_DAYS must be at least 1")
         if self.transfer_grace_days < 1:
@@ -450,6 +454,7 @@ def load_settings(
         "FRESH_LINK_LIMIT_PER_HOUR": "fresh_link_limit_per_hour",
         "REQUEST_THREADS": "request_threads",
         "MAX_REQUESTS_IN_FLIGHT": "max_requests_in_flight",
+        "SLOW_ANSWER_MS": "slow_answer_ms",
         "TRANSFER_GRACE_DAYS": "transfer_grace_days",
         "CLOCK_SHIFT_DAYS": "clock_shift_days",
         "IMPORT_RETENTION_DAYS": "import_retention_days",

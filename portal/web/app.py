@@ -100,6 +100,7 @@ def create_app(
         Middleware(
             InFlightLimit,
             limit=settings.max_requests_in_flight,
+            latency_target=settings.slow_answer_ms / 1000,
             busy=errors.busy_page,
             exempt_prefixes=("/healthz", "/static/"),
         ),

@@ -12,7 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Seconds a refused client is asked to wait before trying again.
 RETRY_AFTER_SECONDS = 2
-# An admitted request answered slower than this means the worker takes too many at once.
+# An admitted request answered slower than this means the worker takes too many at once
+# (PORTAL_SLOW_ANSWER_MS).
 DEFAULT_LATENCY_TARGET_SECONDS = 0.4
 # Never admit fewer at once: one request stuck on a lock must not shut the worker.
 MIN_LIMIT = 4

@@ -73,11 +73,11 @@ def page_view(handler: PageHandler) -> Callable[[Request], Awaitable[Response]]:
     """A page view: ``handler(request, db)`` reads through ``db`` (autocommit, as
     read_unit_of_work) and renders, without ever holding up the worker's other requests.
 
-    On PostgreSQL it runs on the event loop over the asyncio engine (psycopg's async mode):
-    SQLAlchemy runs the handler in a greenlet and every statement awaits its answer, so a
-    page view waiting on a lock leaves the loop serving the rest, and no thread handoff
-    is paid per request. On SQLite (and with a session factory given, as in the tests)
-    it runs in the thread pool, like any plain handler.
+    It runs on the event loop over the asyncio engine (psycopg's async mode on PostgreSQL,
+    aiosqlite on a SQLite file): SQLAlchemy runs the handler in a greenlet and every
+    statement awaits its answer, so a page view waiting on a lock leaves the loop serving
+    the rest. With an in-memory database or a session factory given (as in the tests) it
+    runs in the thread pool, like any plain handler.
     """
 
     @functools.wraps(handler)

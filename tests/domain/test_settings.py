@@ -57,6 +57,8 @@ def test_development_defaults_are_usable() -> None:
         {"PORTAL_PARTIAL_PAYMENT_MINIMUM": "ten"},
         {"PORTAL_MAX_REQUESTS_IN_FLIGHT": "-1"},
         {"PORTAL_MAX_REQUESTS_IN_FLIGHT": "many"},
+        {"PORTAL_SLOW_ANSWER_MS": "0"},
+        {"PORTAL_SLOW_ANSWER_MS": "fast"},
         {"PORTAL_PARTIAL_PAYMENTS": "maybe"},
         {"PORTAL_STRIPE_SECRET_KEY": "sk_test_1", "PORTAL_STRIPE_PUBLISHABLE_KEY": "pk_test_1"},
         {
