@@ -69,8 +69,12 @@ def login_keys(secret: str, email: str, client_ip: str | None) -> list[tuple[str
     return [
         ("client", digest(secret, "client", typed, ip)),
         ("ip", ip),
-        ("account", digest(secret, "account", typed)),
+        *account_keys(secret, email),
     ]
+
+
+def account_keys(secret: str, email: str) -> list[tuple[str, str]]:
+    return [("account", digest(secret, "account", email.strip().lower()))]
 
 
 def reset_keys(secret: str, email: str) -> list[tuple[str, str]]:
