@@ -493,3 +493,25 @@ def test_the_customer_page_shows_identifiers_and_address(
     page = client.get(f"/admin/customers/{customer.id}").text
     assert "732829320" in page
     assert "1 rue &lt;Haute&gt;<br>75001 Paris" in page
+
+
+def test_the_customer_page_lists_paid_and_cancelled_invoices_apart(
+    client: TestClient, db: Session, company: Company
+) -> None:
+    customer = make_customer(db, company)
+    make_invoice(db, customer, number="F-OPEN")
+    make_invoice(
+        db, customer, number="F-PAID", status=InvoiceStatus.PAID, amount_minor=5_000, paid_minor=5_000
+    )
+    make_invoice(db, customer, number="F-<VOID>", status=InvoiceStatus.CANCELLED)
+    db.commit()
+    log_in(client, db, Role.VIEWER)
+    page = client.get(f"/admin/customers/{customer.id}").text
+    open_part, closed_part = page.split('id="closed-invoices"')
+    assert "F-OPEN" in open_part
+    assert "F-PAID" not in open_part
+    assert "Factures réglées et annulées" in closed_part
+    assert "F-PAID" in closed_part
+    assert "F-&lt;VOID&gt;" in closed_part
+    assert "F-OPEN" not in closed_part.split("</section>")[0]
+    assert "Annulée" in closed_part or "Annulé" in closed_part
