@@ -500,9 +500,8 @@ def test_the_customer_page_lists_paid_and_cancelled_invoices_apart(
 ) -> None:
     customer = make_customer(db, company)
     make_invoice(db, customer, number="F-OPEN")
-    make_invoice(
-        db, customer, number="F-PAID", status=InvoiceStatus.PAID, amount_minor=5_000, paid_minor=5_000
-    )
+    paid = {"status": InvoiceStatus.PAID, "amount_minor": 5_000, "paid_minor": 5_000}
+    make_invoice(db, customer, number="F-PAID", **paid)
     make_invoice(db, customer, number="F-<VOID>", status=InvoiceStatus.CANCELLED)
     db.commit()
     log_in(client, db, Role.VIEWER)
