@@ -27,6 +27,13 @@ def _date(value: dt.date | dt.datetime | None, form: str = "medium") -> str:
     return i18n.format_date(value, i18n.current_locale.get(), form)
 
 
+def _datetime(value: dt.datetime | None, timezone: str, form: str = "short") -> str:
+    """A UTC moment as its date and time in ``timezone`` (a company's or a customer's)."""
+    if value is None:
+        return ""
+    return i18n.format_moment(value, i18n.current_locale.get(), timezone, form)
+
+
 def _gettext(message: str, **variables: Any) -> str:
     return i18n.gettext_(message, **variables)
 
@@ -49,6 +56,7 @@ def make_environment() -> Environment:
     env.filters["money"] = _money
     env.filters["plain_amount"] = format_plain
     env.filters["date"] = _date
+    env.filters["datetime"] = _datetime
     env.globals["language_name"] = i18n.language_name
     return env
 
