@@ -16,6 +16,7 @@ from portal.cases.models import (
 from portal.company.models import Company
 from portal.customers.models import Contact, ContactRole, Customer, RiskSegment
 from portal.db import Base
+from portal.embed.models import EmbedOrigin
 from portal.holds.models import HoldKind, ReminderHold
 from portal.imports.models import Import, ImportMapping, ImportStatus
 from portal.invoices.models import CreditNote, CreditNoteStatus, Invoice, InvoiceStatus
@@ -62,6 +63,7 @@ __all__ = [
     "Customer",
     "DebtorSession",
     "DisputeReason",
+    "EmbedOrigin",
     "FreshLinkRequest",
     "HoldKind",
     "Import",

@@ -22,6 +22,7 @@ from portal.db import (
     make_session_factory,
     transaction,
 )
+from portal.embed.handoff import HandoffSigner
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer
 from portal.payments.stripe_gateway import StripeGateway
@@ -30,22 +31,26 @@ from portal.templating import make_environment
 from portal.web import (
     backoffice,
     backoffice_customers,
+    backoffice_embed,
     backoffice_invoices,
     backoffice_payments,
     backoffice_transfers,
     card,
     cases,
     casework,
+    embed,
     errors,
     imports,
     links,
     login,
+    lookup,
     payments,
     portal,
     reminders,
     system,
     webhooks,
 )
+from portal.web.embed_config import EmbedConfig
 from portal.web.limits import body_limits
 from portal.web.middleware import CrossSiteRequestGuard, RequestBodyLimit, SecurityHeaders
 from portal.web.overload import InFlightLimit
@@ -80,6 +85,7 @@ def create_app(
         with transaction(factory) as db:
             company = sync_company(db, settings.company)
             company_id = company.id
+            embed_config.load(db, company_id)
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.health_limiter = CapacityLimiter(1)
         app.state.session_factory = factory
@@ -93,10 +99,9 @@ def create_app(
             if async_engine is not None:
                 await async_engine.dispose()
 
+    embed_config = EmbedConfig(settings.frame_ancestors)
     middleware = [
-        Middleware(
-            SecurityHeaders, frame_ancestors=settings.frame_ancestors, hsts=not settings.development
-        ),
+        Middleware(SecurityHeaders, frame_ancestors=embed_config, hsts=not settings.development),
         Middleware(
             InFlightLimit,
             limit=settings.max_requests_in_flight,
@@ -115,6 +120,8 @@ def create_app(
     routes = [
         *system.routes,
         *links.routes,
+        *embed.routes,
+        *lookup.routes,
         *portal.routes,
         *payments.routes,
         *card.routes,
@@ -122,6 +129,7 @@ def create_app(
         *login.routes,
         *backoffice.routes,
         *backoffice_customers.routes,
+        *backoffice_embed.routes,
         *backoffice_invoices.routes,
         *backoffice_payments.routes,
         *backoffice_transfers.routes,
@@ -147,6 +155,8 @@ def create_app(
         },
     )
     app.state.settings = settings
+    app.state.embed_config = embed_config
+    app.state.handoff = HandoffSigner(settings.secret_keys)
     app.state.templates = make_environment()
     app.state.signer = LinkSigner(settings.secret_keys, settings.link_max_age_seconds)
     app.state.mailer = Mailer(settings.smtp, settings.mail_spool_dir)
@@ -155,6 +165,8 @@ def create_app(
     app.state.htmx_available = (HTMX_DIR / "htmx.min.js").is_file()
     # Seconds every failed back-office login waits before its answer (tests set 0).
     app.state.login_failure_delay = login.LOGIN_FAILURE_DELAY_SECONDS
+    # Every "Pay an invoice" answer takes this long (web/lookup.py; tests set 0).
+    app.state.lookup_answer_seconds = lookup.LOOKUP_ANSWER_SECONDS
     return app
 
 
