@@ -1,6 +1,7 @@
 """Every mapped class, imported so the metadata is complete (Alembic, tests)."""
 
 from portal.access.models import DebtorSession
+from portal.branding.models import Branding, BrandingText
 from portal.cases.models import (
     Agreement,
     Attachment,
@@ -49,6 +50,8 @@ __all__ = [
     "Agreement",
     "Attachment",
     "Base",
+    "Branding",
+    "BrandingText",
     "Case",
     "CaseInvoice",
     "CaseKind",

@@ -30,6 +30,7 @@ from portal.settings import PROJECT_ROOT, Settings, load_settings
 from portal.templating import make_environment
 from portal.web import (
     backoffice,
+    backoffice_branding,
     backoffice_customers,
     backoffice_embed,
     backoffice_invoices,
@@ -50,10 +51,10 @@ from portal.web import (
     system,
     webhooks,
 )
-from portal.web.embed_config import EmbedConfig
 from portal.web.limits import body_limits
 from portal.web.middleware import CrossSiteRequestGuard, RequestBodyLimit, SecurityHeaders
 from portal.web.overload import InFlightLimit
+from portal.web.site_config import SiteConfig
 
 STATIC_DIR = PROJECT_ROOT / "static"
 HTMX_DIR = PROJECT_ROOT / "node_modules" / "htmx.org" / "dist"
@@ -85,7 +86,7 @@ def create_app(
         with transaction(factory) as db:
             company = sync_company(db, settings.company)
             company_id = company.id
-            embed_config.load(db, company_id)
+            site.load(db, company_id)
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.health_limiter = CapacityLimiter(1)
         app.state.session_factory = factory
@@ -99,9 +100,9 @@ def create_app(
             if async_engine is not None:
                 await async_engine.dispose()
 
-    embed_config = EmbedConfig(settings.frame_ancestors)
+    site = SiteConfig(settings)
     middleware = [
-        Middleware(SecurityHeaders, frame_ancestors=embed_config, hsts=not settings.development),
+        Middleware(SecurityHeaders, frame_ancestors=site, hsts=not settings.development),
         Middleware(
             InFlightLimit,
             limit=settings.max_requests_in_flight,
@@ -130,6 +131,7 @@ def create_app(
         *backoffice.routes,
         *backoffice_customers.routes,
         *backoffice_embed.routes,
+        *backoffice_branding.routes,
         *backoffice_invoices.routes,
         *backoffice_payments.routes,
         *backoffice_transfers.routes,
@@ -155,11 +157,12 @@ def create_app(
         },
     )
     app.state.settings = settings
-    app.state.embed_config = embed_config
+    app.state.site = site
     app.state.handoff = HandoffSigner(settings.secret_keys)
     app.state.templates = make_environment()
     app.state.signer = LinkSigner(settings.secret_keys, settings.link_max_age_seconds)
     app.state.mailer = Mailer(settings.smtp, settings.mail_spool_dir)
+    app.state.mailer.sender_source = lambda: site.look.sender
     app.state.stripe = StripeGateway(settings.stripe) if settings.stripe.enabled else None
     app.state.busy_pages = {}  # language -> the rendered 503 page (errors.busy_page)
     app.state.htmx_available = (HTMX_DIR / "htmx.min.js").is_file()

@@ -93,7 +93,7 @@ def _add_origin(request: Request, form: FormData) -> Response:
                 request, db, user, error=_origin_error(bad.reason), typed=typed, status_code=400
             )
         db.flush()
-        state.embed_config.load(db, state.company_id)
+        state.site.load(db, state.company_id)
     return RedirectResponse(f"{PATH}?done=added", status_code=303)
 
 
@@ -110,7 +110,7 @@ def _remove_origin(request: Request, origin: str) -> Response:
             return user
         origins.remove_origin(db, state.company_id, origin, user_id=user.id)
         db.flush()
-        state.embed_config.load(db, state.company_id)
+        state.site.load(db, state.company_id)
     return RedirectResponse(f"{PATH}?done=removed", status_code=303)
 
 
@@ -138,7 +138,7 @@ def _switch_lookup(request: Request, enabled: bool) -> Response:
                 details={"enabled": enabled},
             )
         db.flush()
-        state.embed_config.load(db, state.company_id)
+        state.site.load(db, state.company_id)
     return RedirectResponse(
         f"{PATH}?done={'lookup_on' if enabled else 'lookup_off'}", status_code=303
     )

@@ -119,7 +119,7 @@ def embed_host(request: Request, raw: object) -> str | None:
     if not isinstance(raw, str) or not raw or len(raw) > 200:
         return None
     origin = raw.rstrip("/").lower()
-    return origin if request.app.state.embed_config.allows_host(origin) else None
+    return origin if request.app.state.site.allows_host(origin) else None
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -52,7 +52,7 @@ class SecurityHeaders:
     """CSP without inline script, no referrer, nosniff, HSTS outside development.
 
     ``frame_ancestors`` gives the host sites allowed to frame the portal (the configured
-    ones and the admins', ``web.embed_config``); its answer is refreshed before the
+    ones and the admins', ``web.site_config``); its answer is refreshed before the
     request, off the event loop, and the policy string is built once per answer.
     """
 

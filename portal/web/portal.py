@@ -174,7 +174,12 @@ def invoice_pdf(request: Request) -> Response:
             if path is not None:
                 return FileResponse(path, media_type="application/pdf", headers=headers)
         body = documents.invoice_pdf(
-            _company(request, db), access.customer, invoice, language, settings.pdf_font_path
+            _company(request, db),
+            access.customer,
+            invoice,
+            language,
+            settings.pdf_font_path,
+            request.app.state.site.look.pdf_brand(language),
         )
         return Response(body, media_type="application/pdf", headers=headers)
 
@@ -204,7 +209,13 @@ def statement(request: Request) -> Response:
                 headers=headers,
             )
         body = documents.statement_pdf(
-            _company(request, db), access.customer, items, language, today, settings.pdf_font_path
+            _company(request, db),
+            access.customer,
+            items,
+            language,
+            today,
+            settings.pdf_font_path,
+            request.app.state.site.look.pdf_brand(language),
         )
         return Response(body, media_type="application/pdf", headers=headers)
 

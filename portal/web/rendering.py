@@ -48,7 +48,11 @@ def render(
         "locale": i18n.current_locale.get(),
         "languages": state.settings.languages,
         "htmx_available": state.htmx_available,
-        "lookup_enabled": state.embed_config.lookup_enabled,
+        "lookup_enabled": state.site.lookup_enabled,
+        # The company's look (branding.service.Look) and its texts in this language.
+        "look": state.site.look,
+        "brand_texts": state.site.look.texts_for(i18n.current_locale.get()),
+        "brand_version": state.site.look_version,
         **context,
         # Inside the widget on the company's website: compact layout (base.html).
         "embedded": host is not None,

@@ -1,6 +1,7 @@
-"""What the widget needs on every request, cached per worker process: the host sites
-allowed to frame the portal (``PORTAL_FRAME_ANCESTORS`` plus the admins' list in the
-database) and whether "Pay an invoice" is switched on.
+"""What admins set in the back office and every request needs, cached per worker
+process: the host sites allowed to frame the portal (``PORTAL_FRAME_ANCESTORS`` plus the
+admins' list), whether "Pay an invoice" is switched on, and the company's look
+(``branding.service.Look``: colours, logo, texts, email sender).
 
 Every response's ``frame-ancestors`` comes from here, so it is never a database read on
 the event loop: the values are re-read in a thread at most every ``REFRESH_SECONDS``
@@ -10,25 +11,37 @@ changed them. Other workers follow within ``REFRESH_SECONDS``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from anyio import to_thread
 from sqlalchemy import select
 
+from portal.branding.service import Look, default_look, load_look
 from portal.company.models import Company
 from portal.embed.origins import stored_origins
+from portal.settings import Settings
 
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 10.0
 
 
-class EmbedConfig:
-    def __init__(self, defaults: Iterable[str]) -> None:
-        self.defaults = tuple(defaults)
+def look_version(look: Look) -> str:
+    """Changes with the colours and the logo: /brand.css and /logo are cached by URL."""
+    digest = hashlib.sha256(f"{look.primary_colour}{look.accent_colour}".encode())
+    digest.update(look.logo or b"")
+    return digest.hexdigest()[:10]
+
+
+class SiteConfig:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.defaults = tuple(settings.frame_ancestors)
+        self.look: Look = default_look(settings)
+        self.look_version = look_version(self.look)
         self._stored: tuple[str, ...] = ()
         self.lookup_enabled = True
         self._read_at = float("-inf")
@@ -54,6 +67,8 @@ class EmbedConfig:
         self._stored = tuple(stored_origins(db, company_id))
         enabled = db.scalar(select(Company.lookup_enabled).where(Company.id == company_id))
         self.lookup_enabled = bool(enabled) if enabled is not None else True
+        self.look = load_look(db, company_id, self.settings)
+        self.look_version = look_version(self.look)
         self._read_at = time.monotonic()
 
     async def refresh(self, state: Any) -> None:
