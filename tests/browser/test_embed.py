@@ -16,6 +16,7 @@ from portal.demo.seed import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD
 from tests.browser.conftest import CHROMIUM_ARGS, DEFAULT_TIMEOUT_MS, LiveServer, NewContext
 from tests.browser.embed_site import chromium_profile, host_site
 from tests.browser.helpers import add_customer, assert_no_axe_violations, en
+from tests.stripe_server import LocalStripe, stripe_client
 
 pytestmark = pytest.mark.browser
 
@@ -30,10 +31,7 @@ def host(live_server: LiveServer, browser: Browser) -> Iterator[str]:
     with host_site(live_server.url) as origin:
         context = browser.new_context(base_url=live_server.url, locale="en-GB")
         page = context.new_page()
-        page.goto("/admin/login")
-        page.get_by_label(en("Email address")).fill(DEMO_ADMIN_EMAIL)
-        page.get_by_label(en("Password"), exact=True).fill(DEMO_ADMIN_PASSWORD)
-        page.get_by_role("button", name=en("Log in")).click()
+        _admin(page)
         page.get_by_role("link", name=en("Company website")).click()
         page.get_by_label(en("Site address")).fill(origin)
         page.get_by_role("button", name=en("Allow this site")).click()
@@ -41,6 +39,14 @@ def host(live_server: LiveServer, browser: Browser) -> Iterator[str]:
         expect(page.get_by_text(origin, exact=True)).to_be_visible()
         context.close()
         yield origin
+
+
+def _admin(page: Page) -> None:
+    page.goto("/admin/login")
+    page.get_by_label(en("Email address")).fill(DEMO_ADMIN_EMAIL)
+    page.get_by_label(en("Password"), exact=True).fill(DEMO_ADMIN_PASSWORD)
+    page.get_by_role("button", name=en("Log in")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Customers"))
 
 
 def _frame_height(page: Page) -> int:
@@ -210,3 +216,65 @@ def test_no_cookie_in_the_frame_the_debtor_continues_in_a_new_tab(
         expect(tab.get_by_role("banner")).to_be_visible()  # a full page, at the top level
     finally:
         context.close()
+
+
+def test_a_colour_that_fails_contrast_is_refused(page: Page, axe: Axe) -> None:
+    _admin(page)
+    page.get_by_role("link", name=en("Branding")).click()
+    main = page.get_by_label(
+        re.compile(
+            "^" + re.escape(en("Main colour (header, links), default %(colour)s", colour=""))
+        )
+    )
+    main.fill("#8fb3d9")
+    page.get_by_role("button", name=en("Preview")).click()  # htmx: the page keeps its form
+    error = page.locator("#f-primary_colour-error")
+    expect(error).to_contain_text("#8fb3d9 is refused: against #")
+    expect(error).to_contain_text("WCAG AA asks for at least 4.5:1")
+    expect(main).to_have_attribute("aria-invalid", "true")
+    assert_no_axe_violations(axe, page, "the branding form with a refused colour")
+    page.get_by_role("button", name=en("Save"), exact=True).click()  # a plain POST too
+    expect(page.locator("#f-primary_colour-error")).to_contain_text("#8fb3d9 is refused")
+    # A colour that passes is previewed, not saved.
+    page.get_by_label(
+        re.compile(
+            "^" + re.escape(en("Main colour (header, links), default %(colour)s", colour=""))
+        )
+    ).fill("#5a1f79")
+    page.get_by_role("button", name=en("Preview")).click()
+    expect(page.get_by_role("heading", name=en("Preview (not saved yet)"))).to_be_visible()
+    header = page.locator(".brand-preview .preview-header")
+    expect(header).to_have_css("background-color", "rgb(90, 31, 121)")
+
+
+def test_a_card_payment_inside_the_frame_comes_back_to_the_frame(
+    new_context: NewContext, live_server: LiveServer, localstripe: LocalStripe, host: str
+) -> None:
+    """Stripe.js mounts its fields inside the frame (the card page's CSP lets the host
+    site frame it); after 3-D Secure, Stripe.js sends the frame to the return URL, where
+    the partitioned cookie still holds the session and the payment shows as received."""
+    _reference, numbers, _email = add_customer(live_server, "Studio Perrin", "en")
+    page = new_context().new_page()
+    page.goto(host)
+    frame = page.frame_locator(FRAME)
+    _look_up(frame, numbers[0], AMOUNTS[0])
+    frame.get_by_role("button", name=en("Pay by card")).click()
+    expect(frame.get_by_role("heading", level=1)).to_have_text(en("Pay by card"))
+    expect(frame.locator("#payment-element input").first).to_be_visible()
+    secret = frame.locator("#card-form").get_attribute("data-client-secret")
+    return_url = frame.locator("#card-form").get_attribute("data-return-url")
+    assert secret is not None
+    assert return_url is not None
+    assert return_url.startswith(f"{live_server.url}/pay/card/")
+    # What Stripe.js does with the card typed and the bank's 3-D Secure challenge passed:
+    intent_id = secret.split("_secret_")[0]
+    client = stripe_client(localstripe)
+    client.v1.payment_intents.update(intent_id, params={"payment_method": "pm_card_visa"})
+    assert client.v1.payment_intents.confirm(intent_id).status == "succeeded"
+    card_frame = page.frame(url=re.compile(r"/pay/card/"))
+    assert card_frame is not None
+    card_frame.goto(return_url)  # the redirect Stripe.js makes, inside the frame
+    expect(
+        frame.get_by_text(en("Payment received: thank you. A receipt is on its way by email."))
+    ).to_be_visible(timeout=20_000)
+    expect(frame.get_by_role("banner")).to_have_count(0)  # still the widget's layout
