@@ -181,7 +181,7 @@ def seed(database_url: str, origin: str) -> None:
                 paid_minor=0,
                 status=InvoiceStatus.OPEN,
                 created_at=clock.now(),
-            )  # fmt: skip
+            )
         )
     engine.dispose()
 
