@@ -179,3 +179,37 @@ def test_storage_access_resumes_in_the_frame_with_both_cookies(
 def test_a_forged_or_stale_hand_over_opens_nothing(client: TestClient) -> None:
     assert client.get("/embed/check", params={"h": "forged"}).status_code == 410
     assert client.get("/embed/resume", params={"h": "x.y.z", "to": "tab"}).status_code == 410
+
+
+def test_logging_out_in_the_frame_stays_in_the_frame(
+    quick: TestClient, db: Session, company: Company
+) -> None:
+    allow_host(quick, db)
+    location, cookie = _lookup_in_frame(quick, db, company)
+    secret = re.match(r"relance_session=([^;]+);", cookie)
+    assert secret is not None
+    quick.cookies.set("relance_session", secret.group(1))
+    out = quick.post("/logout")
+    assert out.status_code == 303
+    assert out.headers["location"] == "/logged-out?host=https%3A%2F%2Fwww.client.example"
+    cleared = out.headers.get_list("set-cookie")
+    assert any("Max-Age=0" in c and "Partitioned" in c for c in cleared)
+    page = quick.get(out.headers["location"])
+    assert f'data-host-origin="{HOST}"' in page.text
+    assert 'class="site-header"' not in page.text
+    # A host that is not allowed gets the ordinary page.
+    other = quick.get("/logged-out", params={"host": "https://evil.example"})
+    assert "data-host-origin" not in other.text
+
+
+def test_the_language_switch_before_a_session_keeps_the_frame(
+    client: TestClient, db: Session, company: Company
+) -> None:
+    allow_host(client, db)
+    response = client.post(
+        "/language", data={"language": "en", "next": f"/embed?host={HOST}&lang=fr"}
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/embed?host=https%3A%2F%2Fwww.client.example&lang=en"
+    page = client.get(response.headers["location"])
+    assert "<h1>Pay an invoice</h1>" in page.text
