@@ -185,7 +185,7 @@ def test_logging_out_in_the_frame_stays_in_the_frame(
     quick: TestClient, db: Session, company: Company
 ) -> None:
     allow_host(quick, db)
-    location, cookie = _lookup_in_frame(quick, db, company)
+    _location, cookie = _lookup_in_frame(quick, db, company)
     secret = re.match(r"relance_session=([^;]+);", cookie)
     assert secret is not None
     quick.cookies.set("relance_session", secret.group(1))
