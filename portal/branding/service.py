@@ -8,7 +8,7 @@ a form applied without saving, ``save`` stores it with a timeline event.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from email.utils import formataddr, parseaddr
 from typing import Any
 
@@ -37,6 +37,14 @@ class Texts:
 
 
 @dataclass(frozen=True)
+class BrandedIdentity(CompanyIdentity):
+    texts: dict[str, Texts] = field(default_factory=dict)
+
+    def texts_for(self, language: str) -> Texts:
+        return self.texts.get(language, Texts())
+
+
+@dataclass(frozen=True)
 class Look:
     primary_colour: str
     accent_colour: str
@@ -57,9 +65,15 @@ class Look:
         )
 
     def identity(self, company: CompanyIdentity) -> CompanyIdentity:
-        """The configured identity in these colours (emails read it as ``company``)."""
-        return replace(
-            company, primary_colour=self.primary_colour, accent_colour=self.accent_colour
+        """The configured identity in these colours and with these texts (emails read it
+        as ``company``; ``templating.render_email_parts`` picks the texts' language)."""
+        return BrandedIdentity(
+            **{
+                **asdict(company),
+                "primary_colour": self.primary_colour,
+                "accent_colour": self.accent_colour,
+            },
+            texts=self.texts,
         )
 
 

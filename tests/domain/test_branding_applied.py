@@ -71,6 +71,41 @@ def test_without_branding_the_environment_stays_the_default(
     configured = reminder_settings(settings, tmp_path)
     ctx = context(configured)
     apply_branding(session_factory, company.id, ctx, configured)
-    assert ctx.settings.company == configured.company
+    company_now = ctx.settings.company
+    assert company_now.primary_colour == configured.company.primary_colour
+    assert company_now.accent_colour == configured.company.accent_colour
+    assert company_now.name == configured.company.name
     assert ctx.mailer.sender_source is not None
     assert ctx.mailer.sender_source() == configured.smtp.sender
+
+
+def test_debtor_emails_carry_the_company_texts_in_their_language(
+    db: Session, company: Company, settings: Settings
+) -> None:
+    from portal.links.service import FreshLink
+    from portal.mail.sender import compose
+    from portal.templating import make_environment
+
+    form = BrandingForm(
+        texts={
+            "fr": Texts(support="Appelez le 01 02 03 04 05", legal="Acme SAS <capital>"),
+            "en": Texts(support="Call +33 1 02 03 04 05"),
+        }
+    )
+    branding.save(db, company.id, form, "", user_id=None)
+    look = branding.load_look(db, company.id, settings)
+    link = FreshLink("a@b.example", "Claire", "fr", "http://testserver/l/x", "Acme client")
+    email = compose(
+        make_environment(),
+        "fresh_link",
+        "a@b.example",
+        "fr",
+        "testserver",
+        company=look.identity(settings.company),
+        link=link,
+        settings=settings,
+    )
+    assert "Appelez le 01 02 03 04 05" in email.text
+    assert "Acme SAS <capital>" in email.text
+    assert "Acme SAS &lt;capital&gt;" in email.html  # escaped in the HTML part
+    assert "Call +33" not in email.text
