@@ -53,6 +53,7 @@ def test_only_admins_change_the_branding(client: TestClient, db: Session) -> Non
 
 
 def test_a_colour_below_wcag_aa_is_refused_with_the_reason(admin: TestClient) -> None:
+    admin.headers["Accept-Language"] = "en"
     response = _post(admin, primary_colour="#7a9cc6", accent_colour="#ffcc00")
     assert response.status_code == 400
     text = re.sub(r"\s+", " ", response.text)
