@@ -1,6 +1,7 @@
 """Every mapped class, imported so the metadata is complete (Alembic, tests)."""
 
 from portal.access.models import DebtorSession
+from portal.branding.models import Branding, BrandingText
 from portal.cases.models import (
     Agreement,
     Attachment,
@@ -16,6 +17,7 @@ from portal.cases.models import (
 from portal.company.models import Company
 from portal.customers.models import Contact, ContactRole, Customer, RiskSegment
 from portal.db import Base
+from portal.embed.models import EmbedOrigin
 from portal.holds.models import HoldKind, ReminderHold
 from portal.imports.models import Import, ImportMapping, ImportStatus
 from portal.invoices.models import CreditNote, CreditNoteStatus, Invoice, InvoiceStatus
@@ -48,6 +50,8 @@ __all__ = [
     "Agreement",
     "Attachment",
     "Base",
+    "Branding",
+    "BrandingText",
     "Case",
     "CaseInvoice",
     "CaseKind",
@@ -62,6 +66,7 @@ __all__ = [
     "Customer",
     "DebtorSession",
     "DisputeReason",
+    "EmbedOrigin",
     "FreshLinkRequest",
     "HoldKind",
     "Import",

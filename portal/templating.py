@@ -92,6 +92,9 @@ def render_email_parts(
     """templates/email/<name>/{subject.txt,body.txt,body.html} in ``locale``: (subject on one
     line, text, html). Every value is HTML-escaped in the HTML part only."""
     html_env, text_env = _email_overlays(env)
+    # The company's own footer texts in this language (branding.service.BrandedIdentity).
+    texts_for = getattr(context.get("company"), "texts_for", None)
+    context = {"brand_texts": texts_for(locale) if texts_for else None, **context}
     token = i18n.current_locale.set(locale)
     try:
         subject = text_env.get_template(f"email/{name}/subject.txt").render(context)

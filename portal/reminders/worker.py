@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.branding.service import load_look
 from portal.cases.checks import run_check
 from portal.cases.digest import deliver_digests
 from portal.payments import receipts
@@ -87,6 +89,20 @@ def run_if_due(
     return result
 
 
+def apply_branding(
+    session_factory: Callable[[], Session],
+    company_id: int,
+    ctx: DeliveryContext,
+    configured: Settings,
+) -> None:
+    """The company's look as admins set it, for this round's emails, letters and sender."""
+    with session_factory() as session:
+        look = load_look(session, company_id, configured)
+    ctx.settings = replace(configured, company=look.identity(configured.company))
+    ctx.brand = look
+    ctx.mailer.sender_source = lambda: look.sender
+
+
 def run_worker(
     session_factory: Callable[[], Session],
     company_id: int,
@@ -101,8 +117,10 @@ def run_worker(
     payment receipts and digests of debtor messages), then wait."""
     worker_id = new_worker_id()
     log.info("reminder worker %s started", worker_id)
+    configured = ctx.settings
     while not stop.is_set():
         try:
+            apply_branding(session_factory, company_id, ctx, configured)
             if plan:
                 run_if_due(session_factory, company_id, ctx.settings, book, any_time=any_time)
             while not stop.is_set() and deliver_due(session_factory, ctx, worker_id):

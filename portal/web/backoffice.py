@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote, urlencode
 from zoneinfo import ZoneInfo
@@ -402,7 +403,13 @@ def resend_link(request: Request) -> Response:
     return RedirectResponse(
         _customer_redirect(customer_id, "link-sent"),
         status_code=303,
-        background=BackgroundTask(_send_link, state.templates, state.mailer, settings, to_send),
+        background=BackgroundTask(
+            _send_link,
+            state.templates,
+            state.mailer,
+            replace(settings, company=state.site.look.identity(settings.company)),
+            to_send,
+        ),
     )
 
 
