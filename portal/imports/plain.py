@@ -1,0 +1,97 @@
+"""Cells in their plain shape, read by PostgreSQL: SQL expressions that give a cell's typed
+value when it is written the way exports usually write it (``31/12/2026``, ``1234,56``, a
+reference without surrounding spaces), else NULL.
+
+Each expression accepts only cells for which ``portal.imports.rows`` gives exactly the same
+value; any other cell (``1.234,56 €``, ``31-12-26``, an invalid date) is not plain, and its
+row is read by ``rows.invoice_row`` in Python: the rules and messages stay in one place,
+and the SQL never raises on a cell.
+"""
+
+from __future__ import annotations
+
+# Every character str.split() and str.strip() treat as white space.
+WHITE = (
+    r"[\u0009-\u000d\u001c-\u001f\u0020\u0085\u00a0\u1680\u2000-\u200a"
+    r"\u2028\u2029\u202f\u205f\u3000]"
+)
+NOT_WHITE = WHITE.replace("[", "[^", 1)
+# What parse_money reads as it is: digits, an optional sign, decimals after , or . and,
+# with a decimal comma, thousands grouped by plain spaces.
+AMOUNT = r"^-?([0-9]{1,15}([.,][0-9]{1,2})?|[0-9]{1,3}( [0-9]{3}){1,4}(,[0-9]{1,2})?)$"
+DMY = r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$"
+ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def literal(pattern: str) -> str:
+    return "'" + pattern.replace("'", "''") + "'"
+
+
+def blank(cell: str) -> str:
+    """The cell is empty (rows.text() gives "")."""
+    return f"coalesce({cell}, '') = ''"
+
+
+def trimmed(cell: str, limit: int) -> str:
+    """The cell as rows.text() gives it, when stripping changes nothing and it is at most
+    ``limit`` characters; NULL otherwise (and for an empty cell)."""
+    return (
+        f"CASE WHEN {cell} <> '' AND char_length({cell}) <= {limit} "
+        f"AND {cell} !~ {literal('^' + WHITE)} AND {cell} !~ {literal(WHITE + '$')} "
+        f"THEN {cell} END"
+    )
+
+
+def optional_is_plain(cell: str, limit: int) -> str:
+    """An optional text cell that rows._optional() keeps as it is (or empty)."""
+    return f"({blank(cell)} OR {trimmed(cell, limit)} IS NOT NULL)"
+
+
+def single_spaced(value: str) -> str:
+    """Unchanged by " ".join(value.split()): words separated by single plain spaces."""
+    word = f"{NOT_WHITE}+"
+    return f"{value} ~ {literal(f'^{word}( {word})*$')}"
+
+
+def date(cell: str) -> str:
+    """dd/mm/yyyy or yyyy-mm-dd naming a real day, as a date; else NULL."""
+    dmy = _valid_date(
+        f"substr({cell}, 7, 4)::int", f"substr({cell}, 4, 2)::int", f"substr({cell}, 1, 2)::int"
+    )
+    iso = _valid_date(
+        f"substr({cell}, 1, 4)::int", f"substr({cell}, 6, 2)::int", f"substr({cell}, 9, 2)::int"
+    )
+    return (
+        f"CASE WHEN {cell} ~ {literal(DMY)} THEN {dmy} WHEN {cell} ~ {literal(ISO)} THEN {iso} END"
+    )
+
+
+def _valid_date(year: str, month: str, day: str) -> str:
+    last_day = f"extract(day from make_date({year}, {month}, 1) + interval '1 month - 1 day')"
+    return (
+        f"CASE WHEN {year} >= 1 AND {month} BETWEEN 1 AND 12 THEN "
+        f"CASE WHEN {day} BETWEEN 1 AND {last_day} THEN make_date({year}, {month}, {day}) END "
+        "END"
+    )
+
+
+def amount(cell: str) -> str:
+    """An amount of a currency with two decimals, in minor units; else NULL."""
+    number = f"replace(replace({cell}, ' ', ''), ',', '.')::numeric"
+    return f"CASE WHEN {cell} ~ {literal(AMOUNT)} THEN ({number} * 100)::bigint END"
+
+
+def currency(cell: str | None) -> str:
+    """The row's currency when it is the default (empty cell) or a code given as it is, of
+    a currency with two decimals (``:plain_currencies``); else NULL."""
+    if cell is None:
+        return (
+            "CASE WHEN CAST(:default_currency AS text) = ANY(CAST(:plain_currencies AS text[])) "
+            "THEN CAST(:default_currency AS text) END"
+        )
+    return (
+        f"CASE WHEN {blank(cell)} THEN "
+        "(CASE WHEN CAST(:default_currency AS text) = ANY(CAST(:plain_currencies AS text[])) "
+        "THEN CAST(:default_currency AS text) END) "
+        f"WHEN {cell} = ANY(CAST(:plain_currencies AS text[])) THEN {cell} END"
+    )
