@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal import clock
 from portal.changes import FieldErrors
 from portal.db import transaction
-from portal.imports import decisions, staging
+from portal.imports import decisions, plain, staging
 from portal.imports.apply import KEPT, SAMPLE, Context, Outcome
 from portal.imports.kinds import refused
 from portal.imports.mapping import Kind
@@ -35,7 +35,7 @@ from portal.imports.rows import InvoiceRow, Rejection, row_reader
 from portal.invoices import batch as invoices
 from portal.invoices.editing import InvoiceFields
 
-TEMPORARY = ("import_cells", "import_invoices", "import_customers", "import_plan")
+TEMPORARY = ("import_cells", "import_days", "import_invoices", "import_customers", "import_plan")
 PAGE = 2_000
 PROGRESS_SECONDS = 1.0
 TYPED_COLUMNS = (
@@ -168,6 +168,8 @@ def typed_rows(
     """``import_invoices``: the rows as ``rows.invoice_row`` reads them (plain ones in SQL,
     the others in Python); unreadable rows rejected with their line and reason."""
     params = decisions.currency_params(ctx.currency)
+    db.execute(text(plain.DAYS))
+    db.execute(text(f"ANALYZE {plain.DAYS_TABLE}"))
     db.execute(text(decisions.typed_table(columns)), params)
     slow = db.execute(text("SELECT count(*) FROM import_invoices WHERE NOT plain")).scalar_one()
     if slow:

@@ -61,13 +61,18 @@ def typed_table(columns: dict[int, str]) -> str:
         return by_field.get(name, "CAST(NULL AS text)")
 
     outstanding = c("outstanding")
+
+    def day(name: str) -> str:
+        return f"{name}.day" if name in by_field else "CAST(NULL AS date)"
+
     return f"""
     CREATE TEMP TABLE import_invoices ON COMMIT DROP AS
     SELECT line, number, customer_reference, customer_name, customer_email, issue_date,
            due_date, currency, amount_minor, outstanding_minor,
            (number IS NOT NULL AND customer_reference IS NOT NULL AND issue_date IS NOT NULL
             AND due_date IS NOT NULL AND currency IS NOT NULL AND amount_minor IS NOT NULL
-            AND name_plain AND email_plain
+            AND (name_blank OR customer_name IS NOT NULL)
+            AND (email_blank OR customer_email IS NOT NULL)
             AND (outstanding_blank OR outstanding_minor BETWEEN 0 AND greatest(amount_minor, 0))
            ) AS plain
     FROM (
@@ -75,18 +80,27 @@ def typed_table(columns: dict[int, str]) -> str:
         {cell.trimmed(c("number"), MAX_REFERENCE)} AS number,
         {cell.trimmed(c("customer_reference"), MAX_REFERENCE)} AS customer_reference,
         {cell.trimmed(c("customer_name"), MAX_NAME)} AS customer_name,
-        {cell.optional_is_plain(c("customer_name"), MAX_NAME)} AS name_plain,
+        {cell.blank(c("customer_name"))} AS name_blank,
         {cell.trimmed(c("customer_email"), 254)} AS customer_email,
-        {cell.optional_is_plain(c("customer_email"), 254)} AS email_plain,
-        {cell.date(c("issue_date"))} AS issue_date,
-        {cell.date(c("due_date"))} AS due_date,
+        {cell.blank(c("customer_email"))} AS email_blank,
+        {day("issue_date")} AS issue_date,
+        {day("due_date")} AS due_date,
         {cell.currency(by_field.get("currency"))} AS currency,
         {cell.amount(c("amount"))} AS amount_minor,
         {cell.blank(outstanding)} AS outstanding_blank,
         {cell.amount(outstanding)} AS outstanding_minor
-      FROM {staging.CELLS}
+      FROM {staging.CELLS} {_joined_days(by_field)}
+      OFFSET 0
     ) AS cells
     """  # noqa: S608
+
+
+def _joined_days(by_field: dict[str, str]) -> str:
+    return " ".join(
+        f"LEFT JOIN {cell.DAYS_TABLE} {name} ON {name}.text = {staging.CELLS}.{by_field[name]}"
+        for name in ("issue_date", "due_date")
+        if name in by_field
+    )
 
 
 # --- customers --------------------------------------------------------------------------------
