@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal import clock
 from portal.changes import FieldErrors
-from portal.db import transaction
+from portal.db import analyze, transaction
 from portal.imports import decisions, plain, staging
 from portal.imports.apply import KEPT, SAMPLE, Context, Outcome
 from portal.imports.kinds import refused
@@ -37,6 +37,7 @@ from portal.invoices.editing import InvoiceFields
 
 TEMPORARY = ("import_cells", "import_days", "import_invoices", "import_customers", "import_plan")
 PAGE = 2_000
+REFRESH_STATISTICS_AFTER = 10_000  # new invoices
 PROGRESS_SECONDS = 1.0
 TYPED_COLUMNS = (
     "line",
@@ -97,7 +98,7 @@ def run(
         try:
             raw = _raw(db)
             db.execute(text(f"DROP TABLE IF EXISTS {', '.join(TEMPORARY)}"))
-            db.execute(text("SET LOCAL work_mem = '64MB'"))
+            db.execute(text("SET LOCAL work_mem = '128MB'"))
             mapped = sorted(columns)
             loaded = staging.load(
                 raw, table, mapped, table.max_rows or 10**9, progress.loading, rejected
@@ -114,6 +115,11 @@ def run(
         except BaseException:
             db.rollback()
             raise
+    if ctx.write and outcome.counts["new"] >= REFRESH_STATISTICS_AFTER:
+        # Fresh statistics, or the planner of the next import (and of the pages) plans
+        # for the tables as they were before this one.
+        with transaction(factory) as db:
+            analyze(db, "customers", "invoices")
     rejected.finish()
     progress.now()
     return outcome
@@ -169,7 +175,6 @@ def typed_rows(
     the others in Python); unreadable rows rejected with their line and reason."""
     params = decisions.currency_params(ctx.currency)
     db.execute(text(plain.DAYS))
-    db.execute(text(f"ANALYZE {plain.DAYS_TABLE}"))
     db.execute(text(decisions.typed_table(columns)), params)
     slow = db.execute(text("SELECT count(*) FROM import_invoices WHERE NOT plain")).scalar_one()
     if slow:

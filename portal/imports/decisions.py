@@ -128,7 +128,6 @@ def new_customers(db: Session, params: dict[str, Any]) -> None:
         ),
         params,
     )
-    db.execute(text("ANALYZE import_customers"))
 
 
 def _validated(
@@ -273,7 +272,6 @@ LEFT JOIN invoices i ON i.company_id = :company_id AND i.number = t.number
 
 def plan(db: Session, params: dict[str, Any]) -> None:
     db.execute(text(PLAN), params)
-    db.execute(text("ANALYZE import_plan"))
 
 
 def counts(db: Session) -> dict[str, int]:
@@ -346,7 +344,7 @@ WITH created AS (
                         amount_minor, paid_minor, status, created_at)
   SELECT :company_id, customer_id, number, issue_date, due_date, currency, amount_minor, 0,
          'open', :now
-  FROM import_plan WHERE decision = 'new' ORDER BY line
+  FROM import_plan WHERE decision = 'new'
   RETURNING id, customer_id, number, issue_date, due_date, currency, amount_minor
 )
 INSERT INTO timeline_events (company_id, customer_id, occurred_at, actor, actor_id, action,

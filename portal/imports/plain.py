@@ -50,8 +50,8 @@ def single_spaced(value: str) -> str:
 # Every day from 1970 to 2099 as dd/mm/yyyy and as yyyy-mm-dd: a cell found here is a plain
 # date (a hash join, far cheaper than checking each cell); any other is read in Python.
 DAYS_TABLE = "import_days"
-DAYS = f"""
-CREATE TEMP TABLE {DAYS_TABLE} ON COMMIT DROP AS
+DAYS = """
+CREATE TEMP TABLE import_days ON COMMIT DROP AS
 SELECT to_char(d, 'DD/MM/YYYY') AS text, CAST(d AS date) AS day
 FROM generate_series(DATE '1970-01-01', DATE '2099-12-31', interval '1 day') AS d
 UNION ALL
