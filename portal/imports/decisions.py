@@ -22,16 +22,14 @@ from portal.customers.validation import (
     validate_contact,
     validate_customer,
 )
-from portal.i18n import N_
 from portal.imports import plain as cell
 from portal.imports import staging
 from portal.imports.apply import ROW_TWICE
-from portal.imports.kinds import UNKNOWN_CUSTOMER, refused
+from portal.imports.kinds import SAME_AS, UNKNOWN_CUSTOMER, refused
 from portal.imports.rows import MAX_NAME, MAX_REFERENCE, Rejection
 from portal.invoices.editing import currencies
 from portal.money import minor_digits
 
-SAME_AS = N_("invoice %(number)s has the same customer, amount and date as %(other)s")
 CUSTOMER_FIELDS = tuple(f.name for f in dataclasses.fields(CustomerFields))
 _SQL_TYPES = {"strategic": "boolean", "owner_user_id": "bigint"}
 

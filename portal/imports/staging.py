@@ -96,8 +96,8 @@ def _copy_file(raw: psycopg.Connection, table: Table, width: int, report: Report
                     sent += len(chunk)
                     last = chunk[-1:]
                     copy.write(chunk)
-                    report(newlines, sent)
             loaded = cursor.rowcount
+        report(newlines, sent)  # after the COPY: progress may share this connection
     except psycopg.Error:
         raw.execute("ROLLBACK TO SAVEPOINT import_cells")
         return None
