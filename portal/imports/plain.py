@@ -10,12 +10,14 @@ and the SQL never raises on a cell.
 
 from __future__ import annotations
 
-# Every character str.split() and str.strip() treat as white space.
-WHITE = (
-    r"[\u0009-\u000d\u001c-\u001f\u0020\u0085\u00a0\u1680\u2000-\u200a"
-    r"\u2028\u2029\u202f\u205f\u3000]"
-)
+# Every character str.split() and str.strip() treat as white space (all below U+3001),
+# as a pattern's class, and the code points of those above the space (those up to 32 are
+# excluded whole where first and last characters are compared).
+_WHITESPACE = tuple(code for code in range(0x3001) if chr(code).isspace())
+WHITE = "[" + "".join(f"\\u{code:04x}" for code in _WHITESPACE) + "]"
 NOT_WHITE = WHITE.replace("[", "[^", 1)
+WHITE_ABOVE_SPACE = ", ".join(str(code) for code in _WHITESPACE if code > 32)
+
 # What parse_money reads as it is: digits, an optional sign, decimals after , or . and,
 # with a decimal comma, thousands grouped by plain spaces.
 AMOUNT = r"^-?([0-9]{1,15}([.,][0-9]{1,2})?|[0-9]{1,3}( [0-9]{3}){1,4}(,[0-9]{1,2})?)$"
@@ -33,12 +35,11 @@ def blank(cell: str) -> str:
 
 def trimmed(cell: str, limit: int) -> str:
     """The cell as rows.text() gives it, when stripping changes nothing and it is at most
-    ``limit`` characters; NULL otherwise (and for an empty cell)."""
-    return (
-        f"CASE WHEN {cell} <> '' AND char_length({cell}) <= {limit} "
-        f"AND {cell} !~ {literal('^' + WHITE)} AND {cell} !~ {literal(WHITE + '$')} "
-        f"THEN {cell} END"
-    )
+    ``limit`` characters; NULL otherwise (and for an empty cell). Its first and last
+    characters are compared by code point (``ascii()``): cheaper than a pattern."""
+    ends = (f"ascii({cell})", f"ascii(right({cell}, 1))")
+    checks = " AND ".join(f"{end} > 32 AND {end} NOT IN ({WHITE_ABOVE_SPACE})" for end in ends)
+    return f"CASE WHEN {cell} <> '' AND char_length({cell}) <= {limit} AND {checks} THEN {cell} END"
 
 
 def single_spaced(value: str) -> str:
