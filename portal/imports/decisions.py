@@ -237,8 +237,10 @@ def create_customers(
 
 # --- decisions --------------------------------------------------------------------------------
 
+# Rows found unchanged are only counted: a re-import of the same file keeps nothing here.
 PLAN = """
 CREATE TEMP TABLE import_plan ON COMMIT DROP AS
+SELECT * FROM (
 SELECT t.line, t.number, t.customer_reference, t.issue_date, t.due_date, t.currency,
        t.amount_minor, t.outstanding_minor, i.id AS invoice_id,
        CASE WHEN nc.reference IS NULL THEN c.id ELSE nc.id END AS customer_id,
@@ -265,6 +267,7 @@ FROM import_invoices t
 LEFT JOIN customers c ON c.company_id = :company_id AND c.reference = t.customer_reference
 LEFT JOIN import_customers nc ON nc.reference = t.customer_reference
 LEFT JOIN invoices i ON i.company_id = :company_id AND i.number = t.number
+) AS decided WHERE decision <> 'unchanged'
 """
 
 
@@ -274,7 +277,10 @@ def plan(db: Session, params: dict[str, Any]) -> None:
 
 def counts(db: Session) -> dict[str, int]:
     query = text("SELECT decision, count(*) FROM import_plan GROUP BY decision")
-    return {decision: int(number) for decision, number in db.execute(query).all()}
+    found = {decision: int(number) for decision, number in db.execute(query).all()}
+    rows = int(db.execute(text("SELECT count(*) FROM import_invoices")).scalar_one())
+    found["unchanged"] = rows - sum(found.values())
+    return found
 
 
 def rejections(db: Session, limit: int) -> list[Rejection]:
