@@ -99,6 +99,9 @@ def run(
             raw = _raw(db)
             db.execute(text(f"DROP TABLE IF EXISTS {', '.join(TEMPORARY)}"))
             db.execute(text("SET LOCAL work_mem = '128MB'"))
+            # Compiling these statements (their estimated cost is high) takes longer than
+            # running them.
+            db.execute(text("SET LOCAL jit = off"))
             mapped = sorted(columns)
             loaded = staging.load(
                 raw, table, mapped, table.max_rows or 10**9, progress.loading, rejected
@@ -175,6 +178,7 @@ def typed_rows(
     the others in Python); unreadable rows rejected with their line and reason."""
     params = decisions.currency_params(ctx.currency)
     db.execute(text(plain.DAYS))
+    db.execute(text(f"ANALYZE {plain.DAYS_TABLE}"))  # or the planner sorts the cells to join
     db.execute(text(decisions.typed_table(columns)), params)
     slow = db.execute(text("SELECT count(*) FROM import_invoices WHERE NOT plain")).scalar_one()
     if slow:

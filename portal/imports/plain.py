@@ -82,5 +82,6 @@ def currency(cell: str | None) -> str:
         f"CASE WHEN {blank(cell)} THEN "
         "(CASE WHEN CAST(:default_currency AS text) = ANY(CAST(:plain_currencies AS text[])) "
         "THEN CAST(:default_currency AS text) END) "
+        f"WHEN {cell} = CAST(:default_currency AS text) THEN {cell} "  # the usual case, first
         f"WHEN {cell} = ANY(CAST(:plain_currencies AS text[])) THEN {cell} END"
     )
