@@ -1,6 +1,7 @@
 """Every mapped class, imported so the metadata is complete (Alembic, tests)."""
 
 from portal.access.models import DebtorSession
+from portal.api.models import ApiKey, IdempotentRequest, KeyScope
 from portal.cases.models import (
     Agreement,
     Attachment,
@@ -42,10 +43,18 @@ from portal.reminders.models import (
 )
 from portal.timeline.models import Actor, TimelineEvent
 from portal.users.models import LoginThrottle, Role, User, UserSession
+from portal.webhooks.models import (
+    DeliveryAttempt,
+    DeliveryStatus,
+    OutgoingEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "Actor",
     "Agreement",
+    "ApiKey",
     "Attachment",
     "Base",
     "Case",
@@ -61,9 +70,12 @@ __all__ = [
     "CreditNoteStatus",
     "Customer",
     "DebtorSession",
+    "DeliveryAttempt",
+    "DeliveryStatus",
     "DisputeReason",
     "FreshLinkRequest",
     "HoldKind",
+    "IdempotentRequest",
     "Import",
     "ImportMapping",
     "ImportStatus",
@@ -71,9 +83,11 @@ __all__ = [
     "InstalmentReminder",
     "Invoice",
     "InvoiceStatus",
+    "KeyScope",
     "LinkScope",
     "LoginThrottle",
     "MessageStatus",
+    "OutgoingEvent",
     "Payment",
     "PaymentAllocation",
     "PaymentMethod",
@@ -93,5 +107,7 @@ __all__ = [
     "TimelineEvent",
     "User",
     "UserSession",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookEvent",
 ]
