@@ -4,9 +4,9 @@ what goes out, and are the schemas of ``/api/v1/openapi.json`` (``web.api.openap
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Reference = Annotated[str, Field(min_length=1, max_length=64)]
 Number = Annotated[str, Field(min_length=1, max_length=64)]
@@ -15,8 +15,24 @@ Minor = Annotated[int, Field(ge=1, le=10**13, description="Amount in minor units
 Id = Annotated[int, Field(ge=1, le=2**62)]
 
 
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("NUL character")
+    if isinstance(value, list):
+        for item in value:
+            _no_nul(item)
+    return value
+
+
 class In(BaseModel):
+    """A request body or query: unknown fields and NUL characters are refused."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text_without_nul(cls, value: Any) -> Any:
+        return _no_nul(value)
 
 
 class Out(BaseModel):

@@ -107,7 +107,7 @@ def fan_out(session: Session, limit: int = FAN_OUT_BATCH) -> int:
         dict(
             session.execute(
                 select(Customer.id, Customer.reference).where(Customer.id.in_(customer_ids))
-            ).tuples()
+            ).all()
         )
         if customer_ids
         else {}
@@ -288,7 +288,7 @@ def record(session: Session, claimed: Sequence[Claimed], answers: Sequence[Answe
             select(WebhookDelivery.id, WebhookDelivery.endpoint_id).where(
                 WebhookDelivery.id.in_(ids)
             )
-        ).tuples()
+        ).all()
     )
     succeeded = {by_delivery[i.delivery_id] for i, a in zip(claimed, answers, strict=True) if a.ok}
     failed = {by_delivery[i.delivery_id] for i, a in zip(claimed, answers, strict=True)} - succeeded

@@ -40,7 +40,7 @@ def record_payment(call: Call) -> Result:
                 select(Invoice.number, Invoice.id).where(
                     Invoice.customer_id == customer.id, Invoice.number.in_(wanted)
                 )
-            ).tuples()
+            ).all()
         )
         missing = [n for n in wanted if n not in found]
         if missing:

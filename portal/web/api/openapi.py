@@ -158,5 +158,5 @@ async def docs_page(request: Request) -> Response:
     return render(
         request,
         "api/docs.html",
-        {"operations": operations, "schemas": spec["components"]["schemas"]},
+        {"operations": operations, "schemas": spec["components"]["schemas"], "access": None},
     )
