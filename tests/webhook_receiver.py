@@ -54,9 +54,9 @@ def webhook_receiver() -> Iterator[Receiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            headers = {k: v for k, v in self.headers.items()}
+            headers = dict(self.headers.items())
             webhook_id = headers.get("webhook-id", "")
             try:
                 payload = Webhook(receiver.secret).verify(body, headers)

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0013_api_webhooks"
 down_revision: str | None = "0012_login_throttle"
 branch_labels: str | Sequence[str] | None = None

@@ -52,7 +52,8 @@ _deliveries = cast(Table, WebhookDelivery.__table__)
 
 def retry_delay(attempts: int) -> dt.timedelta:
     """How long after its ``attempts``-th failure a delivery is tried again."""
-    return min(FIRST_DELAY * 4 ** (attempts - 1), LONGEST_DELAY)
+    delay: dt.timedelta = FIRST_DELAY * 4 ** (attempts - 1)
+    return min(delay, LONGEST_DELAY)
 
 
 def _lock(session: Session, query: Any) -> Any:

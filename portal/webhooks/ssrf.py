@@ -96,7 +96,7 @@ def resolve(url: str, allowed: Sequence[str] = ()) -> Target:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise UnsafeUrl(UnsafeUrl.UNRESOLVED) from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses:
         raise UnsafeUrl(UnsafeUrl.UNRESOLVED)
     for address in addresses:

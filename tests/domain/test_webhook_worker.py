@@ -51,8 +51,13 @@ def _seed(factory: sessionmaker[Session], settings: Settings, receiver: Receiver
         company = sync_company(db, settings.company)
         admin = create_user(db, "ops@relance.example", Role.ADMIN, "x" * 20)
         endpoint = endpoints.create_endpoint(
-            db, company.id, url=receiver.url, events=["payment.succeeded"], description="",
-            user_id=admin.id, allowed=("127.0.0.0/8",),
+            db,
+            company.id,
+            url=receiver.url,
+            events=["payment.succeeded"],
+            description="",
+            user_id=admin.id,
+            allowed=("127.0.0.0/8",),
         )
         receiver.secret = endpoint.secret
         for n in range(EVENTS):
@@ -60,8 +65,14 @@ def _seed(factory: sessionmaker[Session], settings: Settings, receiver: Receiver
             make_invoice(db, customer)
             db.flush()
             record_offline_payment(
-                db, customer, amount_minor=1_000, currency="EUR", method="cheque",
-                reference=f"CHQ-{n}", received_on=clock.now().date(), actor=Actor.SYSTEM,
+                db,
+                customer,
+                amount_minor=1_000,
+                currency="EUR",
+                method="cheque",
+                reference=f"CHQ-{n}",
+                received_on=clock.now().date(),
+                actor=Actor.SYSTEM,
             )
         db.commit()
         return set(db.scalars(select(OutgoingEvent.event_id)))
@@ -84,7 +95,10 @@ def _worker(url: str, tmp_path: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "portal.cli", "worker", "--no-plan"],
-            env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 

@@ -5,6 +5,7 @@ towards internal addresses, endpoints disabled after days of failure."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal import clock
 from portal.changes import FieldErrors
 from portal.company.models import Company
+from portal.mail.sender import Mailer
 from portal.payments.offline import record_offline_payment
 from portal.settings import ApiSettings, Settings
 from portal.templating import make_environment
-from portal.mail.sender import Mailer
 from portal.timeline.models import Actor
 from portal.timeline.service import record
 from portal.users.models import Role
@@ -53,11 +54,18 @@ def connections() -> Iterator[Connections]:
     pool.close()
 
 
-def _endpoint(db: Session, company: Company, receiver: Receiver, events: list[str]) -> WebhookEndpoint:
+def _endpoint(
+    db: Session, company: Company, receiver: Receiver, events: list[str]
+) -> WebhookEndpoint:
     admin = create_user(db, f"hooks{len(events)}@relance.example", Role.ADMIN, "x" * 20)
     endpoint = endpoints.create_endpoint(
-        db, company.id, url=receiver.url, events=events, description="ERP",
-        user_id=admin.id, allowed=LOOPBACK,
+        db,
+        company.id,
+        url=receiver.url,
+        events=events,
+        description="ERP",
+        user_id=admin.id,
+        allowed=LOOPBACK,
     )
     receiver.secret = endpoint.secret
     db.commit()
@@ -69,8 +77,14 @@ def _pay(db: Session, company: Company, amount: int = 10_000) -> None:
     make_invoice(db, customer, amount_minor=10_000, number="F-42")
     db.commit()
     record_offline_payment(
-        db, customer, amount_minor=amount, currency="EUR", method="transfer",
-        reference="VIR-1", received_on=clock.now().date(), actor=Actor.SYSTEM,
+        db,
+        customer,
+        amount_minor=amount,
+        currency="EUR",
+        method="transfer",
+        reference="VIR-1",
+        received_on=clock.now().date(),
+        actor=Actor.SYSTEM,
     )
     db.commit()
 
@@ -83,7 +97,10 @@ def _deliver_all(factory: sessionmaker[Session], connections: Connections) -> in
 
 
 def test_a_payment_is_announced_signed_and_verified_by_the_standard_library(
-    db: Session, company: Company, session_factory: sessionmaker[Session], receiver: Receiver,
+    db: Session,
+    company: Company,
+    session_factory: sessionmaker[Session],
+    receiver: Receiver,
     connections: Connections,
 ) -> None:
     _endpoint(db, company, receiver, ["payment.succeeded", "invoice.paid"])
@@ -103,7 +120,9 @@ def test_a_payment_is_announced_signed_and_verified_by_the_standard_library(
 
 
 def test_events_are_written_with_their_change_and_only_while_someone_listens(
-    db: Session, company: Company, receiver: Receiver,
+    db: Session,
+    company: Company,
+    receiver: Receiver,
 ) -> None:
     record(db, company_id=company.id, action="promise.made", actor=Actor.DEBTOR)
     db.flush()
@@ -122,7 +141,10 @@ def test_events_are_written_with_their_change_and_only_while_someone_listens(
 
 
 def test_a_failing_receiver_is_retried_with_growing_delays(
-    db: Session, company: Company, session_factory: sessionmaker[Session], receiver: Receiver,
+    db: Session,
+    company: Company,
+    session_factory: sessionmaker[Session],
+    receiver: Receiver,
     connections: Connections,
 ) -> None:
     answers = iter([500, 503])
@@ -160,7 +182,7 @@ def test_a_failing_receiver_is_retried_with_growing_delays(
 def test_the_retries_span_about_three_days() -> None:
     waits = [delivery.retry_delay(n) for n in range(1, delivery.MAX_ATTEMPTS)]
     assert waits[:3] == [dt.timedelta(minutes=1), dt.timedelta(minutes=4), dt.timedelta(minutes=16)]
-    assert all(a <= b for a, b in zip(waits, waits[1:], strict=False))
+    assert all(a <= b for a, b in itertools.pairwise(waits))
     assert dt.timedelta(days=2.5) < sum(waits, dt.timedelta()) < dt.timedelta(days=3.5)
 
 
@@ -197,14 +219,21 @@ def test_registering_an_internal_url_is_a_field_error(db: Session, company: Comp
     admin = create_user(db, "ssrf@relance.example", Role.ADMIN, "x" * 20)
     with pytest.raises(FieldErrors) as refused:
         endpoints.create_endpoint(
-            db, company.id, url="https://169.254.169.254/", events=["invoice.paid"],
-            description="", user_id=admin.id,
+            db,
+            company.id,
+            url="https://169.254.169.254/",
+            events=["invoice.paid"],
+            description="",
+            user_id=admin.id,
         )
     assert set(refused.value.errors) == {"url"}
 
 
 def test_delivery_checks_the_address_again(
-    db: Session, company: Company, session_factory: sessionmaker[Session], receiver: Receiver,
+    db: Session,
+    company: Company,
+    session_factory: sessionmaker[Session],
+    receiver: Receiver,
     connections: Connections,
 ) -> None:
     """Allowed when registered, internal at delivery (the allowlist changed, or DNS now
@@ -219,8 +248,12 @@ def test_delivery_checks_the_address_again(
 
 
 def test_an_endpoint_failing_for_days_is_disabled_and_the_admins_told(
-    db: Session, company: Company, session_factory: sessionmaker[Session], receiver: Receiver,
-    settings: Settings, tmp_path: Path,
+    db: Session,
+    company: Company,
+    session_factory: sessionmaker[Session],
+    receiver: Receiver,
+    settings: Settings,
+    tmp_path: Path,
 ) -> None:
     endpoint = _endpoint(db, company, receiver, ["payment.succeeded"])
     now = clock.now()
@@ -229,12 +262,17 @@ def test_an_endpoint_failing_for_days_is_disabled_and_the_admins_told(
     spool = tmp_path / "mail"
     mailer = Mailer(settings.smtp, spool)
     assert check_health(session_factory, settings, make_environment(), mailer) == 0
-    endpoint.failing_since = now - dt.timedelta(days=settings.api.webhook_disable_after_days, hours=1)
+    endpoint.failing_since = now - dt.timedelta(
+        days=settings.api.webhook_disable_after_days, hours=1
+    )
     db.commit()
     assert check_health(session_factory, settings, make_environment(), mailer) == 1
     db.refresh(endpoint)
-    assert not endpoint.enabled and endpoint.disabled_at is not None
+    assert not endpoint.enabled
+    assert endpoint.disabled_at is not None
     sent = [p.read_text() for p in spool.glob("*.eml")]
-    assert len(sent) == 1 and receiver.url in sent[0] and "hooks1@relance.example" in sent[0]
+    assert len(sent) == 1
+    assert receiver.url in sent[0]
+    assert "hooks1@relance.example" in sent[0]
     _pay(db, company)  # nothing is stored for a company without an enabled endpoint
     assert db.scalar(select(func.count()).select_from(OutgoingEvent)) == 0

@@ -41,7 +41,7 @@ def api(client: TestClient, write_key: str) -> Iterator[TestClient]:
     """The app's client with the write key and no browser headers (like curl)."""
     client.headers.pop("Sec-Fetch-Site", None)
     client.headers["Authorization"] = f"Bearer {write_key}"
-    yield client
+    return client
 
 
 def customer_body(reference: str = "C-001", **values: Any) -> dict[str, Any]:

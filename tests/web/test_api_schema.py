@@ -12,8 +12,6 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.testclient import TestClient
 
-from tests.web.api_helpers import api, api_admin, write_key  # noqa: F401
-
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -32,8 +30,9 @@ def test_the_api_survives_schemathesis_and_answers_as_its_schema_says(
     for operation in schema.get_all_operations():
         op = operation.ok()
 
-        @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck),
-                  database=None)
+        @settings(
+            max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         @given(case=op.as_strategy())
         def run(case: schemathesis.Case) -> None:
             sent = case.as_transport_kwargs(
@@ -61,4 +60,5 @@ def test_the_api_survives_schemathesis_and_answers_as_its_schema_says(
         except AssertionError:
             continue
     assert failures == [], "\n\n".join(failures[:5])
-    assert len(statuses) > 100 and {200, 201, 422} <= set(statuses)  # it did exercise the API
+    assert len(statuses) > 100
+    assert {200, 201, 422} <= set(statuses)

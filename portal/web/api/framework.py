@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from portal.api import idempotency
 from portal.api.keys import Caller, authenticate
+from portal.api.schemas import FieldProblem
 from portal.changes import FieldErrors
 from portal.i18n import gettext_ as _
 from portal.web.api import problems
@@ -188,7 +189,7 @@ def _run(
     if key is not None and not 0 < len(key) <= idempotency.KEY_MAX:
         return problems.invalid(
             [
-                problems.FieldProblem(
+                FieldProblem(
                     detail=_("Use a key of 1 to 255 characters."), parameter="Idempotency-Key"
                 )
             ]

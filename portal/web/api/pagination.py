@@ -54,7 +54,7 @@ def page(
     session: Session,
     query: Select[Any],
     *,
-    changed: ColumnElement[dt.datetime],
+    changed: Any,  # a column or expression of timestamps
     row_id: Any,
     cursor: str | None,
     updated_since: dt.datetime | None,
