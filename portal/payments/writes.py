@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from portal.db import UTCDateTime
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.payments.models import Payment, PaymentAllocation
 from portal.timeline.models import TimelineEvent
@@ -101,6 +102,7 @@ def write_payment(
                     "paid": s.paid_minor,
                     "status": s.status,
                     "settled": s.settled,
+                    "changed_at": payment["created_at"],
                 }
                 for s in shares
             ],
@@ -159,6 +161,7 @@ _UPDATE_INVOICE = (
     .values(
         paid_minor=bindparam("paid"),
         status=bindparam("status"),
+        updated_at=bindparam("changed_at", type_=UTCDateTime()),
         transfer_pending_until=case(
             (bindparam("settled", type_=Boolean), None),
             else_=_invoices.c.transfer_pending_until,
@@ -172,6 +175,7 @@ def _params(
 ) -> dict[str, Any]:
     params = {f"p_{name}": value for name, value in payment.items()}
     params.update({f"t_{name}": value for name, value in timeline_event.items()})
+    params["changed_at"] = payment["created_at"]
     if shares:
         params.update(
             {
@@ -279,6 +283,7 @@ def _one_statement(
         .values(
             paid_minor=shares.c.paid_minor,
             status=shares.c.status,
+            updated_at=bindparam("changed_at", type_=UTCDateTime()),
             transfer_pending_until=case(
                 (shares.c.settled, None), else_=_invoices.c.transfer_pending_until
             ),
