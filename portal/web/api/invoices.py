@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from portal.api import schemas as s
@@ -16,6 +18,19 @@ from portal.web.api.pagination import BadCursor, changed_at, page
 TAG = "Invoices"
 # The services' field names -> the body's.
 INVOICE_FIELDS = {"amount": "amount_minor", "customer_id": "customer_reference"}
+
+
+# The listing reads plain rows (no ORM objects): it is what a nightly sync calls most.
+_COLUMNS = [c for c in Invoice.__table__.c if c.name in s.InvoiceOut.model_fields]
+
+
+def _row_out(row: Any) -> dict[str, Any]:
+    values = dict(row._mapping)
+    status = InvoiceStatus(values["status"])
+    values["status"] = status.value
+    cancelled = status is InvoiceStatus.CANCELLED
+    values["remaining_minor"] = 0 if cancelled else max(row.amount_minor - row.paid_minor, 0)
+    return values
 
 
 def invoice_out(invoice: Invoice) -> s.InvoiceOut:
@@ -73,7 +88,7 @@ def get_invoice(call: Call) -> Result:
 )
 def list_invoices(call: Call) -> Result:
     query: s.InvoiceListQuery = call.query
-    base = select(Invoice).where(Invoice.company_id == call.caller.company_id)
+    base = select(*_COLUMNS).where(Invoice.company_id == call.caller.company_id)
     if query.customer_id is not None:
         base = base.where(Invoice.customer_id == query.customer_id)
     if query.status is not None:
@@ -87,10 +102,14 @@ def list_invoices(call: Call) -> Result:
             cursor=query.cursor,
             updated_since=query.updated_since,
             limit=query.limit,
+            scalars=False,
         )
     except BadCursor:
         raise bad_cursor() from None
-    return Result(200, s.InvoicePage(data=[invoice_out(i) for i in rows], next_cursor=cursor))
+    page_out = s.InvoicePage.model_validate(
+        {"data": [_row_out(row) for row in rows], "next_cursor": cursor}
+    )
+    return Result(200, page_out)
 
 
 @operation(

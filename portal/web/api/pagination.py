@@ -60,14 +60,18 @@ def page(
     updated_since: dt.datetime | None,
     limit: int,
     position: Callable[[Any], tuple[dt.datetime, int]] | None = None,
+    scalars: bool = True,
 ) -> tuple[Sequence[Any], str | None]:
-    """One page of ``query`` (already filtered) and the cursor of the next, or None."""
+    """One page of ``query`` (already filtered) and the cursor of the next, or None.
+
+    ``scalars``: the query selects one entity (ORM objects); else rows of columns."""
     if updated_since is not None:
         query = query.where(changed >= updated_since)
     if cursor:
         at, last_id = decode(cursor)
         query = query.where(or_(changed > at, and_(changed == at, row_id > last_id)))
-    rows = session.scalars(query.order_by(changed, row_id).limit(limit + 1)).all()
+    ordered = query.order_by(changed, row_id).limit(limit + 1)
+    rows = session.scalars(ordered).all() if scalars else session.execute(ordered).all()
     more = len(rows) > limit
     rows = rows[:limit]
     if not more or not rows:
