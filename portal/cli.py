@@ -338,6 +338,9 @@ def start_worker_thread(settings: Settings, *, any_time: bool) -> Any:
         daemon=True,
     )
     thread.start()
+    from portal.webhooks import worker as webhooks
+
+    webhooks.start_thread(factory, settings, stop)
     return stop
 
 
@@ -765,9 +768,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "worker",
-        help="plan once a day, deliver the reminder outbox, apply queued imports",
+        help="plan once a day, deliver the reminder outbox and webhooks, apply queued imports",
         description="Plan the day's reminders from PORTAL_REMINDER_PLAN_HOUR (catching up a "
-        "missed day once) and deliver the outbox: SMTP, SMS, letters, call tasks. "
+        "missed day once) and deliver the outbox: SMTP, SMS, letters, call tasks; deliver "
+        "outgoing webhooks. "
         "Several workers may run at once on PostgreSQL.",
     )
     worker.add_argument("--once", action="store_true", help="deliver what is due, then exit")

@@ -7,6 +7,7 @@ set. docs/configuration.md lists them all.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -290,6 +291,16 @@ class Settings:
                 raise ConfigurationError("PORTAL_COMPANY_BIC is not a valid BIC")
         if self.smtp.security not in ("none", "starttls", "tls"):
             raise ConfigurationError("PORTAL_SMTP_SECURITY must be none, starttls or tls")
+        for network in self.api.webhook_allowed_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigurationError(
+                    "PORTAL_WEBHOOK_ALLOWED_NETWORKS lists networks such as 127.0.0.0/8, "
+                    f"not {network!r}"
+                ) from None
+        if self.api.rate_per_minute < 1:
+            raise ConfigurationError("PORTAL_API_RATE_PER_MINUTE must be at least 1")
         if self.clock_shift_days and not self.development:
             raise ConfigurationError("PORTAL_CLOCK_SHIFT_DAYS is for development and tests only")
         if self.dev_outbox and not self.development:
