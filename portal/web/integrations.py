@@ -4,6 +4,7 @@ redirects: no JavaScript needed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -26,47 +27,58 @@ from portal.webhooks.models import WebhookEndpoint
 KEYS = "/admin/api-keys"
 HOOKS = "/admin/webhooks"
 
+Work = Callable[[Session, User], Response]
 
-def _admin(request: Request, db: Session) -> User | Response:
+
+def as_admin(
+    request: Request, work: Work, refused: Callable[..., Response] | None = None
+) -> Response:
+    """``work(db, user)`` in one transaction for an admin (else the login or 403 page).
+    When it raises ``FieldErrors``, nothing is kept and ``refused(db, user, errors)`` answers,
+    in a transaction of its own."""
     _use_language(request)
-    return require_role(request, db, Role.ADMIN)
+    try:
+        with unit_of_work(request) as db:
+            user = require_role(request, db, Role.ADMIN)
+            return user if isinstance(user, Response) else work(db, user)
+    except FieldErrors as errors:
+        if refused is None:
+            raise
+        with unit_of_work(request) as db:
+            user = require_role(request, db, Role.ADMIN)
+            return user if isinstance(user, Response) else refused(db, user, errors.errors)
+
+
+def _int(request: Request, name: str) -> int:
+    raw = str(request.path_params.get(name, ""))
+    return int(raw) if raw.isdigit() and len(raw) < 18 else 0
+
+
+def _company(request: Request) -> int:
+    return int(request.app.state.company_id)
 
 
 # --- API keys ---------------------------------------------------------------------------
 
 
 def _keys_page(
-    request: Request,
-    db: Session,
-    user: User,
-    *,
-    new_key: str | None = None,
-    errors: dict[str, str] | None = None,
-    form: dict[str, str] | None = None,
-    status_code: int = 200,
+    request: Request, db: Session, user: User, *, status_code: int = 200, **values: Any
 ) -> Response:
+    context = {
+        "keys": keys.list_keys(db, _company(request)),
+        "new_key": None,
+        "errors": {},
+        "form": {"name": "", "scope": KeyScope.READ.value},
+        "notice": request.query_params.get("done"),
+        **values,
+    }
     return render(
-        request,
-        "backoffice/api_keys.html",
-        _context(
-            user,
-            keys=keys.list_keys(db, request.app.state.company_id),
-            scopes=[s.value for s in KeyScope],
-            new_key=new_key,
-            errors=errors or {},
-            form=form or {"name": "", "scope": KeyScope.READ.value},
-            notice=request.query_params.get("done"),
-        ),
-        status_code=status_code,
+        request, "backoffice/api_keys.html", _context(user, **context), status_code=status_code
     )
 
 
 def keys_page(request: Request) -> Response:
-    with unit_of_work(request) as db:
-        user = _admin(request, db)
-        if isinstance(user, Response):
-            return user
-        return _keys_page(request, db, user)
+    return as_admin(request, lambda db, user: _keys_page(request, db, user))
 
 
 async def create_key(request: Request) -> Response:
@@ -76,43 +88,29 @@ async def create_key(request: Request) -> Response:
 
 def _create_key(request: Request, form: FormData) -> Response:
     values = {"name": _field(form, "name", 300), "scope": _field(form, "scope", 20)}
-    try:
-        with unit_of_work(request) as db:
-            user = _admin(request, db)
-            if isinstance(user, Response):
-                return user
-            created = keys.create_key(
-                db,
-                request.app.state.company_id,
-                name=values["name"],
-                scope=values["scope"],
-                user_id=user.id,
-            )
-            # Shown once, on this answer only (no redirect: the key is never stored).
-            return _keys_page(request, db, user, new_key=created.secret, status_code=201)
-    except FieldErrors as errors:
-        with unit_of_work(request) as db:
-            user = _admin(request, db)
-            if isinstance(user, Response):
-                return user
-            return _keys_page(request, db, user, errors=errors.errors, form=values, status_code=400)
+
+    def work(db: Session, user: User) -> Response:
+        created = keys.create_key(
+            db, _company(request), name=values["name"], scope=values["scope"], user_id=user.id
+        )
+        # Shown once, on this answer only (no redirect: the key is never stored).
+        return _keys_page(request, db, user, new_key=created.secret, status_code=201)
+
+    def refused(db: Session, user: User, errors: dict[str, str]) -> Response:
+        return _keys_page(request, db, user, errors=errors, form=values, status_code=400)
+
+    return as_admin(request, work, refused)
 
 
 def revoke_key(request: Request) -> Response:
-    with unit_of_work(request) as db:
-        user = _admin(request, db)
-        if isinstance(user, Response):
-            return user
-        key = keys.get_key(db, request.app.state.company_id, _int(request, "key_id"))
+    def work(db: Session, user: User) -> Response:
+        key = keys.get_key(db, _company(request), _int(request, "key_id"))
         if key is None:
             return _keys_page(request, db, user, status_code=404)
         keys.revoke_key(db, key, user.id)
-    return RedirectResponse(f"{KEYS}?done=revoked", status_code=303)
+        return RedirectResponse(f"{KEYS}?done=revoked", status_code=303)
 
-
-def _int(request: Request, name: str) -> int:
-    raw = str(request.path_params.get(name, ""))
-    return int(raw) if raw.isdigit() and len(raw) < 18 else 0
+    return as_admin(request, work)
 
 
 # --- webhook endpoints ------------------------------------------------------------------
@@ -139,35 +137,23 @@ def _read_endpoint_form(form: FormData) -> dict[str, Any]:
 
 
 def _hooks_page(
-    request: Request,
-    db: Session,
-    user: User,
-    *,
-    errors: dict[str, str] | None = None,
-    form: dict[str, Any] | None = None,
-    status_code: int = 200,
+    request: Request, db: Session, user: User, *, status_code: int = 200, **values: Any
 ) -> Response:
+    context = {
+        "endpoints": endpoints.list_endpoints(db, _company(request)),
+        "event_types": EVENT_TYPES,
+        "errors": {},
+        "form": _endpoint_form(None),
+        "notice": request.query_params.get("done"),
+        **values,
+    }
     return render(
-        request,
-        "backoffice/webhooks.html",
-        _context(
-            user,
-            endpoints=endpoints.list_endpoints(db, request.app.state.company_id),
-            event_types=EVENT_TYPES,
-            errors=errors or {},
-            form=form or _endpoint_form(None),
-            notice=request.query_params.get("done"),
-        ),
-        status_code=status_code,
+        request, "backoffice/webhooks.html", _context(user, **context), status_code=status_code
     )
 
 
 def hooks_page(request: Request) -> Response:
-    with unit_of_work(request) as db:
-        user = _admin(request, db)
-        if isinstance(user, Response):
-            return user
-        return _hooks_page(request, db, user)
+    return as_admin(request, lambda db, user: _hooks_page(request, db, user))
 
 
 def _allowed(request: Request) -> tuple[str, ...]:
@@ -180,72 +166,56 @@ async def create_hook(request: Request) -> Response:
 
 
 def _create_hook(request: Request, values: dict[str, Any]) -> Response:
-    try:
-        with unit_of_work(request) as db:
-            user = _admin(request, db)
-            if isinstance(user, Response):
-                return user
-            endpoint = endpoints.create_endpoint(
-                db,
-                request.app.state.company_id,
-                url=values["url"],
-                events=values["events"],
-                description=values["description"],
-                user_id=user.id,
-                allowed=_allowed(request),
-            )
-            endpoint_id = endpoint.id
-    except FieldErrors as errors:
-        with unit_of_work(request) as db:
-            user = _admin(request, db)
-            if isinstance(user, Response):
-                return user
-            return _hooks_page(
-                request, db, user, errors=errors.errors, form=values, status_code=400
-            )
-    return RedirectResponse(f"{HOOKS}/{endpoint_id}?done=created", status_code=303)
+    def work(db: Session, user: User) -> Response:
+        endpoint = endpoints.create_endpoint(
+            db,
+            _company(request),
+            url=values["url"],
+            events=values["events"],
+            description=values["description"],
+            user_id=user.id,
+            allowed=_allowed(request),
+        )
+        return RedirectResponse(f"{HOOKS}/{endpoint.id}?done=created", status_code=303)
+
+    def refused(db: Session, user: User, errors: dict[str, str]) -> Response:
+        return _hooks_page(request, db, user, errors=errors, form=values, status_code=400)
+
+    return as_admin(request, work, refused)
 
 
 def _hook_page(
     request: Request,
     db: Session,
     user: User,
-    endpoint: WebhookEndpoint,
+    endpoint: WebhookEndpoint | None,
     *,
-    errors: dict[str, str] | None = None,
-    form: dict[str, Any] | None = None,
     status_code: int = 200,
+    **values: Any,
 ) -> Response:
+    if endpoint is None:
+        return _hooks_page(request, db, user, status_code=404)
+    context = {
+        "endpoint": endpoint,
+        "event_types": EVENT_TYPES,
+        "deliveries": endpoints.recent_deliveries(db, endpoint.id),
+        "pending": endpoints.pending_count(db, endpoint.id),
+        "errors": {},
+        "form": _endpoint_form(endpoint),
+        "notice": request.query_params.get("done"),
+        **values,
+    }
     return render(
-        request,
-        "backoffice/webhook.html",
-        _context(
-            user,
-            endpoint=endpoint,
-            event_types=EVENT_TYPES,
-            deliveries=endpoints.recent_deliveries(db, endpoint.id),
-            pending=endpoints.pending_count(db, endpoint.id),
-            errors=errors or {},
-            form=form or _endpoint_form(endpoint),
-            notice=request.query_params.get("done"),
-        ),
-        status_code=status_code,
+        request, "backoffice/webhook.html", _context(user, **context), status_code=status_code
     )
 
 
 def _load(request: Request, db: Session) -> WebhookEndpoint | None:
-    return endpoints.get_endpoint(db, request.app.state.company_id, _int(request, "endpoint_id"))
+    return endpoints.get_endpoint(db, _company(request), _int(request, "endpoint_id"))
 
 
 def hook_page(request: Request) -> Response:
-    with unit_of_work(request) as db:
-        user = _admin(request, db)
-        if isinstance(user, Response):
-            return user
-        endpoint = _load(request, db)
-        if endpoint is None:
-            return _hooks_page(request, db, user, status_code=404)
-        return _hook_page(request, db, user, endpoint)
+    return as_admin(request, lambda db, user: _hook_page(request, db, user, _load(request, db)))
 
 
 async def update_hook(request: Request) -> Response:
@@ -254,53 +224,42 @@ async def update_hook(request: Request) -> Response:
 
 
 def _update_hook(request: Request, values: dict[str, Any]) -> Response:
-    try:
-        with unit_of_work(request) as db:
-            user = _admin(request, db)
-            if isinstance(user, Response):
-                return user
-            endpoint = _load(request, db)
-            if endpoint is None:
-                return _hooks_page(request, db, user, status_code=404)
-            endpoint_id = endpoint.id
-            endpoints.update_endpoint(
-                db,
-                endpoint,
-                url=values["url"],
-                events=values["events"],
-                description=values["description"],
-                enabled=values["enabled"],
-                user_id=user.id,
-                allowed=_allowed(request),
-            )
-    except FieldErrors as errors:
-        with unit_of_work(request) as db:
-            user = _admin(request, db)
-            if isinstance(user, Response):
-                return user
-            endpoint = _load(request, db)
-            assert endpoint is not None
-            return _hook_page(
-                request, db, user, endpoint, errors=errors.errors, form=values, status_code=400
-            )
-    return RedirectResponse(f"{HOOKS}/{endpoint_id}?done=updated", status_code=303)
-
-
-def redeliver(request: Request) -> Response:
-    with unit_of_work(request) as db:
-        user = _admin(request, db)
-        if isinstance(user, Response):
-            return user
+    def work(db: Session, user: User) -> Response:
         endpoint = _load(request, db)
         if endpoint is None:
             return _hooks_page(request, db, user, status_code=404)
-        endpoint_id = endpoint.id
-        try:
-            with db.begin_nested():
-                endpoints.redeliver(db, endpoint, _int(request, "delivery_id"), user.id)
-        except FieldErrors:
-            return _hook_page(request, db, user, endpoint, status_code=404)
-    return RedirectResponse(f"{HOOKS}/{endpoint_id}?done=redelivered", status_code=303)
+        endpoints.update_endpoint(
+            db,
+            endpoint,
+            url=values["url"],
+            events=values["events"],
+            description=values["description"],
+            enabled=values["enabled"],
+            user_id=user.id,
+            allowed=_allowed(request),
+        )
+        return RedirectResponse(f"{HOOKS}/{endpoint.id}?done=updated", status_code=303)
+
+    def refused(db: Session, user: User, errors: dict[str, str]) -> Response:
+        return _hook_page(
+            request, db, user, _load(request, db), errors=errors, form=values, status_code=400
+        )
+
+    return as_admin(request, work, refused)
+
+
+def redeliver(request: Request) -> Response:
+    def work(db: Session, user: User) -> Response:
+        endpoint = _load(request, db)
+        if endpoint is None:
+            return _hooks_page(request, db, user, status_code=404)
+        endpoints.redeliver(db, endpoint, _int(request, "delivery_id"), user.id)
+        return RedirectResponse(f"{HOOKS}/{endpoint.id}?done=redelivered", status_code=303)
+
+    def refused(db: Session, user: User, _errors: dict[str, str]) -> Response:
+        return _hook_page(request, db, user, _load(request, db), status_code=404)
+
+    return as_admin(request, work, refused)
 
 
 routes = [

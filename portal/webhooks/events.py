@@ -9,6 +9,7 @@ EXISTS``); which endpoints get it is decided later, when the worker fans it out.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
@@ -136,13 +137,17 @@ def _capture_statement(cast_values: bool) -> Any:
     return insert(_events).from_select(list(COLUMNS), select(*values).where(_subscribed()))
 
 
-_CAPTURE = {"postgresql": _capture_statement(True), "sqlite": _capture_statement(False)}
+@functools.cache
+def _capture(dialect: str) -> Any:
+    # Built on first use, once every table is known: a foreign key column takes its type
+    # from the table it refers to, which a statement built at import might not see yet.
+    return _capture_statement(dialect == "postgresql")
 
 
 def store(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write these outbox rows in the session's transaction (if any endpoint listens)."""
     if rows:
-        session.execute(_CAPTURE[session.get_bind().dialect.name], rows)
+        session.execute(_capture(session.get_bind().dialect.name), rows)
 
 
 def capture(session: Session, timeline_rows: Iterable[Mapping[str, Any]]) -> None:

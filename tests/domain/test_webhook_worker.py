@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,9 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal import clock, migrate
+from portal import clock
 from portal.company.service import sync_company
-from portal.db import make_engine, make_session_factory
+from portal.db import make_session_factory
 from portal.payments.offline import record_offline_payment
 from portal.settings import Settings
 from portal.timeline.models import Actor
@@ -27,23 +26,13 @@ from portal.users.models import Role
 from portal.users.service import create_user
 from portal.webhooks import endpoints
 from portal.webhooks.models import DeliveryStatus, OutgoingEvent, WebhookDelivery
-from tests.conftest import TEST_SECRET, backends, fresh_database_url
+from tests.conftest import TEST_SECRET
 from tests.factories import make_customer, make_invoice
 from tests.webhook_receiver import Receiver, webhook_receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_SECONDS = 60.0
 EVENTS = 12
-
-
-@pytest.fixture(params=backends())
-def real_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
-    url, drop = fresh_database_url(request.param, tmp_path)
-    engine = make_engine(url)
-    migrate.upgrade(url, engine=engine)
-    yield url, engine
-    engine.dispose()
-    drop()
 
 
 def _seed(factory: sessionmaker[Session], settings: Settings, receiver: Receiver) -> set[str]:

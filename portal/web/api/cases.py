@@ -19,9 +19,9 @@ from portal.invoices.models import Invoice
 from portal.timeline.models import Actor, TimelineEvent
 from portal.users.models import User
 from portal.web.api import problems
-from portal.web.api.customers import bad_cursor, load_customer
+from portal.web.api.customers import load_customer
 from portal.web.api.framework import ApiProblem, Call, Result, operation
-from portal.web.api.pagination import BadCursor, page
+from portal.web.api.pagination import listed
 
 TAG = "Cases and reminders"
 
@@ -73,19 +73,14 @@ def list_cases(call: Call) -> Result:
         base = base.where(Case.customer_id == query.customer_id)
     if query.kind is not None:
         base = base.where(Case.kind == CaseKind(query.kind))
-    try:
-        rows, cursor = page(
-            call.db,
-            base,
-            changed=Case.updated_at,
-            row_id=Case.id,
-            cursor=query.cursor,
-            updated_since=query.updated_since,
-            limit=query.limit,
-            position=lambda c: (c.updated_at, c.id),
-        )
-    except BadCursor:
-        raise bad_cursor() from None
+    rows, cursor = listed(
+        call.db,
+        base,
+        query,
+        changed=Case.updated_at,
+        row_id=Case.id,
+        position=lambda c: (c.updated_at, c.id),
+    )
     return Result(200, s.CasePage(data=[case_out(call, c) for c in rows], next_cursor=cursor))
 
 
@@ -156,19 +151,14 @@ def decide_case(call: Call) -> Result:
 def customer_timeline(call: Call) -> Result:
     customer = load_customer(call, call.path["customer_id"])
     query: s.TimelineQuery = call.query
-    try:
-        rows, cursor = page(
-            call.db,
-            select(TimelineEvent).where(TimelineEvent.customer_id == customer.id),
-            changed=TimelineEvent.occurred_at,
-            row_id=TimelineEvent.id,
-            cursor=query.cursor,
-            updated_since=None,
-            limit=query.limit,
-            position=lambda e: (e.occurred_at, e.id),
-        )
-    except BadCursor:
-        raise bad_cursor() from None
+    rows, cursor = listed(
+        call.db,
+        select(TimelineEvent).where(TimelineEvent.customer_id == customer.id),
+        query,
+        changed=TimelineEvent.occurred_at,
+        row_id=TimelineEvent.id,
+        position=lambda e: (e.occurred_at, e.id),
+    )
     return Result(
         200,
         s.TimelinePage(

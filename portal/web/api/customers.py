@@ -15,7 +15,7 @@ from portal.customers.validation import ContactFields, CustomerFields
 from portal.timeline.models import Actor
 from portal.web.api import problems
 from portal.web.api.framework import ApiProblem, Call, Result, operation
-from portal.web.api.pagination import BadCursor, changed_at, page
+from portal.web.api.pagination import changed_at, listed
 
 TAG = "Customers"
 
@@ -38,21 +38,6 @@ def by_reference(call: Call, reference: str, field: str = "customer_reference") 
 
         raise FieldErrors({field: _("No customer has this reference.")})
     return customer
-
-
-def bad_cursor() -> ApiProblem:
-    from portal.i18n import gettext_ as _
-
-    return ApiProblem(
-        problems.invalid(
-            [
-                s.FieldProblem(
-                    detail=_("This cursor is not valid: start again without it."),
-                    parameter="cursor",
-                )
-            ]
-        )
-    )
 
 
 @operation(
@@ -125,16 +110,11 @@ def list_customers(call: Call) -> Result:
         .where(Customer.company_id == call.caller.company_id)
         .options(selectinload(Customer.contacts))
     )
-    try:
-        rows, cursor = page(
-            call.db,
-            base,
-            changed=changed_at(Customer.updated_at, Customer.created_at),
-            row_id=Customer.id,
-            cursor=query.cursor,
-            updated_since=query.updated_since,
-            limit=query.limit,
-        )
-    except BadCursor:
-        raise bad_cursor() from None
+    rows, cursor = listed(
+        call.db,
+        base,
+        query,
+        changed=changed_at(Customer.updated_at, Customer.created_at),
+        row_id=Customer.id,
+    )
     return Result(200, s.CustomerPage(data=[customer_out(c) for c in rows], next_cursor=cursor))

@@ -11,9 +11,9 @@ from portal.invoices import credit_notes, editing
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.timeline.models import Actor
 from portal.web.api import problems
-from portal.web.api.customers import bad_cursor, by_reference
+from portal.web.api.customers import by_reference
 from portal.web.api.framework import ApiProblem, Call, Result, operation
-from portal.web.api.pagination import BadCursor, changed_at, page
+from portal.web.api.pagination import changed_at, listed
 
 TAG = "Invoices"
 # The services' field names -> the body's.
@@ -93,19 +93,14 @@ def list_invoices(call: Call) -> Result:
         base = base.where(Invoice.customer_id == query.customer_id)
     if query.status is not None:
         base = base.where(Invoice.status == InvoiceStatus(query.status))
-    try:
-        rows, cursor = page(
-            call.db,
-            base,
-            changed=changed_at(Invoice.updated_at, Invoice.created_at),
-            row_id=Invoice.id,
-            cursor=query.cursor,
-            updated_since=query.updated_since,
-            limit=query.limit,
-            scalars=False,
-        )
-    except BadCursor:
-        raise bad_cursor() from None
+    rows, cursor = listed(
+        call.db,
+        base,
+        query,
+        changed=changed_at(Invoice.updated_at, Invoice.created_at),
+        row_id=Invoice.id,
+        scalars=False,
+    )
     page_out = s.InvoicePage.model_validate(
         {"data": [_row_out(row) for row in rows], "next_cursor": cursor}
     )

@@ -79,3 +79,39 @@ def page(
     last = rows[-1]
     at, last_id = position(last) if position else (last.updated_at or last.created_at, last.id)
     return rows, encode(at, last_id)
+
+
+def listed(
+    session: Session,
+    query: Select[Any],
+    params: Any,
+    *,
+    changed: Any,
+    row_id: Any,
+    position: Callable[[Any], tuple[dt.datetime, int]] | None = None,
+    scalars: bool = True,
+) -> tuple[Sequence[Any], str | None]:
+    """``page`` with a list's query parameters (``cursor``, ``limit``, ``updated_since``);
+    an unreadable cursor is a 422 problem on the ``cursor`` parameter."""
+    from portal.api.schemas import FieldProblem
+    from portal.i18n import gettext_ as _
+    from portal.web.api import problems
+    from portal.web.api.framework import ApiProblem
+
+    try:
+        return page(
+            session,
+            query,
+            changed=changed,
+            row_id=row_id,
+            cursor=params.cursor,
+            updated_since=getattr(params, "updated_since", None),
+            limit=params.limit,
+            position=position,
+            scalars=scalars,
+        )
+    except BadCursor:
+        detail = _("This cursor is not valid: start again without it.")
+        raise ApiProblem(
+            problems.invalid([FieldProblem(detail=detail, parameter="cursor")])
+        ) from None
