@@ -276,3 +276,11 @@ def test_an_endpoint_failing_for_days_is_disabled_and_the_admins_told(
     assert "hooks1@relance.example" in sent[0]
     _pay(db, company)  # nothing is stored for a company without an enabled endpoint
     assert db.scalar(select(func.count()).select_from(OutgoingEvent)) == 0
+
+
+def test_every_event_an_endpoint_may_choose_is_announced_by_some_change() -> None:
+    from portal.webhooks.events import ACTION_EVENTS, EVENT_TYPES
+
+    announced = set(ACTION_EVENTS.values()) | {"invoice.paid"}  # invoice.paid: payments.writes
+    assert announced == set(EVENT_TYPES)
+    assert len(EVENT_TYPES) == 14
