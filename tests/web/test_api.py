@@ -167,6 +167,10 @@ def test_keys_are_scoped_and_revocation_takes_effect_at_once(
     assert api.get(f"{PREFIX}/customers", headers=reader).status_code == 200
     refused = api.post(f"{PREFIX}/customers", json=customer_body(), headers=reader)
     assert refused.status_code == 403
+    # The key is checked before the body: without the right to write, nothing more is said.
+    assert api.post(f"{PREFIX}/customers", json={}, headers=reader).status_code == 403
+    anonymous = {"Authorization": "Bearer rk_unknown"}
+    assert api.post(f"{PREFIX}/customers", json={}, headers=anonymous).status_code == 401
     assert db.scalar(select(func.count()).select_from(Customer)) == 0
     assert (
         api.get(f"{PREFIX}/customers", headers={"Authorization": "Bearer rk_nope"}).status_code

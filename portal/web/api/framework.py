@@ -164,11 +164,10 @@ def endpoint(op: Operation) -> Callable[[Request], Any]:
         if path is None:
             return problems.not_found()
         raw = await request.body() if op.write else b""
+        # Checked here, answered after the key: a caller without a valid key (or one that
+        # may only read) hears only that.
         checked = _validate(op, request, raw)
-        if isinstance(checked, Response):
-            return checked
-        body, query = checked
-        return await run_in_threadpool(_run, op, request, presented, path, body, query, raw)
+        return await run_in_threadpool(_run, op, request, presented, path, checked, raw)
 
     return serve
 
@@ -178,8 +177,7 @@ def _run(
     request: Request,
     presented: str,
     path: dict[str, int],
-    body: Any,
-    query: Any,
+    checked: tuple[Any, Any] | Response,
     raw: bytes,
 ) -> Response:
     state = request.app.state
@@ -215,6 +213,9 @@ def _run(
                     _("Try again in %(seconds)d seconds.", seconds=wait),
                     headers={"Retry-After": str(wait)},
                 )
+            if isinstance(checked, Response):
+                return checked
+            body, query = checked
             if key is not None:
                 print_ = idempotency.fingerprint(
                     request.method, request.url.path, request.url.query, raw
