@@ -1,6 +1,7 @@
 """Every mapped class, imported so the metadata is complete (Alembic, tests)."""
 
 from portal.access.models import DebtorSession
+from portal.api.models import ApiKey, IdempotentRequest, KeyScope
 from portal.branding.models import Branding, BrandingText
 from portal.cases.models import (
     Agreement,
@@ -44,10 +45,18 @@ from portal.reminders.models import (
 )
 from portal.timeline.models import Actor, TimelineEvent
 from portal.users.models import LoginThrottle, Role, User, UserSession
+from portal.webhooks.models import (
+    DeliveryAttempt,
+    DeliveryStatus,
+    OutgoingEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "Actor",
     "Agreement",
+    "ApiKey",
     "Attachment",
     "Base",
     "Branding",
@@ -65,10 +74,13 @@ __all__ = [
     "CreditNoteStatus",
     "Customer",
     "DebtorSession",
+    "DeliveryAttempt",
+    "DeliveryStatus",
     "DisputeReason",
     "EmbedOrigin",
     "FreshLinkRequest",
     "HoldKind",
+    "IdempotentRequest",
     "Import",
     "ImportMapping",
     "ImportStatus",
@@ -76,9 +88,11 @@ __all__ = [
     "InstalmentReminder",
     "Invoice",
     "InvoiceStatus",
+    "KeyScope",
     "LinkScope",
     "LoginThrottle",
     "MessageStatus",
+    "OutgoingEvent",
     "Payment",
     "PaymentAllocation",
     "PaymentMethod",
@@ -98,5 +112,7 @@ __all__ = [
     "TimelineEvent",
     "User",
     "UserSession",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookEvent",
 ]

@@ -7,7 +7,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Unique
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import portal.users.models  # noqa: F401 - customers.owner_user_id refers to users
-from portal.db import Base, BigId, UTCDateTime, enum_column
+from portal.db import Base, BigId, UTCDateTime, enum_column, stamp_updates
 
 
 class RiskSegment(enum.StrEnum):
@@ -110,3 +110,6 @@ class Contact(Base):
     accepts_letters: Mapped[bool] = mapped_column(Boolean, default=True)
 
     customer: Mapped[Customer] = relationship(back_populates="contacts")
+
+
+stamp_updates(Customer)

@@ -202,6 +202,7 @@ def _contact_event(
     actor_id: str | None,
     details: dict[str, Any],
 ) -> None:
+    customer.updated_at = clock.now()  # a nightly sync by updated_since sees its contacts
     record(
         session,
         company_id=customer.company_id,

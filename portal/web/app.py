@@ -42,6 +42,7 @@ from portal.web import (
     embed,
     errors,
     imports,
+    integrations,
     links,
     login,
     lookup,
@@ -51,6 +52,8 @@ from portal.web import (
     system,
     webhooks,
 )
+from portal.web.api.framework import routes as api_routes
+from portal.web.api.ratelimit import RateLimiter
 from portal.web.limits import body_limits
 from portal.web.middleware import CrossSiteRequestGuard, RequestBodyLimit, SecurityHeaders
 from portal.web.overload import InFlightLimit
@@ -59,6 +62,8 @@ from portal.web.site_config import SiteConfig
 STATIC_DIR = PROJECT_ROOT / "static"
 HTMX_DIR = PROJECT_ROOT / "node_modules" / "htmx.org" / "dist"
 WEBHOOK_PREFIX = "/webhooks/"
+# The API authenticates each request by its bearer key, never by a cookie: no CSRF to guard.
+API_PREFIX = "/api/"
 
 
 def create_app(
@@ -116,7 +121,7 @@ def create_app(
         Middleware(
             CrossSiteRequestGuard,
             allowed_origins=[settings.base_url],
-            exempt_prefixes=[WEBHOOK_PREFIX],
+            exempt_prefixes=[WEBHOOK_PREFIX, API_PREFIX],
         ),
     ]
     routes = [
@@ -140,6 +145,8 @@ def create_app(
         *cases.routes,
         *casework.routes,
         *imports.routes,
+        *api_routes(),
+        *integrations.routes,
         Mount(
             "/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"
         ),
@@ -165,6 +172,7 @@ def create_app(
     app.state.mailer = Mailer(settings.smtp, settings.mail_spool_dir)
     app.state.mailer.sender_source = lambda: site.look.sender
     app.state.stripe = StripeGateway(settings.stripe) if settings.stripe.enabled else None
+    app.state.api_rate_limiter = RateLimiter(settings.api.rate_per_minute)
     app.state.busy_pages = {}  # language -> the rendered 503 page (errors.busy_page)
     app.state.htmx_available = (HTMX_DIR / "htmx.min.js").is_file()
     # Seconds every failed back-office login waits before its answer (tests set 0).

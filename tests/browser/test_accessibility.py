@@ -331,6 +331,30 @@ def admin_users(page: Page, server: LiveServer, revoked: str) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text(en("Users"))
 
 
+def admin_api_keys(page: Page, server: LiveServer, revoked: str) -> None:
+    """A key just created: shown once, above the list and the form."""
+    _admin(page)
+    page.get_by_role("link", name=en("API keys")).click()
+    page.get_by_label(en("Name (which system uses it)")).fill("Nightly ERP sync")
+    page.get_by_role("button", name=en("Create the key")).click()
+    expect(page.get_by_role("heading", name=en("Your new key"))).to_be_visible()
+
+
+def admin_webhook_refused(page: Page, server: LiveServer, revoked: str) -> None:
+    """An internal address refused next to its field."""
+    _admin(page)
+    page.get_by_role("link", name=en("Webhooks")).click()
+    page.get_by_label(en("Address (https://…)")).fill("https://169.254.169.254/latest")
+    page.get_by_role("checkbox", name="invoice.paid").check()
+    page.get_by_role("button", name=en("Add the endpoint")).click()
+    expect(page.locator("#hook-url-error")).to_be_visible()
+
+
+def api_docs(page: Page, server: LiveServer, revoked: str) -> None:
+    page.goto("/api/v1/docs")
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Relance API, version 1"))
+
+
 def admin_account_totp(page: Page, server: LiveServer, revoked: str) -> None:
     _admin(page)
     page.get_by_role("link", name=en("My account")).click()
@@ -406,6 +430,9 @@ PAGES: list[tuple[Visit, dict[str, object]]] = [
     (admin_decision_error, {}),
     (admin_customer, {}),
     (admin_users, {}),
+    (admin_api_keys, {}),
+    (admin_webhook_refused, {}),
+    (api_docs, {}),
     (admin_account_totp, {}),
     (admin_forgot, {}),
     (admin_forgot_sent, {}),
