@@ -596,7 +596,9 @@ def test_customer_file_shows_contacts_invoices_and_the_timeline_newest_first(
     text = page.text
     assert "billing@file.example" in text
     assert "FILE-1" in text
-    assert "FILE-PAID" not in text
+    open_part, closed_part = text.split('id="closed-invoices"')
+    assert "FILE-PAID" not in open_part  # not among what is owed...
+    assert "FILE-PAID" in closed_part  # ...but listed with the paid and cancelled ones
     assert "12 days" in text
     assert text.index("Every earlier link revoked") < text.index("Link issued")
     assert "reader@relance.example" in text  # who revoked
