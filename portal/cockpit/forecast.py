@@ -61,11 +61,12 @@ def _week_index(expected_day: ColumnElement[int], start: int) -> ColumnElement[i
     return case((offset < 0, 0), (offset >= WEEKS * 7, WEEKS), else_=offset // 7)
 
 
-def _committed_invoices(kind: CaseKind) -> Any:
+def _committed_invoices() -> Any:
+    """The invoices of running plans and promises: counted there, not by due date."""
     return (
         select(CaseInvoice.invoice_id)
         .join(Case, Case.id == CaseInvoice.case_id)
-        .where(Case.kind == kind, Case.status == CaseStatus.ACTIVE)
+        .where(Case.kind.in_((CaseKind.PLAN, CaseKind.PROMISE)), Case.status == CaseStatus.ACTIVE)
     )
 
 
@@ -80,8 +81,7 @@ def _from_invoices(session: Session, filters: Filters, start: int) -> Sequence[A
             Invoice.company_id == filters.company_id,
             Invoice.status == InvoiceStatus.OPEN,
             Invoice.amount_minor > Invoice.paid_minor,
-            Invoice.id.not_in(_committed_invoices(CaseKind.PLAN)),
-            Invoice.id.not_in(_committed_invoices(CaseKind.PROMISE)),
+            Invoice.id.not_in(_committed_invoices()),
             filters.customers(Invoice.customer_id),
             filters.currencies(Invoice.currency),
         )
