@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from portal import clock
 from portal.cases.models import Case, CaseInvoice, CaseKind, CaseStatus, Instalment
@@ -24,7 +25,10 @@ from portal.company.models import Company
 from portal.customers.models import Customer, RiskSegment
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.reminders.models import Channel, MessageStatus, ReminderMessage, ReminderMessageInvoice
+from portal.reminders.worker import run_if_due
+from portal.settings import Settings
 from portal.timeline.models import TimelineEvent
+from tests import reminders_helpers
 from tests.factories import make_customer, make_invoice, make_payment
 
 TODAY = dt.date(2026, 6, 30)  # a Tuesday
@@ -404,3 +408,23 @@ def test_filters_are_validated_with_messages() -> None:
     assert filters == Filters(
         1, dt.date(2026, 5, 31), segment=RiskSegment.HIGH, currency="USD", owner_id=3
     )
+
+
+def test_the_worker_recomputes_segments_with_the_days_run(
+    db: Session,
+    company: Company,
+    settings: Settings,
+    tmp_path: Path,
+    session_factory: sessionmaker[Session],
+) -> None:
+    rs = reminders_helpers.reminder_settings(settings, tmp_path)
+    late_payer = make_customer(db, company, risk_segment=RiskSegment.LOW)
+    for n in range(3):
+        item = invoice(db, late_payer, 1_000, dt.date(2026, 3, 1), dt.date(2026, 4, 1 + n))
+        pay(db, item, 1_000, dt.date(2026, 5, 20))
+    db.commit()
+    clock.freeze(dt.datetime(2026, 6, 30, 8, 0, tzinfo=dt.UTC))  # after the planning hour
+    assert run_if_due(session_factory, company.id, rs, reminders_helpers.book(rs)) is not None
+    db.expire_all()
+    assert late_payer.risk_segment is RiskSegment.HIGH
+    assert db.get(CustomerBehaviour, late_payer.id) is not None
