@@ -15,6 +15,7 @@ from portal.cases.models import (
     Instalment,
     InstalmentReminder,
 )
+from portal.cockpit.models import CustomerBehaviour
 from portal.company.models import Company
 from portal.customers.models import Contact, ContactRole, Customer, RiskSegment
 from portal.db import Base
@@ -73,6 +74,7 @@ __all__ = [
     "CreditNote",
     "CreditNoteStatus",
     "Customer",
+    "CustomerBehaviour",
     "DebtorSession",
     "DeliveryAttempt",
     "DeliveryStatus",

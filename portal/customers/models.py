@@ -37,6 +37,8 @@ class Customer(Base):
         enum_column(RiskSegment),
         default=RiskSegment.MEDIUM,
     )
+    # True once a credit manager chose the segment: the nightly suggestion leaves it alone.
+    risk_segment_pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     strategic: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped to revoke every link and portal session issued before.
     link_version: Mapped[int] = mapped_column(Integer, default=1)

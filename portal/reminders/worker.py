@@ -18,6 +18,7 @@ from portal.api import idempotency
 from portal.branding.service import load_look
 from portal.cases.checks import run_check
 from portal.cases.digest import deliver_digests
+from portal.cockpit import behaviour
 from portal.payments import receipts
 from portal.reminders import planning
 from portal.reminders.models import ReminderRun
@@ -47,10 +48,10 @@ def run_if_due(
     *,
     any_time: bool = False,
 ) -> planning.RunResult | None:
-    """Check plans and promises, then plan today's run, unless it ran already: one run per
-    company and day, whatever the number of workers. Days the system was down are not
-    replayed one by one: today's run moves each invoice to the furthest step it has
-    reached."""
+    """Check plans and promises, recompute payment behaviour, then plan today's run,
+    unless it ran already: one run per company and day, whatever the number of workers.
+    Days the system was down are not replayed one by one: today's run moves each invoice
+    to the furthest step it has reached."""
     now = clock.now()
     local = now.astimezone(ZoneInfo(settings.company.timezone))
     if not any_time and local.hour < settings.reminders.plan_hour:
@@ -76,6 +77,10 @@ def run_if_due(
         run_id = run.id
     # Broken plans and unkept promises release their holds before the day's planning.
     run_check(session_factory, settings, today)
+    # Segments learned from payment behaviour, before the planning that reads them.
+    with session_factory() as session, session.begin():
+        changed = behaviour.recompute(session, company_id, today)
+    log.info("payment behaviour of %s: %s segments changed", today, changed)
     with session_factory() as session:
         result = planning.run(
             session, company_id, book, calendar_for(settings), now=now, any_time=any_time

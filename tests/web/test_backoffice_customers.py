@@ -144,7 +144,7 @@ def test_a_viewer_sees_no_edit_links(client: TestClient, db: Session, company: C
     log_in(client, db, Role.VIEWER)
     page = client.get(f"/admin/customers/{customer.id}").text
     assert "/edit" not in page
-    assert "/admin/customers/new" not in client.get("/admin").text
+    assert "/admin/customers/new" not in client.get("/admin/customers").text
 
 
 # --- customers --------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def test_a_credit_manager_creates_then_edits_a_customer(
     client: TestClient, db: Session, company: Company
 ) -> None:
     manager = log_in(client, db, Role.CREDIT_MANAGER)
-    assert "/admin/customers/new" in client.get("/admin").text
+    assert "/admin/customers/new" in client.get("/admin/customers").text
     form = client.get("/admin/customers/new")
     assert form.status_code == 200
     assert 'for="f-siren"' in form.text
