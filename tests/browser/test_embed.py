@@ -46,7 +46,7 @@ def _admin(page: Page) -> None:
     page.get_by_label(en("Email address")).fill(DEMO_ADMIN_EMAIL)
     page.get_by_label(en("Password"), exact=True).fill(DEMO_ADMIN_PASSWORD)
     page.get_by_role("button", name=en("Log in")).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(en("Customers"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Dashboard"))
 
 
 def _frame_height(page: Page) -> int:
