@@ -1,6 +1,7 @@
 """Every mapped class, imported so the metadata is complete (Alembic, tests)."""
 
 from portal.access.models import DebtorSession
+from portal.bank.models import BankLine, BankLinePayment, BankStatement, LineStatus
 from portal.cases.models import (
     Agreement,
     Attachment,
@@ -47,6 +48,9 @@ __all__ = [
     "Actor",
     "Agreement",
     "Attachment",
+    "BankLine",
+    "BankLinePayment",
+    "BankStatement",
     "Base",
     "Case",
     "CaseInvoice",
@@ -71,6 +75,7 @@ __all__ = [
     "InstalmentReminder",
     "Invoice",
     "InvoiceStatus",
+    "LineStatus",
     "LinkScope",
     "LoginThrottle",
     "MessageStatus",
