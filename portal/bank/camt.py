@@ -38,7 +38,7 @@ def parse(data: bytes, message: str) -> ParsedStatement:
     found = detect(data)
     if found is None or found[0] != message:
         raise StatementError(
-            N_("This is not a camt.%(message)s file in version 02 or 08."), message=message
+            N_("This is not a camt.%(kind)s file in version 02 or 08."), kind=message
         )
     version = found[1]
     try:
@@ -51,8 +51,8 @@ def parse(data: bytes, message: str) -> ParsedStatement:
     if not checker.validate(root):
         problem = checker.error_log.last_error
         raise StatementError(
-            N_("The file does not follow the camt.%(message)s schema (line %(line)d): %(reason)s"),
-            message=message,
+            N_("The file does not follow the camt.%(kind)s schema (line %(line)d): %(reason)s"),
+            kind=message,
             line=problem.line if problem else 0,
             reason=(problem.message if problem else "")[:300],
         )
