@@ -106,7 +106,17 @@ def decide(session: Session, company_id: int, lines: Sequence[LineFacts]) -> lis
     undecided = _by_reference(session, company_id, lines, decisions)
     undecided = _by_invoice_number(session, company_id, undecided, decisions)
     _by_amount(session, company_id, undecided, decisions)
+    taken: set[int] = set()
     for decision in decisions.values():
+        if decision.request_id is not None:
+            if decision.request_id in taken:
+                # A second line paying one request in the same file: new money, a person looks.
+                decision.suggestions.append(
+                    _suggestion("rf", 90, decision.customer_id or 0, request_id=decision.request_id)
+                )
+                decision.rule = decision.request_id = decision.customer_id = None
+            else:
+                taken.add(decision.request_id)
         decision.suggestions.sort(key=lambda s: -int(s["score"]))
         del decision.suggestions[8:]
     return [decisions[line.id] for line in lines]

@@ -110,11 +110,10 @@ def queue(session: Session, company_id: int, limit: int = 100) -> list[QueueLine
     for found in by_amount.values():
         invoices.update({i.id: i for i in found})
     customer_ids = {s["customer_id"] for _l, s in stored} | {i.customer_id for i in invoices.values()}
-    names = dict(
-        session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(sorted(customer_ids))))
-        .tuples()
-        .all()
-    ) if customer_ids else {}
+    names: dict[int, str] = {}
+    if customer_ids:
+        query = select(Customer.id, Customer.name).where(Customer.id.in_(sorted(customer_ids)))
+        names = {int(row[0]): str(row[1]) for row in session.execute(query)}
     out = []
     for line in lines:
         entry = QueueLine(line)

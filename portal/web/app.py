@@ -28,6 +28,7 @@ from portal.payments.stripe_gateway import StripeGateway
 from portal.settings import PROJECT_ROOT, Settings, load_settings
 from portal.templating import make_environment
 from portal.web import (
+    bank,
     backoffice,
     backoffice_customers,
     backoffice_invoices,
@@ -126,6 +127,7 @@ def create_app(
         *backoffice_invoices.routes,
         *backoffice_payments.routes,
         *backoffice_transfers.routes,
+        *bank.routes,
         *reminders.routes,
         *cases.routes,
         *casework.routes,
