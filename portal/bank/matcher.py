@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from portal.bank.models import BankLine, BankLinePayment, LineStatus
 from portal.bank.references import creditor_references, invoice_tokens, name_key
 from portal.customers.models import Customer
+from portal.db import one_of
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.payments.models import Payment, PaymentMethod, PaymentRequest, PaymentRequestStatus
 from portal.payments.transfer import creditor_reference
@@ -64,6 +65,11 @@ class Decision:
         return self.rule is not None
 
 
+def batch_size(session: Session) -> int:
+    """Values per ``IN``: one array parameter on PostgreSQL takes many; SQLite counts them."""
+    return 20_000 if session.get_bind().dialect.name == "postgresql" else CHUNK
+
+
 def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -82,7 +88,7 @@ class _Open:
 def _invoices_where(session: Session, company_id: int, column: Any, values: Iterable[Any]) -> list[_Open]:
     found = []
     ordered = sorted(set(values))
-    for part in chunks(ordered):
+    for part in chunks(ordered, batch_size(session)):
         rows = session.execute(
             select(
                 _invoices.c.id,
@@ -91,7 +97,7 @@ def _invoices_where(session: Session, company_id: int, column: Any, values: Iter
                 _invoices.c.currency,
                 _invoices.c.amount_minor - _invoices.c.paid_minor,
                 _invoices.c.status,
-            ).where(_invoices.c.company_id == company_id, column.in_(part))
+            ).where(_invoices.c.company_id == company_id, one_of(session, column, part))
         )
         found.extend(_Open(*row) for row in rows)
     return found
@@ -132,11 +138,11 @@ def _by_reference(
             found[line.id] = (pairs, exact)
     request_ids = sorted({request for pairs, _e in found.values() for _c, request in pairs})
     requests: dict[int, PaymentRequest] = {}
-    for part in chunks(request_ids):
+    for part in chunks(request_ids, batch_size(session)):
         for request in session.scalars(
             select(PaymentRequest)
             .join(Customer, Customer.id == PaymentRequest.customer_id)
-            .where(PaymentRequest.id.in_(part), Customer.company_id == company_id)
+            .where(one_of(session, PaymentRequest.id, part), Customer.company_id == company_id)
         ):
             requests[request.id] = request
     confirmed = [r for r in requests.values() if r.status is PaymentRequestStatus.CONFIRMED]
@@ -182,13 +188,13 @@ def _confirmed_payments(session: Session, requests: Sequence[PaymentRequest]) ->
     """Requests confirmed by hand whose payment no bank line has taken yet -> payment id."""
     by_reference = {creditor_reference(r.customer_id, r.id): r.id for r in requests}
     out: dict[int, int] = {}
-    for part in chunks(sorted(by_reference)):
+    for part in chunks(sorted(by_reference), batch_size(session)):
         rows = session.execute(
             select(Payment.provider_reference, Payment.id)
             .outerjoin(BankLinePayment, BankLinePayment.payment_id == Payment.id)
             .where(
                 Payment.provider == "bank",
-                Payment.provider_reference.in_(part),
+                one_of(session, Payment.provider_reference, part),
                 BankLinePayment.id.is_(None),
             )
         )
@@ -233,12 +239,12 @@ def _by_invoice_number(
 
 def _known_ibans(session: Session, company_id: int, ibans: Iterable[str]) -> dict[str, set[int]]:
     out: dict[str, set[int]] = defaultdict(set)
-    for part in chunks(sorted(set(ibans) - {""})):
+    for part in chunks(sorted(set(ibans) - {""}), batch_size(session)):
         rows = session.execute(
             select(BankLine.debtor_iban, BankLine.customer_id)
             .where(
                 BankLine.company_id == company_id,
-                BankLine.debtor_iban.in_(part),
+                one_of(session, BankLine.debtor_iban, part),
                 BankLine.status == LineStatus.MATCHED,
                 BankLine.customer_id.is_not(None),
             )
@@ -268,7 +274,7 @@ def _by_amount(
         candidates[line.id] = found
     customer_ids = {c for found in candidates.values() for c in found}
     invoices: dict[int, list[_Open]] = defaultdict(list)
-    for part in chunks(sorted(customer_ids)):
+    for part in chunks(sorted(customer_ids), batch_size(session)):
         rows = session.execute(
             select(
                 _invoices.c.id,
@@ -278,16 +284,16 @@ def _by_amount(
                 _invoices.c.amount_minor - _invoices.c.paid_minor,
                 _invoices.c.status,
             ).where(
-                and_(_invoices.c.customer_id.in_(part), _invoices.c.status == InvoiceStatus.OPEN)
+                and_(one_of(session, _invoices.c.customer_id, part), _invoices.c.status == InvoiceStatus.OPEN)
             )
         )
         for row in rows:
             invoices[row[1]].append(_Open(*row))
     declared: dict[int, list[PaymentRequest]] = defaultdict(list)
-    for part in chunks(sorted(customer_ids)):
+    for part in chunks(sorted(customer_ids), batch_size(session)):
         for request in session.scalars(
             select(PaymentRequest).where(
-                PaymentRequest.customer_id.in_(part),
+                one_of(session, PaymentRequest.customer_id, part),
                 PaymentRequest.method == PaymentMethod.TRANSFER,
                 PaymentRequest.status == PaymentRequestStatus.DECLARED,
             )

@@ -14,13 +14,12 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.bank.models import BankLine, LineStatus
-from portal.bank.payments import confirm_request, record_parts
+from portal.bank.payments import LineRef, LineWrites, confirm_request, record_parts
 from portal.customers.models import Customer
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.payments.models import PaymentRequest, PaymentRequestStatus
 from portal.payments.requests import PaymentRequestError
 from portal.timeline.models import Actor
-from portal.timeline.service import record
 
 
 class ReviewError(Exception):
@@ -192,10 +191,12 @@ def match(
             raise ReviewError(ReviewError.UNKNOWN_INVOICE)
         if request.status not in (PaymentRequestStatus.OPEN, PaymentRequestStatus.DECLARED):
             raise ReviewError(ReviewError.REQUEST_CLOSED)
+        writes = LineWrites()
         try:
             payment = confirm_request(
                 session,
-                line,
+                writes,
+                LineRef.of(line),
                 request,
                 "manual",
                 today=today or clock.now().date(),
@@ -204,19 +205,24 @@ def match(
             )
         except PaymentRequestError:
             raise ReviewError(ReviewError.REQUEST_CLOSED) from None
+        _write(session, writes, line)
         return [payment]
     invoices = _open_invoices(session, line, invoice_ids)
     customers = {i.customer_id for i in invoices}
     if len(customers) != 1:
         raise ReviewError(ReviewError.SEVERAL_CUSTOMERS)
-    return record_parts(
+    writes = LineWrites()
+    payments = record_parts(
         session,
-        line,
+        writes,
+        LineRef.of(line),
         [(customers.pop(), line.amount_minor, [i.id for i in invoices])],
         "manual",
         actor=Actor.USER,
         user_id=user_id,
     )
+    _write(session, writes, line)
+    return payments
 
 
 def split(
@@ -232,35 +238,31 @@ def split(
     merged: dict[int, int] = {}
     for invoice_id, amount in parts:
         merged[invoice_id] = merged.get(invoice_id, 0) + amount
-    return record_parts(
+    writes = LineWrites()
+    payments = record_parts(
         session,
-        line,
+        writes,
+        LineRef.of(line),
         [(invoices[i].customer_id, amount, [i]) for i, amount in merged.items()],
         "split",
         actor=Actor.USER,
         user_id=user_id,
     )
+    _write(session, writes, line)
+    return payments
+
+
+def _write(session: Session, writes: LineWrites, line: BankLine) -> None:
+    session.flush()
+    writes.write(session)
+    session.expire(line)
 
 
 def dismiss(session: Session, line: BankLine, *, user_id: int) -> None:
     """Not a customer payment (a refund from a supplier, a transfer between accounts…)."""
     _lock_for_review(session, line)
-    line.status = LineStatus.NOT_CUSTOMER
-    line.decided_by_user_id = user_id
-    line.decided_at = clock.now()
-    record(
-        session,
-        company_id=line.company_id,
-        actor=Actor.USER,
-        actor_id=str(user_id),
-        action="bank_line.not_customer",
-        subject_type="bank_line",
-        subject_id=line.id,
-        details={
-            "amount_minor": line.amount_minor,
-            "currency": line.currency,
-            "booked_on": line.booked_on.isoformat(),
-            "entry_reference": line.entry_reference,
-        },
-    )
-    session.flush()
+    writes = LineWrites()
+    ref = LineRef.of(line)
+    writes.done(ref, LineStatus.NOT_CUSTOMER, user_id=user_id)
+    writes.event(ref, "bank_line.not_customer", None, Actor.USER, str(user_id))
+    _write(session, writes, line)

@@ -17,16 +17,19 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.bank import camt, camt053, camt054, cfonb120, csv_format
 from portal.bank.errors import StatementError
-from portal.bank.matcher import Decision, LineFacts, chunks, decide
+from portal.bank.matcher import Decision, LineFacts, batch_size, chunks, decide
 from portal.bank.models import BankLine, BankStatement, LineStatus
 from portal.bank.parsed import ParsedStatement
-from portal.bank.payments import confirm_request, link_existing, record_parts
-from portal.db import insert_many
+from portal.bank.payments import LineRef, LineWrites, confirm_request, link_existing, record_parts
+from portal.db import insert_many, one_of
 from portal.i18n import N_
+from portal.invoices.models import Invoice, InvoiceStatus
 from portal.payments.models import PaymentRequest
+from portal.payments.service import OpenInvoice
 
 MAX_BYTES = 64 * 1024 * 1024
 _lines = cast(Table, BankLine.__table__)
+_invoices = cast(Table, Invoice.__table__)
 
 
 @dataclass(frozen=True)
@@ -104,21 +107,45 @@ def import_statement(
     csv_mapping: Mapping[str, str] | None = None,
 ) -> ImportResult:
     parsed = read(data, account, csv_mapping)
+    stored = store_new_lines(
+        session, company_id, parsed, data, filename=filename, uploaded_by=uploaded_by
+    )
+    if stored is None:
+        return ImportResult(None, len(parsed.lines), 0, 0, 0, 0)
+    statement, new, facts = stored
+    decisions = decide(session, company_id, facts)
+    counts = apply(session, decisions, today)
+    return ImportResult(
+        statement.id, len(parsed.lines), new, counts["matched"], counts["review"], new - len(facts)
+    )
+
+
+def store_new_lines(
+    session: Session,
+    company_id: int,
+    parsed: ParsedStatement,
+    data: bytes,
+    *,
+    filename: str,
+    uploaded_by: str,
+) -> tuple[BankStatement, int, list[LineFacts]] | None:
+    """Add the statement and the lines not imported before (None: every line was); returns
+    the statement, how many lines were new, and the new credit lines to match."""
     iban = parsed.account_iban.replace(" ", "").upper()
     unique = {line.entry_reference: line for line in reversed(parsed.lines)}
     seen: set[str] = set()
-    for part in chunks(sorted(unique)):
+    for part in chunks(sorted(unique), batch_size(session)):
         seen.update(
             session.scalars(
                 select(BankLine.entry_reference).where(
-                    BankLine.account_iban == iban, BankLine.entry_reference.in_(part)
+                    BankLine.account_iban == iban, one_of(session, BankLine.entry_reference, part)
                 )
             )
         )
     fresh = [line for line in parsed.lines if line.entry_reference not in seen]
     fresh = list({line.entry_reference: line for line in reversed(fresh)}.values())[::-1]
     if not fresh:
-        return ImportResult(None, len(parsed.lines), 0, 0, 0, 0)
+        return None
     now = clock.now()
     statement = BankStatement(
         company_id=company_id,
@@ -170,43 +197,74 @@ def import_statement(
         for new_id, row in zip(ids, rows, strict=True)
         if row["credit"]
     ]
-    decisions = decide(session, company_id, facts)
-    counts = apply(session, decisions, today)
-    return ImportResult(
-        statement.id,
-        len(parsed.lines),
-        len(rows),
-        counts["matched"],
-        counts["review"],
-        len(rows) - len(facts),
-    )
+    return statement, len(rows), facts
 
 
 def apply(session: Session, decisions: list[Decision], today: dt.date) -> Counter[str]:
     """Record the exact matches; store the others' suggestions for the review queue."""
     counts: Counter[str] = Counter()
-    lines = {
-        line.id: line
-        for part in chunks(sorted(d.line_id for d in decisions))
-        for line in session.scalars(select(BankLine).where(BankLine.id.in_(part)))
-    }
+    lines: dict[int, LineRef] = {}
+    for part in chunks(sorted(d.line_id for d in decisions), batch_size(session)):
+        for row in session.execute(
+            select(
+                BankLine.id, BankLine.company_id, BankLine.booked_on, BankLine.amount_minor,
+                BankLine.currency, BankLine.entry_reference,
+            ).where(one_of(session, BankLine.id, part))
+        ):
+            lines[row[0]] = LineRef(*row)
+    locked = _lock_open_invoices(session, decisions, lines)
+    touched: set[int] = set()
+    writes = LineWrites()
     for decision in decisions:
         line = lines[decision.line_id]
-        if not decision.applies or decision.customer_id is None:
-            line.suggestions = decision.suggestions
+        customer_id = decision.customer_id
+        if not decision.applies or customer_id is None:
+            writes.done(line, LineStatus.REVIEW, suggestions=decision.suggestions)
             counts["review"] += 1
             continue
+        if customer_id in touched:
+            locked.pop(customer_id, None)  # changed since it was read: read again
+        touched.add(customer_id)
         rule = decision.rule or ""
         if decision.existing_payment_id is not None:
-            link_existing(session, line, decision.existing_payment_id, decision.customer_id, rule)
+            link_existing(writes, line, decision.existing_payment_id, customer_id, rule)
         elif decision.request_id is not None:
             request = session.get(PaymentRequest, decision.request_id)
             assert request is not None
-            confirm_request(session, line, request, rule, today=today)
+            confirm_request(session, writes, line, request, rule, today=today)
         else:
-            record_parts(
-                session, line, [(decision.customer_id, line.amount_minor, decision.invoice_ids)], rule
-            )
+            parts = [(customer_id, line.amount_minor, decision.invoice_ids)]
+            record_parts(session, writes, line, parts, rule, locked=locked)
         counts["matched"] += 1
-    session.flush()
+    writes.write(session)
     return counts
+
+
+def _lock_open_invoices(
+    session: Session, decisions: list[Decision], lines: dict[int, LineRef]
+) -> dict[int, list[OpenInvoice]]:
+    """The open invoices of the customers paid by invoice rules, locked in one statement per
+    batch of customers (as ``record_payment`` would lock them one customer at a time)."""
+    currency = {line.currency for line in lines.values()}
+    wanted = sorted(
+        {d.customer_id for d in decisions if d.applies and d.customer_id and not d.request_id}
+    )
+    out: dict[int, list[OpenInvoice]] = {c: [] for c in wanted}
+    if len(currency) != 1 or not wanted:
+        return {}
+    code = currency.pop()
+    for part in chunks(wanted, batch_size(session)):
+        rows = session.execute(
+            select(_invoices.c.customer_id, _invoices.c.id, _invoices.c.number,
+                   _invoices.c.amount_minor, _invoices.c.paid_minor)
+            .where(
+                one_of(session, _invoices.c.customer_id, part),
+                _invoices.c.currency == code,
+                _invoices.c.status == InvoiceStatus.OPEN,
+            )
+            .order_by(_invoices.c.customer_id, _invoices.c.due_date, _invoices.c.id)
+            .with_for_update()
+        )
+        for customer_id, *invoice in rows:
+            out[customer_id].append(OpenInvoice(*invoice))
+    return out
