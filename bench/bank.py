@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import Table, create_engine, func, make_url, select, text  # noqa: E402
+from sqlalchemy import create_engine, func, make_url, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 import portal.models  # noqa: E402, F401
@@ -71,10 +71,20 @@ def seed(db: Session, company_id: int, invoices: int, requests: int) -> list[dic
     customers = max(invoices // 4, 1)
     customer_rows = [
         {
-            "company_id": company_id, "reference": f"C{n:07d}", "name": f"Société {n} SARL",
-            "language": "fr", "timezone": "Europe/Paris", "risk_segment": "medium",
-            "strategic": False, "link_version": 1, "address_line1": "", "address_line2": "",
-            "postcode": "", "city": "", "country": "FR", "created_at": now,
+            "company_id": company_id,
+            "reference": f"C{n:07d}",
+            "name": f"Société {n} SARL",
+            "language": "fr",
+            "timezone": "Europe/Paris",
+            "risk_segment": "medium",
+            "strategic": False,
+            "link_version": 1,
+            "address_line1": "",
+            "address_line2": "",
+            "postcode": "",
+            "city": "",
+            "country": "FR",
+            "created_at": now,
         }
         for n in range(1, customers + 1)
     ]
@@ -85,10 +95,16 @@ def seed(db: Session, company_id: int, invoices: int, requests: int) -> list[dic
         due = dt.date(2026, 10, 1) + dt.timedelta(days=rng.randrange(0, 90))
         invoice_rows.append(
             {
-                "company_id": company_id, "customer_id": customer_ids[n % customers],
-                "number": f"F{n:09d}", "issue_date": due - dt.timedelta(days=30), "due_date": due,
-                "currency": "EUR", "amount_minor": rng.randrange(1_000, 5_000_000),
-                "paid_minor": 0, "status": "open", "created_at": now,
+                "company_id": company_id,
+                "customer_id": customer_ids[n % customers],
+                "number": f"F{n:09d}",
+                "issue_date": due - dt.timedelta(days=30),
+                "due_date": due,
+                "currency": "EUR",
+                "amount_minor": rng.randrange(1_000, 5_000_000),
+                "paid_minor": 0,
+                "status": "open",
+                "created_at": now,
             }
         )
     invoice_ids = insert_many(db, Invoice.__table__, invoice_rows)  # type: ignore[arg-type]
@@ -96,11 +112,18 @@ def seed(db: Session, company_id: int, invoices: int, requests: int) -> list[dic
         row["id"] = new_id
     request_rows = [
         {
-            "customer_id": invoice_rows[n]["customer_id"], "currency": "EUR",
-            "amount_minor": invoice_rows[n]["amount_minor"], "method": "transfer",
-            "status": "declared", "invoice_ids": [invoice_rows[n]["id"]], "created_at": now,
-            "declared_at": now, "declared_amount_minor": invoice_rows[n]["amount_minor"],
-            "declared_paid_on": TODAY, "grace_until": TODAY + dt.timedelta(days=7), "attempt": 1,
+            "customer_id": invoice_rows[n]["customer_id"],
+            "currency": "EUR",
+            "amount_minor": invoice_rows[n]["amount_minor"],
+            "method": "transfer",
+            "status": "declared",
+            "invoice_ids": [invoice_rows[n]["id"]],
+            "created_at": now,
+            "declared_at": now,
+            "declared_amount_minor": invoice_rows[n]["amount_minor"],
+            "declared_paid_on": TODAY,
+            "grace_until": TODAY + dt.timedelta(days=7),
+            "attempt": 1,
         }
         for n in range(requests)
     ]
@@ -122,19 +145,30 @@ def statement(invoice_rows: list[dict[str, Any]], lines: int, requests: int) -> 
         kind = n % 20
         if kind < 4 and n // 5 < requests:
             row = invoice_rows[n // 5]
-            entries.append(Entry(row["amount_minor"], f"B{n:08d}", structured=creditor_reference(
-                row["customer_id"], row["request"])))
+            entries.append(
+                Entry(
+                    row["amount_minor"],
+                    f"B{n:08d}",
+                    structured=creditor_reference(row["customer_id"], row["request"]),
+                )
+            )
             continue
         row = invoice_rows[others.pop()]
         if kind < 12:
-            entries.append(Entry(row["amount_minor"], f"B{n:08d}",
-                                 remittance=(f"VIR SEPA FACT {row['number']}",)))
+            entries.append(
+                Entry(
+                    row["amount_minor"], f"B{n:08d}", remittance=(f"VIR SEPA FACT {row['number']}",)
+                )
+            )
         elif kind < 16:
             number = int(row["number"][1:]) % max(len(invoice_rows) // 4, 1) + 1
             entries.append(Entry(row["amount_minor"], f"B{n:08d}", name=f"SOCIETE {number}"))
         elif kind < 19:
-            entries.append(Entry(rng.randrange(100, 9_999), f"B{n:08d}", name="Inconnu",
-                                 remittance=("VIREMENT",)))
+            entries.append(
+                Entry(
+                    rng.randrange(100, 9_999), f"B{n:08d}", name="Inconnu", remittance=("VIREMENT",)
+                )
+            )
         else:
             entries.append(Entry(rng.randrange(100, 9_999), f"B{n:08d}", credit=False))
     return camt(entries, version="001.08")
@@ -181,7 +215,9 @@ def measure(url: str, lines: int, invoices: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--lines", type=int, default=50_000)
     parser.add_argument("--invoices", type=int, default=200_000)
     args = parser.parse_args()
@@ -191,13 +227,21 @@ def main() -> None:
     finally:
         drop()
     parse = f["parse"]
-    print(f"CAMT.053 {f['lines']:,} lines ({f['mb']:.1f} MB), {args.invoices:,} open invoices, PostgreSQL")
+    print(
+        f"CAMT.053 {f['lines']:,} lines ({f['mb']:.1f} MB), "
+        f"{args.invoices:,} open invoices, PostgreSQL"
+    )
     print(f"  parse (XML + schema + checks)   {parse:8.2f} s")
     print(f"  store new lines (COPY)          {f['store']:8.2f} s")
     print(f"  match {f['credits']:,} credit lines        {f['match']:8.2f} s")
-    print(f"  record {f['matched']:,} payments          {f['record']:8.2f} s   ({f['review']:,} to review)")
+    print(
+        f"  record {f['matched']:,} payments          {f['record']:8.2f} s   "
+        f"({f['review']:,} to review)"
+    )
     print(f"  import again (adds nothing)     {f['again']:8.2f} s")
-    print(f"ratio (store + match) / parse: {(f['store'] + f['match']) / parse:.2f} (goal: at most 3)")
+    print(
+        f"ratio (store + match) / parse: {(f['store'] + f['match']) / parse:.2f} (goal: at most 3)"
+    )
     print(f"ratio match alone / parse: {f['match'] / parse:.2f}")
     whole = parse + f["store"] + f["match"] + f["record"]
     print(f"ratio whole import (parse + store + match + record) / parse: {whole / parse:.2f}")

@@ -98,8 +98,9 @@ def _signed(minor: int) -> str:
     return digits[:-1] + mark
 
 
-def cfonb(entries: list[Entry], *, bank: str = "30006", desk: str = "00001",
-          account: str = "12345678901") -> bytes:
+def cfonb(
+    entries: list[Entry], *, bank: str = "30006", desk: str = "00001", account: str = "12345678901"
+) -> bytes:
     """A CFONB 120 file: 01, a 04 (+ 05 payer name and label) per entry, 07."""
 
     def record(code: str, date: dt.date, body: str, amount: str = " " * 14, tail: str = "") -> str:
@@ -130,7 +131,9 @@ def cfonb(entries: list[Entry], *, bank: str = "30006", desk: str = "00001",
     return ("\r\n".join(lines) + "\r\n").encode("latin-1")
 
 
-def csv_statement(entries: list[Entry], header: str = "Date;Montant;Libellé;Nom;IBAN;Référence") -> bytes:
+def csv_statement(
+    entries: list[Entry], header: str = "Date;Montant;Libellé;Nom;IBAN;Référence"
+) -> bytes:
     rows = [header]
     for entry in entries:
         minor = entry.amount_minor if entry.credit else -entry.amount_minor

@@ -39,7 +39,12 @@ def import_(
 
 def counts(db: Session) -> dict[str, int]:
     tables = (
-        BankStatement, BankLine, BankLinePayment, Payment, PaymentAllocation, TimelineEvent,
+        BankStatement,
+        BankLine,
+        BankLinePayment,
+        Payment,
+        PaymentAllocation,
+        TimelineEvent,
         PaymentRequest,
     )
     out = {t.__name__: int(db.scalar(select(func.count()).select_from(t)) or 0) for t in tables}

@@ -142,7 +142,9 @@ def _line(
 ) -> ParsedLine:
     if tx is None:
         return ParsedLine(reference, booked_on, amount, currency, credit)
-    name = _text(tx, "c:RltdPties/c:Dbtr/c:Nm", ns) or _text(tx, "c:RltdPties/c:Dbtr/c:Pty/c:Nm", ns)
+    name = _text(tx, "c:RltdPties/c:Dbtr/c:Nm", ns) or _text(
+        tx, "c:RltdPties/c:Dbtr/c:Pty/c:Nm", ns
+    )
     unstructured = [(u.text or "") for u in tx.iterfind("c:RmtInf/c:Ustrd", ns)]
     structured = _text(tx, "c:RmtInf/c:Strd/c:CdtrRefInf/c:Ref", ns)
     return ParsedLine(

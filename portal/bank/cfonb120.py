@@ -38,7 +38,7 @@ def signed_amount(field: str, decimals: int) -> int:
 
 
 def _date(text: str) -> dt.date:
-    return dt.datetime.strptime(text, "%d%m%y").date()
+    return dt.date(2000 + int(text[4:6]), int(text[2:4]), int(text[0:2]))
 
 
 def _records(data: bytes) -> list[tuple[int, str]]:
@@ -68,8 +68,12 @@ def parse(data: bytes, account_iban: str) -> ParsedStatement:
         raise StatementError(N_("The file must hold the statement of one account."))
     bank, desk, number = accounts.pop()
     compact = account_iban.replace(" ", "").upper()
-    if not (compact.startswith("FR") and compact[4:9] == bank and compact[9:14] == desk
-            and compact[14:25] == number):
+    if not (
+        compact.startswith("FR")
+        and compact[4:9] == bank
+        and compact[9:14] == desk
+        and compact[14:25] == number
+    ):
         raise StatementError(
             N_("This statement is for account %(account)s, not the company's account."),
             account=f"{bank} {desk} {number}",

@@ -115,7 +115,7 @@ def _date(value: Cell) -> dt.date:
     text = str(value or "").strip()
     for pattern in ("%Y-%m-%d", "%d/%m/%Y", "%d/%m/%y", "%d.%m.%Y"):
         try:
-            return dt.datetime.strptime(text, pattern).date()
+            return dt.datetime.strptime(text, pattern).replace(tzinfo=dt.UTC).date()
         except ValueError:
             continue
     raise ValueError(text)

@@ -85,8 +85,10 @@ class _Open:
     status: str
 
 
-def _invoices_where(session: Session, company_id: int, column: Any, values: Iterable[Any]) -> list[_Open]:
-    found = []
+def _invoices_where(
+    session: Session, company_id: int, column: Any, values: Iterable[Any]
+) -> list[_Open]:
+    found: list[_Open] = []
     ordered = sorted(set(values))
     for part in chunks(ordered, batch_size(session)):
         rows = session.execute(
@@ -251,7 +253,8 @@ def _known_ibans(session: Session, company_id: int, ibans: Iterable[str]) -> dic
             .distinct()
         )
         for iban, customer_id in rows:
-            out[iban].add(int(customer_id))
+            if customer_id is not None:
+                out[iban].add(int(customer_id))
     return out
 
 
@@ -268,7 +271,7 @@ def _by_amount(
     ibans = _known_ibans(session, company_id, (line.debtor_iban for line in lines))
     candidates: dict[int, dict[int, str]] = {}
     for line in lines:
-        found: dict[int, str] = {c: "amount_iban" for c in ibans.get(line.debtor_iban, ())}
+        found: dict[int, str] = dict.fromkeys(ibans.get(line.debtor_iban, ()), "amount_iban")
         for customer_id in names.get(name_key(line.debtor_name), set()) if line.debtor_name else ():
             found.setdefault(customer_id, "amount_name")
         candidates[line.id] = found
@@ -284,7 +287,10 @@ def _by_amount(
                 _invoices.c.amount_minor - _invoices.c.paid_minor,
                 _invoices.c.status,
             ).where(
-                and_(one_of(session, _invoices.c.customer_id, part), _invoices.c.status == InvoiceStatus.OPEN)
+                and_(
+                    one_of(session, _invoices.c.customer_id, part),
+                    _invoices.c.status == InvoiceStatus.OPEN,
+                )
             )
         )
         for row in rows:
@@ -325,18 +331,26 @@ def _decide_by_amount(
     ]
     if len(requests) == 1:
         request, reason = requests[0]
-        decision.rule, decision.customer_id, decision.request_id = reason, request.customer_id, request.id
+        decision.rule, decision.customer_id, decision.request_id = (
+            reason,
+            request.customer_id,
+            request.id,
+        )
         return
     if not requests and len(exact) == 1:
         invoice, reason = exact[0]
         decision.rule, decision.customer_id = reason, invoice.customer_id
         decision.invoice_ids = [invoice.id]
         return
-    for request, reason in requests:
+    for request, _reason in requests:
         decision.suggestions.append(_request_suggestion(request, 70))
     for invoice, reason in exact:
-        decision.suggestions.append(_suggestion(reason, 60, invoice.customer_id, invoice_ids=[invoice.id]))
+        decision.suggestions.append(
+            _suggestion(reason, 60, invoice.customer_id, invoice_ids=[invoice.id])
+        )
     for customer_id, reason in customers.items():
         open_ids = [i.id for i in invoices.get(customer_id, []) if i.currency == line.currency]
         if open_ids:
-            decision.suggestions.append(_suggestion(reason, 30, customer_id, invoice_ids=open_ids[:20]))
+            decision.suggestions.append(
+                _suggestion(reason, 30, customer_id, invoice_ids=open_ids[:20])
+            )

@@ -58,7 +58,11 @@ class LineRef:
     @classmethod
     def of(cls, line: BankLine) -> LineRef:
         return cls(
-            line.id, line.company_id, line.booked_on, line.amount_minor, line.currency,
+            line.id,
+            line.company_id,
+            line.booked_on,
+            line.amount_minor,
+            line.currency,
             line.entry_reference,
         )
 
@@ -92,8 +96,13 @@ class LineWrites:
         )
 
     def event(
-        self, line: LineRef, action: str, customer_id: int | None, actor: Actor,
-        actor_id: str | None, **details: object,
+        self,
+        line: LineRef,
+        action: str,
+        customer_id: int | None,
+        actor: Actor,
+        actor_id: str | None,
+        **details: object,
     ) -> None:
         self.events.append(
             {
@@ -118,7 +127,9 @@ class LineWrites:
         insert_many(session, _links, self.links)
         record_many(session, self.events)
         if self.lines:
-            session.execute(_UPDATE_LINE, self.lines, execution_options={"synchronize_session": False})
+            session.execute(
+                _UPDATE_LINE, self.lines, execution_options={"synchronize_session": False}
+            )
         self.links, self.events, self.lines = [], [], []
 
 
@@ -147,10 +158,21 @@ def confirm_request(
         actor=actor,
         actor_id=_actor_id(user_id),
     )
-    writes.links.append({"line_id": line.id, "payment_id": payment.id, "amount_minor": line.amount_minor})
-    writes.done(line, LineStatus.MATCHED, rule=rule, customer_id=request.customer_id, user_id=user_id)
-    writes.event(line, "bank_line.matched", request.customer_id, actor, _actor_id(user_id),
-                 rule=rule, payment=payment.id)
+    writes.links.append(
+        {"line_id": line.id, "payment_id": payment.id, "amount_minor": line.amount_minor}
+    )
+    writes.done(
+        line, LineStatus.MATCHED, rule=rule, customer_id=request.customer_id, user_id=user_id
+    )
+    writes.event(
+        line,
+        "bank_line.matched",
+        request.customer_id,
+        actor,
+        _actor_id(user_id),
+        rule=rule,
+        payment=payment.id,
+    )
     return payment.id
 
 
@@ -158,10 +180,20 @@ def link_existing(
     writes: LineWrites, line: LineRef, payment_id: int, customer_id: int, rule: str
 ) -> None:
     """The transfer was confirmed by hand before the statement came: nothing new to record."""
-    writes.links.append({"line_id": line.id, "payment_id": payment_id, "amount_minor": line.amount_minor})
+    writes.links.append(
+        {"line_id": line.id, "payment_id": payment_id, "amount_minor": line.amount_minor}
+    )
     writes.done(line, LineStatus.MATCHED, rule=rule, customer_id=customer_id)
-    writes.event(line, "bank_line.matched", customer_id, Actor.SYSTEM, SYSTEM_ACTOR, rule=rule,
-                 payment=payment_id, already_recorded=True)
+    writes.event(
+        line,
+        "bank_line.matched",
+        customer_id,
+        Actor.SYSTEM,
+        SYSTEM_ACTOR,
+        rule=rule,
+        payment=payment_id,
+        already_recorded=True,
+    )
 
 
 def record_parts(
@@ -198,11 +230,26 @@ def record_parts(
             receipt=True,
             locked=(locked or {}).pop(customer_id, None),
         )
-        writes.links.append({"line_id": line.id, "payment_id": result.id, "amount_minor": amount_minor})
-        writes.event(line, "bank_line.matched", customer_id, actor, _actor_id(user_id), rule=rule,
-                     payment=result.id, part_minor=amount_minor)
+        writes.links.append(
+            {"line_id": line.id, "payment_id": result.id, "amount_minor": amount_minor}
+        )
+        writes.event(
+            line,
+            "bank_line.matched",
+            customer_id,
+            actor,
+            _actor_id(user_id),
+            rule=rule,
+            payment=result.id,
+            part_minor=amount_minor,
+        )
         payments.append(result.id)
     customers = {customer_id for customer_id, _a, _i in parts}
-    writes.done(line, LineStatus.MATCHED, rule=rule,
-                customer_id=customers.pop() if len(customers) == 1 else None, user_id=user_id)
+    writes.done(
+        line,
+        LineStatus.MATCHED,
+        rule=rule,
+        customer_id=customers.pop() if len(customers) == 1 else None,
+        user_id=user_id,
+    )
     return payments

@@ -82,7 +82,9 @@ def queue(session: Session, company_id: int, limit: int = 100) -> list[QueueLine
             .limit(limit)
         )
     )
-    stored: list[tuple[BankLine, dict[str, Any]]] = [(l, s) for l in lines for s in l.suggestions]
+    stored: list[tuple[BankLine, dict[str, Any]]] = [
+        (line, s) for line in lines for s in line.suggestions
+    ]
     invoice_ids = {i for _l, s in stored for i in s.get("invoice_ids", [])}
     # Any open invoice with exactly the line's amount, as a last suggestion.
     by_amount: dict[tuple[int, str], list[Invoice]] = {}
@@ -102,13 +104,19 @@ def queue(session: Session, company_id: int, limit: int = 100) -> list[QueueLine
                     .limit(5)
                 )
             )
-    invoices = {
-        i.id: i
-        for i in session.scalars(select(Invoice).where(Invoice.id.in_(sorted(invoice_ids))))
-    } if invoice_ids else {}
+    invoices = (
+        {
+            i.id: i
+            for i in session.scalars(select(Invoice).where(Invoice.id.in_(sorted(invoice_ids))))
+        }
+        if invoice_ids
+        else {}
+    )
     for found in by_amount.values():
         invoices.update({i.id: i for i in found})
-    customer_ids = {s["customer_id"] for _l, s in stored} | {i.customer_id for i in invoices.values()}
+    customer_ids = {s["customer_id"] for _l, s in stored} | {
+        i.customer_id for i in invoices.values()
+    }
     names: dict[int, str] = {}
     if customer_ids:
         query = select(Customer.id, Customer.name).where(Customer.id.in_(sorted(customer_ids)))

@@ -69,9 +69,13 @@ _SIMPLE = """
 
 
 def _party(version: str) -> str:
-    party = _complex("Party", _el("Nm", "Max140Text") + _any("PstlAdr", "Id", "CtryOfRes", "CtctDtls"))
+    party = _complex(
+        "Party", _el("Nm", "Max140Text") + _any("PstlAdr", "Id", "CtryOfRes", "CtctDtls")
+    )
     if version == "001.02":
-        return party + _complex("DebtorParty", _el("Nm", "Max140Text") + _any("PstlAdr", "Id", "CtryOfRes", "CtctDtls"))
+        return party + _complex(
+            "DebtorParty", _el("Nm", "Max140Text") + _any("PstlAdr", "Id", "CtryOfRes", "CtctDtls")
+        )
     return party + (
         '<xs:complexType name="DebtorParty"><xs:choice>'
         '<xs:element name="Pty" type="Party"/><xs:element name="Agt" type="xs:anyType"/>'

@@ -9,7 +9,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
@@ -161,7 +161,7 @@ def store_new_lines(
     )
     session.add(statement)
     session.flush()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "company_id": company_id,
             "statement_id": statement.id,
@@ -207,8 +207,12 @@ def apply(session: Session, decisions: list[Decision], today: dt.date) -> Counte
     for part in chunks(sorted(d.line_id for d in decisions), batch_size(session)):
         for row in session.execute(
             select(
-                BankLine.id, BankLine.company_id, BankLine.booked_on, BankLine.amount_minor,
-                BankLine.currency, BankLine.entry_reference,
+                BankLine.id,
+                BankLine.company_id,
+                BankLine.booked_on,
+                BankLine.amount_minor,
+                BankLine.currency,
+                BankLine.entry_reference,
             ).where(one_of(session, BankLine.id, part))
         ):
             lines[row[0]] = LineRef(*row)
@@ -255,8 +259,13 @@ def _lock_open_invoices(
     code = currency.pop()
     for part in chunks(wanted, batch_size(session)):
         rows = session.execute(
-            select(_invoices.c.customer_id, _invoices.c.id, _invoices.c.number,
-                   _invoices.c.amount_minor, _invoices.c.paid_minor)
+            select(
+                _invoices.c.customer_id,
+                _invoices.c.id,
+                _invoices.c.number,
+                _invoices.c.amount_minor,
+                _invoices.c.paid_minor,
+            )
             .where(
                 one_of(session, _invoices.c.customer_id, part),
                 _invoices.c.currency == code,

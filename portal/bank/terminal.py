@@ -29,7 +29,9 @@ def import_file(
     account = Account(settings.company.iban, settings.company.currency)
     try:
         with transaction(factory) as db:
-            header = csv_format.header_of(data) if not data.lstrip().startswith((b"<", b"01")) else []
+            header = (
+                csv_format.header_of(data) if not data.lstrip().startswith((b"<", b"01")) else []
+            )
             saved = csv_format.saved_mapping(db, company_id, header) if header else None
             with db.begin_nested() as attempt:
                 result = import_statement(

@@ -28,12 +28,12 @@ from portal.payments.stripe_gateway import StripeGateway
 from portal.settings import PROJECT_ROOT, Settings, load_settings
 from portal.templating import make_environment
 from portal.web import (
-    bank,
     backoffice,
     backoffice_customers,
     backoffice_invoices,
     backoffice_payments,
     backoffice_transfers,
+    bank,
     card,
     cases,
     casework,

@@ -32,8 +32,17 @@ PAGE = f"{PREFIX}/bank"
 LINES = f"{PAGE}/lines"
 FORM_OVERHEAD = 64 * 1024
 SPLIT_ROWS = 3
-MAPPED = ("booked_on", "amount", "credit", "debit", "currency", "debtor_name", "debtor_iban",
-          "remittance", "reference")
+MAPPED = (
+    "booked_on",
+    "amount",
+    "credit",
+    "debit",
+    "currency",
+    "debtor_name",
+    "debtor_iban",
+    "remittance",
+    "reference",
+)
 
 
 def account_of(settings: Settings) -> Account:
@@ -62,7 +71,9 @@ def _imported(request: Request) -> dict[str, int] | None:
     return {k: int(v) for k, v in zip(keys, values, strict=True)}
 
 
-def _page(request: Request, db: Session, user: User, *, status_code: int = 200, **values: Any) -> Response:
+def _page(
+    request: Request, db: Session, user: User, *, status_code: int = 200, **values: Any
+) -> Response:
     state = request.app.state
     settings: Settings = state.settings
     statements = list(
@@ -156,7 +167,11 @@ def _upload(request: Request, form: FormData, data: bytes, name: str) -> Respons
                     attempt.rollback()
         except StatementError as error:
             return _page(
-                request, db, user, error=_(error.message, **error.values), header=header,
+                request,
+                db,
+                user,
+                error=_(error.message, **error.values),
+                header=header,
                 status_code=400,
             )
         if check_only:
@@ -181,7 +196,9 @@ def _posted_mapping(form: FormData) -> dict[str, str]:
 
 
 def _summary(result: ImportResult) -> str:
-    return f"new={result.new}&matched={result.matched}&review={result.review}&debits={result.debits}"
+    return (
+        f"new={result.new}&matched={result.matched}&review={result.review}&debits={result.debits}"
+    )
 
 
 def lines_page(request: Request) -> Response:
@@ -192,7 +209,9 @@ def lines_page(request: Request) -> Response:
         return _lines(request, db, user)
 
 
-def _lines(request: Request, db: Session, user: User, *, status_code: int = 200, **values: Any) -> Response:
+def _lines(
+    request: Request, db: Session, user: User, *, status_code: int = 200, **values: Any
+) -> Response:
     state = request.app.state
     return render(
         request,
@@ -233,14 +252,14 @@ def _numbers(db: Session, company_id: int, text: str) -> list[int] | None:
     numbers = [n.strip() for n in text.replace(";", ",").split(",") if n.strip()][:50]
     if not numbers:
         return []
-    found = dict(
-        (str(row[0]), int(row[1]))
+    found = {
+        str(row[0]): int(row[1])
         for row in db.execute(
             select(Invoice.number, Invoice.id).where(
                 Invoice.company_id == company_id, Invoice.number.in_(numbers)
             )
         )
-    )
+    }
     return [found[n] for n in numbers] if all(n in found for n in numbers) else None
 
 
@@ -279,9 +298,13 @@ def _line_action(request: Request, form: FormData) -> Response:
                         today=clock.today_in(settings.company.timezone),
                     )
                 else:
-                    review.split(db, line, _parts(db, state.company_id, form, line.currency), user_id=user.id)
+                    review.split(
+                        db, line, _parts(db, state.company_id, form, line.currency), user_id=user.id
+                    )
         except review.ReviewError as exc:
-            return _lines(request, db, user, error=_error(exc.key), error_for=line_id, status_code=400)
+            return _lines(
+                request, db, user, error=_error(exc.key), error_for=line_id, status_code=400
+            )
     return RedirectResponse(f"{LINES}?done={action}", status_code=303)
 
 
@@ -306,5 +329,7 @@ routes = [
     Route(PAGE, bank_page, name="admin_bank"),
     Route(f"{PAGE}/import", upload, methods=["POST"], name="admin_bank_import"),
     Route(LINES, lines_page, name="admin_bank_lines"),
-    Route(f"{LINES}/{{line_id:int}}/{{action}}", line_action, methods=["POST"], name="admin_bank_line"),
+    Route(
+        f"{LINES}/{{line_id:int}}/{{action}}", line_action, methods=["POST"], name="admin_bank_line"
+    ),
 ]

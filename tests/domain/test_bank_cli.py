@@ -50,7 +50,9 @@ def test_bank_import_records_matches_and_a_second_run_adds_nothing(
     assert main(["bank", "import", str(statement), "--dry-run"]) == 0
     assert "would import 2 new lines of 2: 1 recorded as payments" in capsys.readouterr().out
     assert main(["bank", "import", str(statement)]) == 0
-    assert "imported 2 new lines of 2: 1 recorded as payments, 1 to match" in capsys.readouterr().out
+    assert (
+        "imported 2 new lines of 2: 1 recorded as payments, 1 to match" in capsys.readouterr().out
+    )
     assert main(["bank", "import", str(statement)]) == 0
     assert "imported 0 new lines of 2" in capsys.readouterr().out
     wrong = tmp_path / "other.xml"

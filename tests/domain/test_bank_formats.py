@@ -17,19 +17,28 @@ from tests.bank_import import counts, import_
 from tests.factories import make_customer, make_invoice
 
 ENTRIES = [
-    Entry(12_345, "E-1", name="Durand SA", iban="FR1420041010050500013M02606",
-          remittance=("Facture F-1",), structured="RF18539007547034"),
+    Entry(
+        12_345,
+        "E-1",
+        name="Durand SA",
+        iban="FR1420041010050500013M02606",
+        remittance=("Facture F-1",),
+        structured="RF18539007547034",
+    ),
     Entry(5_000, "E-2", credit=False, remittance=("Loyer",)),
 ]
 
 
 @pytest.mark.parametrize("message", ["053", "054"])
 @pytest.mark.parametrize("version", ["001.02", "001.08"])
-def test_camt_versions_02_and_08_are_read_after_the_schema_check(message: str, version: str) -> None:
+def test_camt_versions_02_and_08_are_read_after_the_schema_check(
+    message: str, version: str
+) -> None:
     data = camt(ENTRIES, message=message, version=version)
     parsed = camt053.camt.parse(data, message)
     first, second = parsed.lines
-    assert parsed.account_iban == ACCOUNT and parsed.format == f"camt.{message}"
+    assert parsed.account_iban == ACCOUNT
+    assert parsed.format == f"camt.{message}"
     assert (first.amount_minor, first.credit, first.debtor_name) == (12_345, True, "Durand SA")
     assert first.structured_reference == "RF18539007547034"
     assert first.debtor_iban == "FR1420041010050500013M02606"
@@ -59,18 +68,30 @@ def test_cfonb_120_movements_with_their_complements() -> None:
 def test_csv_with_known_headers_and_with_a_saved_mapping(db: Session, company: Company) -> None:
     lines = csv_format.parse(csv_statement(ENTRIES), ACCOUNT, "EUR", None).lines
     assert [(x.amount_minor, x.credit, x.entry_reference) for x in lines] == [
-        (12_345, True, "E-1"), (5_000, False, "E-2")]
+        (12_345, True, "E-1"),
+        (5_000, False, "E-2"),
+    ]
     odd = csv_statement(ENTRIES, header="Jour;Somme;Texte;Qui;Cpt;Num")
     with pytest.raises(StatementError, match="not mapped"):
         csv_format.parse(odd, ACCOUNT, "EUR", None)
     header = csv_format.header_of(odd)
     csv_format.save_mapping(
-        db, company.id, header,
-        {"Jour": "booked_on", "Somme": "amount", "Texte": "remittance", "Qui": "debtor_name",
-         "Num": "reference"}, None)
+        db,
+        company.id,
+        header,
+        {
+            "Jour": "booked_on",
+            "Somme": "amount",
+            "Texte": "remittance",
+            "Qui": "debtor_name",
+            "Num": "reference",
+        },
+        None,
+    )
     saved = csv_format.saved_mapping(db, company.id, header)
     assert csv_format.parse(odd, ACCOUNT, "EUR", saved).lines == [
-        line.__class__(**{**line.__dict__, "debtor_iban": ""}) for line in lines]
+        line.__class__(**{**line.__dict__, "debtor_iban": ""}) for line in lines
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["camt053", "camt054", "cfonb", "csv"])
@@ -97,7 +118,7 @@ def test_a_later_statement_overlapping_the_first_adds_only_its_new_lines(
     db: Session, company: Company
 ) -> None:
     import_(db, company, camt(ENTRIES))
-    more = ENTRIES + [Entry(700, "E-3", name="Nobody")]
+    more = [*ENTRIES, Entry(700, "E-3", name="Nobody")]
     result = import_(db, company, camt(more, statement_id="STMT-2"))
     assert (result.total, result.new) == (3, 1)
 

@@ -75,15 +75,20 @@ def test_an_rf_reference_confirms_the_declared_transfer_with_receipt_and_timelin
     request = declared(db, customer, invoice)
     text = rf(request) if exact else format_creditor_reference(rf(request)).lower()
     structured = text if exact else ""
-    result = import_(db, company, camt([Entry(20_000, "A1", remittance=(text,) if not exact else (),
-                                                structured=structured)]))
+    result = import_(
+        db,
+        company,
+        camt([Entry(20_000, "A1", remittance=(text,) if not exact else (), structured=structured)]),
+    )
     assert (result.matched, result.review) == (1, 0)
     db.refresh(invoice)
     db.refresh(request)
-    assert invoice.status is InvoiceStatus.PAID and invoice.transfer_pending_until is None
+    assert invoice.status is InvoiceStatus.PAID
+    assert invoice.transfer_pending_until is None
     assert request.status is PaymentRequestStatus.CONFIRMED
     payment = db.scalars(select(Payment)).one()
-    assert payment.receipt_pending and payment.payment_request_id == request.id
+    assert payment.receipt_pending
+    assert payment.payment_request_id == request.id
     assert line(db).matched_by == ("rf" if exact else "rf_tolerant")
     assert {"transfer.confirmed", "payment.recorded", "bank_line.matched"} <= set(
         actions(db, customer.id)
@@ -95,7 +100,11 @@ def test_a_transfer_confirmed_by_hand_is_not_recorded_twice(db: Session, company
     invoice = make_invoice(db, customer, amount_minor=9_900)
     request = declared(db, customer, invoice)
     payment_requests.confirm_transfer(
-        db, request, amount_minor=9_900, received_on=dt.date(2026, 12, 1), today=dt.date(2026, 12, 3)
+        db,
+        request,
+        amount_minor=9_900,
+        received_on=dt.date(2026, 12, 1),
+        today=dt.date(2026, 12, 3),
     )
     import_(db, company, camt([Entry(9_900, "A2", structured=rf(request))]))
     assert len(db.scalars(select(Payment)).all()) == 1
@@ -105,16 +114,23 @@ def test_a_transfer_confirmed_by_hand_is_not_recorded_twice(db: Session, company
     assert line(db).status is LineStatus.REVIEW
 
 
-def test_invoice_numbers_in_the_remittance_pay_those_invoices(db: Session, company: Company) -> None:
+def test_invoice_numbers_in_the_remittance_pay_those_invoices(
+    db: Session, company: Company
+) -> None:
     customer = make_customer(db, company)
     older = make_invoice(db, customer, amount_minor=1_000, due_in_days=-20)
     one = make_invoice(db, customer, amount_minor=3_000, number="F2026-0101")
     two = make_invoice(db, customer, amount_minor=2_000, number="F2026-0102")
-    import_(db, company, camt([Entry(5_000, "B1", remittance=("Fact. F2026-0101 et", "F2026-0102"))]))
+    import_(
+        db, company, camt([Entry(5_000, "B1", remittance=("Fact. F2026-0101 et", "F2026-0102"))])
+    )
     for invoice in (older, one, two):
         db.refresh(invoice)
     assert (one.status, two.status, older.status) == (
-        InvoiceStatus.PAID, InvoiceStatus.PAID, InvoiceStatus.OPEN)
+        InvoiceStatus.PAID,
+        InvoiceStatus.PAID,
+        InvoiceStatus.OPEN,
+    )
     assert line(db).matched_by == "invoice_number"
 
 
@@ -135,15 +151,26 @@ def test_a_partial_payment_leaves_the_rest_due_and_an_overpayment_is_credit(
 def test_amount_and_name_or_iban_match_an_open_invoice(db: Session, company: Company) -> None:
     customer = make_customer(db, company, name="Boulangerie Martin SARL")
     invoice = make_invoice(db, customer, amount_minor=4_321)
-    import_(db, company, camt([Entry(4_321, "D1", name="BOULANGERIE MARTIN",
-                                     iban="FR1420041010050500013M02606")]))
+    import_(
+        db,
+        company,
+        camt([Entry(4_321, "D1", name="BOULANGERIE MARTIN", iban="FR1420041010050500013M02606")]),
+    )
     db.refresh(invoice)
-    assert invoice.status is InvoiceStatus.PAID and line(db).matched_by == "amount_name"
+    assert invoice.status is InvoiceStatus.PAID
+    assert line(db).matched_by == "amount_name"
     later = make_invoice(db, customer, amount_minor=1_234)
-    import_(db, company, camt([Entry(1_234, "D2", name="B. Martin",
-                                     iban="FR1420041010050500013M02606")], statement_id="S2"))
+    import_(
+        db,
+        company,
+        camt(
+            [Entry(1_234, "D2", name="B. Martin", iban="FR1420041010050500013M02606")],
+            statement_id="S2",
+        ),
+    )
     db.refresh(later)
-    assert later.status is InvoiceStatus.PAID and line(db).matched_by == "amount_iban"
+    assert later.status is InvoiceStatus.PAID
+    assert line(db).matched_by == "amount_iban"
 
 
 def test_amount_and_name_confirm_a_declared_transfer_without_reference(
@@ -163,11 +190,17 @@ def test_ambiguity_goes_to_review_with_ranked_suggestions(db: Session, company: 
     other = make_customer(db, company, name="Leroy")
     make_invoice(db, other, number="L-1")
     make_invoice(db, customer, number="D-1")
-    result = import_(db, company, camt([
-        Entry(5_000, "E1", name="Dupont"),
-        Entry(20_000, "E2", remittance=("L-1 D-1",)),
-        Entry(777, "E3", name="Inconnu"),
-    ]))
+    result = import_(
+        db,
+        company,
+        camt(
+            [
+                Entry(5_000, "E1", name="Dupont"),
+                Entry(20_000, "E2", remittance=("L-1 D-1",)),
+                Entry(777, "E3", name="Inconnu"),
+            ]
+        ),
+    )
     assert (result.matched, result.review) == (0, 3)
     queued = review.queue(db, company.id)
     assert [q.line.entry_reference for q in queued] == ["E1", "E2", "E3"]
@@ -201,12 +234,20 @@ def test_review_answers_match_split_and_not_a_customer_payment(
         db.refresh(invoice)
         assert invoice.status is InvoiceStatus.PAID
     assert [x.status for x in (one, two, three)] == [
-        LineStatus.MATCHED, LineStatus.MATCHED, LineStatus.NOT_CUSTOMER]
-    assert len(db.scalars(select(BankLinePayment).where(BankLinePayment.line_id == two.id)).all()) == 2
+        LineStatus.MATCHED,
+        LineStatus.MATCHED,
+        LineStatus.NOT_CUSTOMER,
+    ]
+    assert (
+        len(db.scalars(select(BankLinePayment).where(BankLinePayment.line_id == two.id)).all()) == 2
+    )
 
 
 def test_the_reminder_engine_sees_the_payment_at_send_time(
-    db: Session, company: Company, settings: Settings, tmp_path: Path,
+    db: Session,
+    company: Company,
+    settings: Settings,
+    tmp_path: Path,
     session_factory: sessionmaker[Session],
 ) -> None:
     rs = reminder_settings(settings, tmp_path)

@@ -44,8 +44,9 @@ def test_never_over_allocated_and_importing_again_is_a_no_op(
             company = sync_company(db, settings.company)
             customers = [make_customer(db, company, name=f"Client {run} {n}") for n in range(2)]
             invoices = [
-                make_invoice(db, customers[n % 2], amount_minor=1_000 * (n + 1),
-                             number=f"H{run}-{n}")
+                make_invoice(
+                    db, customers[n % 2], amount_minor=1_000 * (n + 1), number=f"H{run}-{n}"
+                )
                 for n in range(4)
             ]
             request = payment_requests.prepare_transfer(db, customers[0], None, [invoices[0].id])
@@ -58,7 +59,9 @@ def test_never_over_allocated_and_importing_again_is_a_no_op(
                 }.get(kind, "")
                 entries.append(
                     Entry(
-                        amount, f"P{run}-{number}", credit=kind != "debit",
+                        amount,
+                        f"P{run}-{number}",
+                        credit=kind != "debit",
                         name=f"Client {run} {index % 2}" if kind == "name" else "",
                         remittance=(text,) if text else (),
                         booked_on=dt.date(2026, 12, 1),
