@@ -106,6 +106,8 @@ def import_statement(
     today: dt.date,
     csv_mapping: Mapping[str, str] | None = None,
 ) -> ImportResult:
+    """Import ``data`` in the caller's transaction: read and check it whole (StatementError
+    before anything is written), add its new lines, record the exact matches."""
     parsed = read(data, account, csv_mapping)
     stored = store_new_lines(
         session, company_id, parsed, data, filename=filename, uploaded_by=uploaded_by
