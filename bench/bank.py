@@ -208,7 +208,7 @@ def measure(url: str, lines: int, invoices: int, *, record: bool = True) -> dict
             counts = Counter(matched=sum(d.applies for d in decisions))
             counts["review"] = len(decisions) - counts["matched"]
         figures["record"] = time.perf_counter() - started
-    figures.update(lines=len(parsed.lines), credits=len(facts), **counts)
+    figures.update(lines=len(parsed.lines), credits=len(facts), recorded=record, **counts)
     with factory() as db, db.begin():
         before = db.scalar(select(func.count()).select_from(BankLine))
         started = time.perf_counter()
@@ -245,7 +245,7 @@ def main() -> None:
     print(f"  match {f['credits']:,} credit lines        {f['match']:8.2f} s")
     print(
         f"  record {f['matched']:,} payments          {f['record']:8.2f} s   "
-        f"({f['review']:,} to review)"
+        f"({f['review']:,} to review){'' if f['recorded'] else ', not recorded (--no-record)'}"
     )
     print(f"  import again (adds nothing)     {f['again']:8.2f} s")
     print(
