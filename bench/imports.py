@@ -6,8 +6,9 @@ again (it must write nothing); then 2N invoices for the peak memory; and SQLite'
     .venv/bin/python bench/imports.py --invoices 100000 --no-double
 
 Each import runs ``portal.imports.terminal.import_file`` (what ``portal import FILE`` does:
-store the file, read its columns, apply it in batches of bounded transactions) in a child
-process, so that its peak resident memory is its own. Prints the figures and the ratios;
+store the file, read its columns, apply it: set-based on PostgreSQL, see
+``portal.imports.bulk``; in batches of bounded transactions on SQLite) in a child process, so
+that its peak resident memory is its own. Prints the figures and the ratios;
 asserts only that the second import changed nothing.
 """
 

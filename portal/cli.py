@@ -338,6 +338,9 @@ def start_worker_thread(settings: Settings, *, any_time: bool) -> Any:
         daemon=True,
     )
     thread.start()
+    from portal.webhooks import worker as webhooks
+
+    webhooks.start_thread(factory, settings, stop)
     return stop
 
 
@@ -353,6 +356,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from portal.payments.receipts import deliver_pending
     from portal.reminders.outbox import deliver_due, new_worker_id
     from portal.reminders.worker import run_if_due, run_worker
+    from portal.webhooks import worker as webhooks
+    from portal.webhooks.delivery import deliver_due as deliver_webhooks
+    from portal.webhooks.transport import Connections
 
     settings = _migrated_settings()
     logging.basicConfig(
@@ -374,15 +380,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
             receipts = deliver_pending(factory, ctx.templates, ctx.mailer, settings)
             imports.run_once(factory, settings)
             digests = deliver_digests(factory, ctx.templates, ctx.mailer, settings)
+            connections, hooks = Connections(settings.api.webhook_timeout_seconds), 0
+            while attempted := deliver_webhooks(factory, settings.api, connections):
+                hooks += attempted
+            connections.close()
             print(
                 f"{sent} messages handed over, {receipts} payment receipts sent, "
-                f"{digests} message digests sent."
+                f"{digests} message digests sent, {hooks} webhook deliveries attempted."
             )
             return 0
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         imports.start_thread(factory, settings, stop)
+        webhooks.start_thread(factory, settings, stop)
         run_worker(factory, company_id, ctx, book, stop, plan=not args.no_plan)
     finally:
         engine.dispose()
@@ -772,9 +783,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "worker",
-        help="plan once a day, deliver the reminder outbox, apply queued imports",
+        help="plan once a day, deliver the reminder outbox and webhooks, apply queued imports",
         description="Plan the day's reminders from PORTAL_REMINDER_PLAN_HOUR (catching up a "
-        "missed day once) and deliver the outbox: SMTP, SMS, letters, call tasks. "
+        "missed day once) and deliver the outbox: SMTP, SMS, letters, call tasks; deliver "
+        "outgoing webhooks. "
         "Several workers may run at once on PostgreSQL.",
     )
     worker.add_argument("--once", action="store_true", help="deliver what is due, then exit")

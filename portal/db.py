@@ -320,3 +320,19 @@ def analyze(session: Session, *tables: str) -> None:
     for ``company_id = 1`` instead of looking references up."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"ANALYZE {', '.join(tables)}"))
+
+
+def stamp_updates(model: type[Any]) -> None:
+    """Keep ``model.updated_at`` on the time of its last change: every UPDATE of one of its
+    columns through the ORM sets it (``clock.now()``), so the API's ``updated_since`` and a
+    nightly sync see every change, whichever service made it."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import object_session
+
+    from portal import clock
+
+    @event.listens_for(model, "before_update")
+    def _stamp(_mapper: Any, _connection: Any, target: Any) -> None:
+        session = object_session(target)
+        if session is not None and session.is_modified(target, include_collections=False):
+            target.updated_at = clock.now()

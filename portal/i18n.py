@@ -8,9 +8,11 @@ from contextvars import ContextVar
 from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
+from babel.dates import format_datetime as babel_format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -89,6 +91,12 @@ def negotiate(accept_language: str | None, supported: tuple[str, ...]) -> str | 
 def format_date(value: dt.date, locale: str, form: str = "medium") -> str:
     # Cached like money: lists show the same few hundred dates again and again.
     return babel_format_date(value, format=form, locale=_parsed_locale(locale))
+
+
+def format_moment(value: dt.datetime, locale: str, timezone: str, form: str = "short") -> str:
+    return babel_format_datetime(
+        value, format=form, tzinfo=ZoneInfo(timezone), locale=_parsed_locale(locale)
+    )
 
 
 @cache

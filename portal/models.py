@@ -1,7 +1,9 @@
 """Every mapped class, imported so the metadata is complete (Alembic, tests)."""
 
 from portal.access.models import DebtorSession
+from portal.api.models import ApiKey, IdempotentRequest, KeyScope
 from portal.bank.models import BankLine, BankLinePayment, BankStatement, LineStatus
+from portal.branding.models import Branding, BrandingText
 from portal.cases.models import (
     Agreement,
     Attachment,
@@ -14,9 +16,11 @@ from portal.cases.models import (
     Instalment,
     InstalmentReminder,
 )
+from portal.cockpit.models import CustomerBehaviour
 from portal.company.models import Company
 from portal.customers.models import Contact, ContactRole, Customer, RiskSegment
 from portal.db import Base
+from portal.embed.models import EmbedOrigin
 from portal.holds.models import HoldKind, ReminderHold
 from portal.imports.models import Import, ImportMapping, ImportStatus
 from portal.invoices.models import CreditNote, CreditNoteStatus, Invoice, InvoiceStatus
@@ -43,15 +47,25 @@ from portal.reminders.models import (
 )
 from portal.timeline.models import Actor, TimelineEvent
 from portal.users.models import LoginThrottle, Role, User, UserSession
+from portal.webhooks.models import (
+    DeliveryAttempt,
+    DeliveryStatus,
+    OutgoingEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "Actor",
     "Agreement",
+    "ApiKey",
     "Attachment",
     "BankLine",
     "BankLinePayment",
     "BankStatement",
     "Base",
+    "Branding",
+    "BrandingText",
     "Case",
     "CaseInvoice",
     "CaseKind",
@@ -64,10 +78,15 @@ __all__ = [
     "CreditNote",
     "CreditNoteStatus",
     "Customer",
+    "CustomerBehaviour",
     "DebtorSession",
+    "DeliveryAttempt",
+    "DeliveryStatus",
     "DisputeReason",
+    "EmbedOrigin",
     "FreshLinkRequest",
     "HoldKind",
+    "IdempotentRequest",
     "Import",
     "ImportMapping",
     "ImportStatus",
@@ -75,10 +94,12 @@ __all__ = [
     "InstalmentReminder",
     "Invoice",
     "InvoiceStatus",
+    "KeyScope",
     "LineStatus",
     "LinkScope",
     "LoginThrottle",
     "MessageStatus",
+    "OutgoingEvent",
     "Payment",
     "PaymentAllocation",
     "PaymentMethod",
@@ -98,5 +119,7 @@ __all__ = [
     "TimelineEvent",
     "User",
     "UserSession",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookEvent",
 ]

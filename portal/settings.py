@@ -7,6 +7,7 @@ set. docs/configuration.md lists them all.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -152,6 +153,23 @@ class CaseSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """The integrators' API (portal/web/api) and outgoing webhooks (portal/webhooks)."""
+
+    # Requests one API key may make per minute (per worker process), then 429.
+    rate_per_minute: int = 600
+    # Networks (CIDR) webhook URLs may resolve to although private, loopback or link-local:
+    # empty in production; tests and a local demo receiver list 127.0.0.0/8.
+    webhook_allowed_networks: tuple[str, ...] = ()
+    webhook_timeout_seconds: float = 10.0
+    # A claimed delivery not recorded within this time is claimed again (a worker died).
+    webhook_lease_seconds: int = 60
+    webhook_poll_seconds: float = 1.0
+    # An endpoint whose every attempt failed for this many days is disabled, admins emailed.
+    webhook_disable_after_days: int = 5
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: str = "development"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'relance.db'}"
@@ -195,6 +213,7 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     reminders: ReminderSettings = field(default_factory=ReminderSettings)
     cases: CaseSettings = field(default_factory=CaseSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     # Imports: where original files are kept for audit, for how long, and what is accepted.
     imports_dir: Path = PROJECT_ROOT / "var" / "imports"
     import_retention_days: int = 90
@@ -276,6 +295,16 @@ class Settings:
                 raise ConfigurationError("PORTAL_COMPANY_BIC is not a valid BIC")
         if self.smtp.security not in ("none", "starttls", "tls"):
             raise ConfigurationError("PORTAL_SMTP_SECURITY must be none, starttls or tls")
+        for network in self.api.webhook_allowed_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigurationError(
+                    "PORTAL_WEBHOOK_ALLOWED_NETWORKS lists networks such as 127.0.0.0/8, "
+                    f"not {network!r}"
+                ) from None
+        if self.api.rate_per_minute < 1:
+            raise ConfigurationError("PORTAL_API_RATE_PER_MINUTE must be at least 1")
         if self.clock_shift_days and not self.development:
             raise ConfigurationError("PORTAL_CLOCK_SHIFT_DAYS is for development and tests only")
         if self.dev_outbox and not self.development:
@@ -421,6 +450,21 @@ def _reminder_settings(get: Any) -> ReminderSettings:
     return ReminderSettings(**values)
 
 
+def _api_settings(get: Any) -> ApiSettings:
+    values: dict[str, Any] = {}
+    for f in fields(ApiSettings):
+        name = f.name.upper() if f.name.startswith("webhook") else f"API_{f.name.upper()}"
+        if (raw := get(name)) is None:
+            continue
+        if f.name == "webhook_allowed_networks":
+            values[f.name] = _split(raw)
+        elif f.name.endswith("_seconds") and f.name != "webhook_lease_seconds":
+            values[f.name] = _as_float(name, raw)
+        else:
+            values[f.name] = _as_int(name, raw)
+    return ApiSettings(**values)
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: Path | None = None
 ) -> Settings:
@@ -547,6 +591,7 @@ def load_settings(
         else:
             cases[f.name] = _as_int(f.name.upper(), raw)
     values["cases"] = CaseSettings(**cases)
+    values["api"] = _api_settings(get)
 
     settings = Settings(**values)
     settings.check()

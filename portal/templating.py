@@ -27,6 +27,13 @@ def _date(value: dt.date | dt.datetime | None, form: str = "medium") -> str:
     return i18n.format_date(value, i18n.current_locale.get(), form)
 
 
+def _datetime(value: dt.datetime | None, timezone: str, form: str = "short") -> str:
+    """A UTC moment as its date and time in ``timezone`` (a company's or a customer's)."""
+    if value is None:
+        return ""
+    return i18n.format_moment(value, i18n.current_locale.get(), timezone, form)
+
+
 def _gettext(message: str, **variables: Any) -> str:
     return i18n.gettext_(message, **variables)
 
@@ -49,6 +56,7 @@ def make_environment() -> Environment:
     env.filters["money"] = _money
     env.filters["plain_amount"] = format_plain
     env.filters["date"] = _date
+    env.filters["datetime"] = _datetime
     env.globals["language_name"] = i18n.language_name
     return env
 
@@ -84,6 +92,9 @@ def render_email_parts(
     """templates/email/<name>/{subject.txt,body.txt,body.html} in ``locale``: (subject on one
     line, text, html). Every value is HTML-escaped in the HTML part only."""
     html_env, text_env = _email_overlays(env)
+    # The company's own footer texts in this language (branding.service.BrandedIdentity).
+    texts_for = getattr(context.get("company"), "texts_for", None)
+    context = {"brand_texts": texts_for(locale) if texts_for else None, **context}
     token = i18n.current_locale.set(locale)
     try:
         subject = text_env.get_template(f"email/{name}/subject.txt").render(context)

@@ -64,3 +64,26 @@ def make_invoice(
     db.add(invoice)
     db.flush()
     return invoice
+
+
+def make_payment(
+    db: Session, invoice: Invoice, amount_minor: int, received_at: dt.datetime | None = None
+) -> None:
+    """A bank transfer allocated to ``invoice``, through the payments service."""
+    from portal.payments.models import PaymentMethod
+    from portal.payments.service import record_payment
+
+    customer = db.get(Customer, invoice.customer_id)
+    assert customer is not None
+    record_payment(
+        db,
+        customer,
+        amount_minor=amount_minor,
+        currency=invoice.currency,
+        method=PaymentMethod.TRANSFER,
+        provider="bank",
+        provider_reference=f"factory-{next(_sequence)}",
+        received_at=received_at,
+        invoice_ids=[invoice.id],
+    )
+    db.flush()

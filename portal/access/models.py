@@ -22,6 +22,9 @@ class DebtorSession(Base):
     link_version: Mapped[int] = mapped_column(Integer)
     scope_id: Mapped[int | None] = mapped_column(ForeignKey("link_scopes.id"), nullable=True)
     language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # The host site's origin when the session lives in the widget on the company's website
+    # (portal/embed): the page is compact and reports its height to that origin only.
+    embed_origin: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

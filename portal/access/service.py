@@ -35,6 +35,11 @@ class PortalAccess:
     customer: Customer
     invoice_ids: frozenset[int] | None
     language: str | None
+    embed_origin: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.embed_origin is not None
 
 
 def start_session(
@@ -43,6 +48,7 @@ def start_session(
     scope_id: int | None,
     client_ip: str | None,
     user_agent: str | None,
+    embed_origin: str | None = None,
 ) -> str:
     """Create a session row; returns the cookie secret (never stored as is)."""
     secret = secrets.token_urlsafe(32)
@@ -57,6 +63,7 @@ def start_session(
             last_seen_at=now,
             client_ip=client_ip,
             user_agent=(user_agent or "")[:255] or None,
+            embed_origin=embed_origin,
         )
     )
     return secret
@@ -70,6 +77,7 @@ _SESSION_COLUMNS = (
     DebtorSession.last_seen_at,
     DebtorSession.scope_id,
     DebtorSession.language,
+    DebtorSession.embed_origin,
 )
 _SESSION_FIELDS = len(_SESSION_COLUMNS)
 
@@ -132,7 +140,7 @@ def _accept(
     session: Session, session_id: str, row: Sequence[Any], idle: dt.timedelta
 ) -> PortalAccess | None:
     """Checks a session row (its _SESSION_COLUMNS, then its customer)."""
-    link_version, ended_at, last_seen_at, scope_id, language = row[:_SESSION_FIELDS]
+    link_version, ended_at, last_seen_at, scope_id, language, embed_origin = row[:_SESSION_FIELDS]
     customer: Customer = row[_SESSION_FIELDS]
     now = clock.now()
     if ended_at is not None:
@@ -150,7 +158,7 @@ def _accept(
     if scope_id is not None:
         scope = session.get(LinkScope, scope_id)
         invoice_ids = frozenset(scope.invoice_ids) if scope else frozenset()
-    return PortalAccess(session_id, customer, invoice_ids, language)
+    return PortalAccess(session_id, customer, invoice_ids, language, embed_origin)
 
 
 def set_language(session: Session, session_id: str, language: str) -> None:

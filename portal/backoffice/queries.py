@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
@@ -205,6 +205,10 @@ def get_customer(session: Session, company_id: int, customer_id: int) -> Custome
     )
 
 
+# Paid and cancelled invoices shown on a customer's file: the rest stays in the timeline.
+CLOSED_LIMIT = 50
+
+
 @dataclass(frozen=True)
 class CustomerFile:
     """What the back office shows of one customer."""
@@ -219,6 +223,9 @@ class CustomerFile:
     timeline_truncated: bool
     # Open invoices whose reminders a user paused through some date from today on.
     paused_invoice_ids: frozenset[int] = frozenset()
+    # The latest paid and cancelled invoices, newest due date first (CLOSED_LIMIT of them).
+    closed_invoices: list[Invoice] = field(default_factory=list)
+    closed_truncated: bool = False
 
 
 def customer_file(session: Session, company_id: int, customer_id: int) -> CustomerFile | None:
@@ -227,6 +234,14 @@ def customer_file(session: Session, company_id: int, customer_id: int) -> Custom
         return None
     today = clock.today_in(customer.timezone)
     open_items = invoices.open_invoices(session, Scope(customer.id))
+    closed = list(
+        session.scalars(
+            select(Invoice)
+            .where(Invoice.customer_id == customer.id, Invoice.status != InvoiceStatus.OPEN)
+            .order_by(Invoice.due_date.desc(), Invoice.id.desc())
+            .limit(CLOSED_LIMIT + 1)
+        )
+    )
     events = customer_timeline(session, customer.id, limit=TIMELINE_LIMIT + 1)
     user_ids = {
         int(event.actor_id)
@@ -249,6 +264,8 @@ def customer_file(session: Session, company_id: int, customer_id: int) -> Custom
         timeline=events[:TIMELINE_LIMIT],
         users=users,
         timeline_truncated=len(events) > TIMELINE_LIMIT,
+        closed_invoices=closed[:CLOSED_LIMIT],
+        closed_truncated=len(closed) > CLOSED_LIMIT,
         paused_invoice_ids=frozenset(
             session.scalars(
                 select(Invoice.id).where(

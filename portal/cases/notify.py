@@ -121,6 +121,7 @@ def staff_email(session: Session, settings: Settings, case: Case, event: str) ->
             "case_id": case.id,
             "kind": case.kind.value,
             "answer_by": case.answer_by,
+            "timezone": settings.company.timezone,
         },
     )
 

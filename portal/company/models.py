@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import String, Text
+from sqlalchemy import Boolean, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base, BigId, UTCDateTime
@@ -28,5 +28,7 @@ class Company(Base):
     country: Mapped[str] = mapped_column(String(2), default="FR")
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
+    # "Pay an invoice" without a link (portal/embed/lookup.py); admins switch it off.
+    lookup_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

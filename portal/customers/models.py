@@ -7,7 +7,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Unique
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import portal.users.models  # noqa: F401 - customers.owner_user_id refers to users
-from portal.db import Base, BigId, UTCDateTime, enum_column
+from portal.db import Base, BigId, UTCDateTime, enum_column, stamp_updates
 
 
 class RiskSegment(enum.StrEnum):
@@ -37,6 +37,8 @@ class Customer(Base):
         enum_column(RiskSegment),
         default=RiskSegment.MEDIUM,
     )
+    # True once a credit manager chose the segment: the nightly suggestion leaves it alone.
+    risk_segment_pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     strategic: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped to revoke every link and portal session issued before.
     link_version: Mapped[int] = mapped_column(Integer, default=1)
@@ -110,3 +112,6 @@ class Contact(Base):
     accepts_letters: Mapped[bool] = mapped_column(Boolean, default=True)
 
     customer: Mapped[Customer] = relationship(back_populates="contacts")
+
+
+stamp_updates(Customer)

@@ -145,6 +145,9 @@ def update_customer(
     if fields.reference != customer.reference:
         _check_reference_free(session, customer.company_id, fields.reference, customer.id)
     changes = apply_changes(customer, _column_values(fields))
+    if "risk_segment" in changes and actor is Actor.USER:
+        # A credit manager chose it: the nightly suggestion leaves it alone from now on.
+        customer.risk_segment_pinned = True
     if changes:
         customer.updated_at = clock.now()
         record(
@@ -202,6 +205,7 @@ def _contact_event(
     actor_id: str | None,
     details: dict[str, Any],
 ) -> None:
+    customer.updated_at = clock.now()  # a nightly sync by updated_since sees its contacts
     record(
         session,
         company_id=customer.company_id,

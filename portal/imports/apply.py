@@ -143,7 +143,12 @@ def run(
     *,
     on_batch: Callable[[Session, Outcome], None] | None = None,
 ) -> Outcome:
-    """Read the whole file, batch by batch, each in its own short transaction."""
+    """Read the whole file, batch by batch, each in its own short transaction (invoices
+    from CSV on PostgreSQL: set-based, in one transaction, see ``portal.imports.bulk``)."""
+    from portal.imports import bulk
+
+    if bulk.available(factory, kind, table):
+        return bulk.run(factory, ctx, table, columns, on_batch=on_batch)
     outcome = Outcome()
     state = FileState()
     handle = handler_for(kind)

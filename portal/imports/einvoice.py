@@ -27,6 +27,7 @@ from stdnum.fr import tva
 
 from portal.i18n import gettext_ as _
 from portal.money import minor_digits
+from portal.xmlsafe import hardened_parser
 
 MAX_BYTES = 20 * 1024 * 1024  # one file, and one member of a zip archive
 MAX_ARCHIVE_MEMBERS = 500
@@ -227,15 +228,7 @@ def parse_xml(data: bytes) -> Any:
     """The root element, parsed without DTDs, entities or network; errors are EInvoiceErrors."""
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise _doctype_error()
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    parser = hardened_parser()
     try:
         parser.feed(data)
     except etree.XMLSyntaxError as error:

@@ -46,6 +46,8 @@ class Table:
     delimiter: str | None = None
     # Bytes of the file read so far (CSV), for a progress bar before the row count is known.
     position: Callable[[], int] | None = None
+    path: Path | None = None  # the file itself (CSV), for a database to read it directly
+    max_rows: int | None = None  # the most rows ``rows`` yields before refusing the file
 
 
 def file_format(head: bytes) -> str:
@@ -76,7 +78,9 @@ def open_table(path: Path, max_rows: int) -> Iterator[Table]:
                 N_("This file is an e-invoice (PDF or XML): import it as invoices.")
             )
         raw.seek(0)
-        yield _csv_table(raw, head, max_rows)
+        table = _csv_table(raw, head, max_rows)
+        table.path, table.max_rows = path, max_rows
+        yield table
 
 
 # --- CSV --------------------------------------------------------------------------------------

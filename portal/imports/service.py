@@ -252,11 +252,11 @@ def _finish(
 
 def _read_so_far(table: Table, size: int, total: int = 0) -> Callable[[int], float | None]:
     """The fraction done: rows of a known total, else bytes of the file read."""
-    position = table.position
 
     def fraction(rows: int) -> float | None:
         if total:
             return min(rows / total, 1.0)
+        position = table.position  # looked up each time: a bulk load may replace it
         return min(position() / size, 1.0) if position and size else None
 
     return fraction

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -16,6 +19,8 @@ from portal.i18n import format_date, translate_in
 from portal.invoices.models import Invoice
 from portal.invoices.service import InvoiceLine, summarise
 from portal.money import format_money, format_plain
+
+log = logging.getLogger(__name__)
 
 _FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -37,11 +42,23 @@ def _unicode_font(configured: str) -> Path | None:
     return None
 
 
+@dataclass(frozen=True)
+class PdfBrand:
+    """The company's look on its documents (``branding.service.Look.pdf_brand``): the
+    main colour for the company's name, the logo, and legal mentions in the page footer."""
+
+    colour: str = ""
+    logo: bytes | None = None
+    logo_type: str = ""
+    legal: str = ""
+
+
 class _Document(FPDF):
     """A page with the company's header; falls back to a core font without a TTF."""
 
-    def __init__(self, font_path: str) -> None:
+    def __init__(self, font_path: str, brand: PdfBrand | None = None) -> None:
         super().__init__(format="A4")
+        self.brand = brand or PdfBrand()
         self.set_auto_page_break(auto=True, margin=18)
         font = _unicode_font(font_path)
         if font is not None:
@@ -53,6 +70,15 @@ class _Document(FPDF):
         else:
             self.family = "helvetica"
             self.unicode = False
+
+    def footer(self) -> None:
+        if not self.brand.legal:
+            return
+        self.set_y(-15)
+        self.set_font(self.family, "", 7)
+        self.set_text_color(90, 90, 90)
+        self.multi_cell(0, 3.5, self.text_for(self.brand.legal), align="C")
+        self.set_text_color(0, 0, 0)
 
     def text_for(self, value: str) -> str:
         if self.unicode:
@@ -95,9 +121,22 @@ def _translator(locale: str) -> Callable[..., str]:
     return translate
 
 
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
 def _header(pdf: _Document, company: Company, title: str) -> None:
     pdf.add_page()
+    brand = pdf.brand
+    if brand.logo:
+        try:
+            pdf.image(io.BytesIO(brand.logo), x=pdf.w - pdf.r_margin - 30, y=10, w=30)
+        except Exception:  # a logo fpdf2 cannot draw leaves the page without it
+            log.warning("could not draw the company's logo on a document")
+    if brand.colour:
+        pdf.set_text_color(*_rgb(brand.colour))
     pdf.write_line(company.name, size=16, bold=True, height=8)
+    pdf.set_text_color(0, 0, 0)
     pdf.write_line(company.address.replace("\n", ", "), size=9)
     legal = " · ".join(p for p in (company.registration, company.vat_number) if p)
     if legal:
@@ -108,11 +147,16 @@ def _header(pdf: _Document, company: Company, title: str) -> None:
 
 
 def invoice_pdf(
-    company: Company, customer: Customer, invoice: Invoice, locale: str, font_path: str = ""
+    company: Company,
+    customer: Customer,
+    invoice: Invoice,
+    locale: str,
+    font_path: str = "",
+    brand: PdfBrand | None = None,
 ) -> bytes:
     """A generated invoice copy, for invoices the company did not upload a PDF for."""
     t = _translator(locale)
-    pdf = _Document(font_path)
+    pdf = _Document(font_path, brand)
     _header(pdf, company, t("Invoice %(number)s", number=invoice.number))
     pdf.write_line(
         t("Customer: %(name)s (%(reference)s)", name=customer.name, reference=customer.reference)
@@ -155,10 +199,11 @@ def statement_pdf(
     locale: str,
     today: dt.date,
     font_path: str = "",
+    brand: PdfBrand | None = None,
 ) -> bytes:
     """An account statement: every open and paid invoice with what remains."""
     t = _translator(locale)
-    pdf = _Document(font_path)
+    pdf = _Document(font_path, brand)
     _header(pdf, company, t("Account statement"))
     pdf.write_line(
         t("Customer: %(name)s (%(reference)s)", name=customer.name, reference=customer.reference)

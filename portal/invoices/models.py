@@ -16,7 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.customers.models import Customer
-from portal.db import Base, BigId, UTCDateTime, enum_column
+from portal.db import Base, BigId, UTCDateTime, enum_column, stamp_updates
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -118,3 +118,7 @@ class CreditNote(Base):
     updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     customer: Mapped[Customer] = relationship()
+
+
+stamp_updates(Invoice)
+stamp_updates(CreditNote)

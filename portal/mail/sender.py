@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -27,6 +28,8 @@ class OutgoingEmail:
     text: str
     html: str
     message_id: str
+    # The From header; empty: the mailer's (the company's sender, else PORTAL_SMTP_SENDER).
+    sender: str = ""
 
 
 def compose(
@@ -40,7 +43,7 @@ def compose(
 
 def to_mime(email: OutgoingEmail, sender: str) -> EmailMessage:
     message = EmailMessage()
-    message["From"] = sender
+    message["From"] = email.sender or sender
     message["To"] = email.to
     message["Subject"] = email.subject
     message["Message-ID"] = email.message_id
@@ -57,6 +60,8 @@ class Mailer:
     def __init__(self, smtp: SmtpSettings, spool_dir: Path) -> None:
         self.smtp = smtp
         self.spool_dir = spool_dir
+        # The sender admins set in the back office (web.site_config), read at each send.
+        self.sender_source: Callable[[], str] | None = None
         self._context: ssl.SSLContext | None = None
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -66,7 +71,8 @@ class Mailer:
         return self._context
 
     def send(self, email: OutgoingEmail) -> None:
-        message = to_mime(email, self.smtp.sender)
+        sender = (self.sender_source() if self.sender_source else "") or self.smtp.sender
+        message = to_mime(email, sender)
         if not self.smtp.enabled:
             self.spool_dir.mkdir(parents=True, exist_ok=True)
             name = email.message_id.strip("<>").replace("@", "_").replace("/", "_")

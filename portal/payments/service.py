@@ -134,6 +134,7 @@ def record_payment(
                 paid_minor=paid,
                 status=InvoiceStatus.PAID if settled else InvoiceStatus.OPEN,
                 settled=settled,
+                number=invoice.number,
             )
         )
     # Plain statements rather than ORM objects (one on PostgreSQL): this runs once per

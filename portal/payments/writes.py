@@ -9,19 +9,24 @@ as four. Either way they run in the caller's transaction, after the invoices wer
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
+    DateTime,
     String,
     Table,
     bindparam,
     case,
+    exists,
     func,
     insert,
+    literal,
     select,
     true,
     update,
@@ -32,14 +37,19 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from portal.db import UTCDateTime
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.payments.models import Payment, PaymentAllocation
 from portal.timeline.models import TimelineEvent
+from portal.webhooks import events
+from portal.webhooks.models import OutgoingEvent, WebhookEndpoint
 
 _payments = cast(Table, Payment.__table__)
 _allocations = cast(Table, PaymentAllocation.__table__)
 _invoices = cast(Table, Invoice.__table__)
 _timeline = cast(Table, TimelineEvent.__table__)
+_outbox = cast(Table, OutgoingEvent.__table__)
+_endpoints = cast(Table, WebhookEndpoint.__table__)
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,7 @@ class InvoicePaid:
     paid_minor: int  # the invoice's new total paid
     status: InvoiceStatus  # the invoice's new status
     settled: bool  # paid in full: its transfer is no longer pending
+    number: str = ""  # the invoice's number, for the invoice.paid event
 
 
 def write_payment(
@@ -59,12 +70,15 @@ def write_payment(
     shares: Sequence[InvoicePaid],
     timeline_event: dict[str, Any],
 ) -> int:
-    """Insert ``payment`` (a payments row), its allocations, the invoices' new amounts and
-    ``timeline_event`` (a timeline row whose ``subject_id`` becomes the payment's id);
-    return the payment's id."""
+    """Insert ``payment`` (a payments row), its allocations, the invoices' new amounts,
+    ``timeline_event`` (a timeline row whose ``subject_id`` becomes the payment's id) and
+    the outgoing events they announce (payment.succeeded, invoice.paid); return the
+    payment's id."""
+    announced = _announced(payment, shares, timeline_event)
     if session.get_bind().dialect.name == "postgresql":
         statement = _one_statement(bool(shares), tuple(payment), tuple(timeline_event))
         params = _params(payment, shares, timeline_event)
+        params.update(_event_params(announced))
         return int(session.execute(statement, params).scalar_one())
     inserted = session.execute(insert(_payments).returning(_payments.c.id), payment)
     payment_id = int(inserted.scalar_one())
@@ -88,12 +102,57 @@ def write_payment(
                     "paid": s.paid_minor,
                     "status": s.status,
                     "settled": s.settled,
+                    "changed_at": payment["created_at"],
                 }
                 for s in shares
             ],
         )
     session.execute(insert(_timeline), {**timeline_event, "subject_id": str(payment_id)})
+    for row in announced:
+        row["subject_id"] = row["subject_id"] or str(payment_id)
+    events.store(session, announced)
     return payment_id
+
+
+def _announced(
+    payment: dict[str, Any], shares: Sequence[InvoicePaid], timeline_event: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """payment.succeeded, then invoice.paid for each invoice it settles (subject_id None:
+    the new payment's id)."""
+    company_id = timeline_event["company_id"]
+    customer_id = payment["customer_id"]
+    rows = events.rows_for_timeline([{**timeline_event, "subject_id": None}])
+    for share in shares:
+        if share.settled:
+            rows.append(
+                events.event_row(
+                    company_id,
+                    "invoice.paid",
+                    customer_id=customer_id,
+                    subject_type="invoice",
+                    subject_id=share.invoice_id,
+                    data={
+                        "number": share.number,
+                        "paid_minor": share.paid_minor,
+                        "currency": payment["currency"],
+                        "payment_reference": payment["provider_reference"],
+                    },
+                )
+            )
+    return rows
+
+
+_EVENT_FIELDS = ("event_id", "type", "occurred_at", "subject_type", "subject_id", "data")
+
+
+def _event_params(announced: list[dict[str, Any]]) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        f"e_{name}": [row[name] for row in announced] for name in _EVENT_FIELDS
+    }
+    params["e_data"] = [json.dumps(row["data"]) for row in announced]
+    params["e_company"] = announced[0]["company_id"] if announced else 0
+    params["e_customer"] = announced[0]["customer_id"] if announced else None
+    return params
 
 
 _UPDATE_INVOICE = (
@@ -102,6 +161,7 @@ _UPDATE_INVOICE = (
     .values(
         paid_minor=bindparam("paid"),
         status=bindparam("status"),
+        updated_at=bindparam("changed_at", type_=UTCDateTime()),
         transfer_pending_until=case(
             (bindparam("settled", type_=Boolean), None),
             else_=_invoices.c.transfer_pending_until,
@@ -115,6 +175,7 @@ def _params(
 ) -> dict[str, Any]:
     params = {f"p_{name}": value for name, value in payment.items()}
     params.update({f"t_{name}": value for name, value in timeline_event.items()})
+    params["changed_at"] = payment["created_at"]
     if shares:
         params.update(
             {
@@ -126,6 +187,47 @@ def _params(
             }
         )
     return params
+
+
+def _outbox_cte(new: Any) -> Any:
+    """The announced events as one more CTE: kept only while an endpoint is enabled."""
+    rows = (
+        func.unnest(
+            bindparam("e_event_id", type_=ARRAY(String)),
+            bindparam("e_type", type_=ARRAY(String)),
+            bindparam("e_occurred_at", type_=ARRAY(DateTime(timezone=True))),
+            bindparam("e_subject_type", type_=ARRAY(String)),
+            bindparam("e_subject_id", type_=ARRAY(String)),
+            bindparam("e_data", type_=ARRAY(String)),
+        )
+        .table_valued("event_id", "type", "occurred_at", "subject_type", "subject_id", "data")
+        .render_derived(name="announced")
+    )
+    listening = exists(
+        select(literal(1)).where(
+            _endpoints.c.company_id == bindparam("e_company", type_=BigInteger),
+            _endpoints.c.enabled == true(),
+        )
+    )
+    return (
+        insert(_outbox)
+        .from_select(
+            ["company_id", *events.COLUMNS[1:]],
+            select(
+                bindparam("e_company", type_=BigInteger),
+                rows.c.event_id,
+                rows.c.type,
+                rows.c.occurred_at,
+                bindparam("e_customer", type_=BigInteger),
+                rows.c.subject_type,
+                func.coalesce(rows.c.subject_id, sql_cast(new.c.id, String)),
+                sql_cast(rows.c.data, JSON),
+            )
+            .select_from(new.join(rows, true()))
+            .where(listening),
+        )
+        .cte("new_outgoing_events")
+    )
 
 
 @functools.cache
@@ -151,7 +253,7 @@ def _one_statement(
         )
         .cte("new_event")
     )
-    query = select(new.c.id).add_cte(event)
+    query = select(new.c.id).add_cte(event).add_cte(_outbox_cte(new))
     if not with_shares:
         return query
     shares = (
@@ -181,6 +283,7 @@ def _one_statement(
         .values(
             paid_minor=shares.c.paid_minor,
             status=shares.c.status,
+            updated_at=bindparam("changed_at", type_=UTCDateTime()),
             transfer_pending_until=case(
                 (shares.c.settled, None), else_=_invoices.c.transfer_pending_until
             ),

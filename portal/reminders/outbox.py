@@ -42,6 +42,7 @@ from sqlalchemy import delete, not_, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from portal import clock
+from portal.branding.service import Look
 from portal.company.models import Company
 from portal.customers.models import Contact, Customer
 from portal.holds.service import reminders_paused
@@ -115,6 +116,8 @@ class DeliveryContext:
     sms: SmsProvider
     # Demo and tests: send at once instead of waiting for business hours.
     any_time: bool = False
+    # The company's look for this round (worker.apply_branding); None: the configured one.
+    brand: Look | None = None
 
     @property
     def calendar(self) -> BusinessCalendar:
@@ -321,7 +324,8 @@ def _prepare(
         else:
             company = session.get(Company, message.company_id)
             assert company is not None
-            pdf = render_letter(company, customer, content)
+            brand = ctx.brand.pdf_brand(content.language) if ctx.brand else None
+            pdf = render_letter(company, customer, content, brand)
             subject = f"letter-{message.id}.pdf"
             text_body = "\n".join(f"{r.number} {r.remaining_minor} {r.currency}" for r in rows)
     except RenderError as error:

@@ -14,7 +14,7 @@ from portal import i18n
 from portal.company.models import Company
 from portal.customers.models import Customer
 from portal.i18n import format_date, translate_in
-from portal.invoices.documents import _Document, _header
+from portal.invoices.documents import PdfBrand, _Document, _header
 from portal.money import format_money
 from portal.reminders.gsm import SMS_LIMIT, gsm7_length, to_gsm7
 from portal.reminders.penalties import LateCharges, late_charges
@@ -134,10 +134,12 @@ def render_sms(
         i18n.current_locale.reset(token)
 
 
-def render_letter(company: Company, customer: Customer, content: ReminderContent) -> bytes:
+def render_letter(
+    company: Company, customer: Customer, content: ReminderContent, brand: PdfBrand | None = None
+) -> bytes:
     """The formal notice (mise en demeure) as a PDF, in the customer's language."""
     locale = content.language
-    pdf = _Document("")
+    pdf = _Document("", brand)
     _header(pdf, company, translate_in(locale, "Formal notice to pay"))
     pdf.write_line(customer.name, bold=True)
     if content.contact_name:

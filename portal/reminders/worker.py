@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -13,8 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.api import idempotency
+from portal.branding.service import load_look
 from portal.cases.checks import run_check
 from portal.cases.digest import deliver_digests
+from portal.cockpit import behaviour
 from portal.payments import receipts
 from portal.reminders import planning
 from portal.reminders.models import ReminderRun
@@ -44,10 +48,10 @@ def run_if_due(
     *,
     any_time: bool = False,
 ) -> planning.RunResult | None:
-    """Check plans and promises, then plan today's run, unless it ran already: one run per
-    company and day, whatever the number of workers. Days the system was down are not
-    replayed one by one: today's run moves each invoice to the furthest step it has
-    reached."""
+    """Check plans and promises, recompute payment behaviour, then plan today's run,
+    unless it ran already: one run per company and day, whatever the number of workers.
+    Days the system was down are not replayed one by one: today's run moves each invoice
+    to the furthest step it has reached."""
     now = clock.now()
     local = now.astimezone(ZoneInfo(settings.company.timezone))
     if not any_time and local.hour < settings.reminders.plan_hour:
@@ -73,6 +77,10 @@ def run_if_due(
         run_id = run.id
     # Broken plans and unkept promises release their holds before the day's planning.
     run_check(session_factory, settings, today)
+    # Segments learned from payment behaviour, before the planning that reads them.
+    with session_factory() as session, session.begin():
+        changed = behaviour.recompute(session, company_id, today)
+    log.info("payment behaviour of %s: %s segments changed", today, changed)
     with session_factory() as session:
         result = planning.run(
             session, company_id, book, calendar_for(settings), now=now, any_time=any_time
@@ -85,6 +93,20 @@ def run_if_due(
         finished.messages = result.enqueued
     log.info("reminder run of %s: %s planned, %s enqueued", today, result.planned, result.enqueued)
     return result
+
+
+def apply_branding(
+    session_factory: Callable[[], Session],
+    company_id: int,
+    ctx: DeliveryContext,
+    configured: Settings,
+) -> None:
+    """The company's look as admins set it, for this round's emails, letters and sender."""
+    with session_factory() as session:
+        look = load_look(session, company_id, configured)
+    ctx.settings = replace(configured, company=look.identity(configured.company))
+    ctx.brand = look
+    ctx.mailer.sender_source = lambda: look.sender
 
 
 def run_worker(
@@ -101,8 +123,10 @@ def run_worker(
     payment receipts and digests of debtor messages), then wait."""
     worker_id = new_worker_id()
     log.info("reminder worker %s started", worker_id)
+    configured = ctx.settings
     while not stop.is_set():
         try:
+            apply_branding(session_factory, company_id, ctx, configured)
             if plan:
                 run_if_due(session_factory, company_id, ctx.settings, book, any_time=any_time)
             while not stop.is_set() and deliver_due(session_factory, ctx, worker_id):
@@ -113,6 +137,7 @@ def run_worker(
             deliver_digests(session_factory, ctx.templates, ctx.mailer, ctx.settings)
             with session_factory() as session, session.begin():
                 throttle.prune(session, clock.now())  # login attempts that no longer count
+                idempotency.purge(session)  # API answers kept past their retention
         except Exception:  # a database hiccup must not end the worker; try again later
             log.exception("reminder worker round failed")
         stop.wait(ctx.settings.reminders.poll_seconds)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 from portal import clock
 from portal.db import insert_many
 from portal.timeline.models import Actor, TimelineEvent
+from portal.webhooks.events import capture
 
 
 class TimelineIsAppendOnly(RuntimeError):
@@ -40,6 +41,7 @@ def record(
     )
     entry = TimelineEvent(**row, subject_id=None if subject_id is None else str(subject_id))
     session.add(entry)
+    capture(session, [{**row, "subject_id": entry.subject_id}])
     return entry
 
 
@@ -66,7 +68,9 @@ def append(
         subject_type=subject_type,
         details=details,
     )
-    session.execute(_APPEND, {**row, "subject_id": None if subject_id is None else str(subject_id)})
+    full = {**row, "subject_id": None if subject_id is None else str(subject_id)}
+    session.execute(_APPEND, full)
+    capture(session, [full])
 
 
 def event_row(
@@ -100,24 +104,22 @@ def record_many(session: Session, events: list[dict[str, Any]]) -> None:
     if not events:
         return
     now = clock.now()
-    insert_many(
-        session,
-        cast(Table, TimelineEvent.__table__),
-        [
-            {
-                "company_id": event["company_id"],
-                "customer_id": event.get("customer_id"),
-                "occurred_at": now,
-                "actor": event["actor"],
-                "actor_id": event.get("actor_id"),
-                "action": event["action"],
-                "subject_type": event.get("subject_type"),
-                "subject_id": None if event.get("subject_id") is None else str(event["subject_id"]),
-                "details": event.get("details") or {},
-            }
-            for event in events
-        ],
-    )
+    rows = [
+        {
+            "company_id": event["company_id"],
+            "customer_id": event.get("customer_id"),
+            "occurred_at": now,
+            "actor": event["actor"],
+            "actor_id": event.get("actor_id"),
+            "action": event["action"],
+            "subject_type": event.get("subject_type"),
+            "subject_id": None if event.get("subject_id") is None else str(event["subject_id"]),
+            "details": event.get("details") or {},
+        }
+        for event in events
+    ]
+    insert_many(session, cast(Table, TimelineEvent.__table__), rows)
+    capture(session, rows)
 
 
 # Built once: a Core statement executed with parameters skips the per-call construction.

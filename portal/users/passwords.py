@@ -206,12 +206,23 @@ def check_token(session: Session, tokens: UserTokens, purpose: str, token: str) 
     return tokens.user_for(session, purpose, token)
 
 
-def unlock(session: Session, user: User, *, company_id: int, by: User | None = None) -> bool:
-    """Lift the user's lock (their own link, or an admin ``by``); False if not locked."""
+def unlock(
+    session: Session,
+    user: User,
+    *,
+    company_id: int,
+    by: User | None = None,
+    throttle_secret: str = "",
+) -> bool:
+    """Lift the user's lock (their own link, or an admin ``by``); False if not locked.
+
+    The account's login delay goes with it: once unlocked, the right password works at
+    once instead of after the delay the failures had earned."""
     if user.locked_until is None or user.locked_until <= clock.now():
         return False
     user.locked_until = None
     user.failed_logins = 0
+    throttle.forget(session, throttle.account_keys(throttle_secret, user.email))
     record(
         session,
         company_id=company_id,

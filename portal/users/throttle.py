@@ -53,6 +53,10 @@ RULES = {
     "account": Rule(free=20, base_delay=SECOND, max_delay=MINUTE, forget_after=HOUR),
     # Password reset emails for one address: three, then one per 20 minutes, 40, 80...
     "reset": Rule(free=2, base_delay=20 * MINUTE, max_delay=6 * HOUR, forget_after=6 * HOUR),
+    # "Pay an invoice" without a link (portal/embed/lookup.py): per client, and per invoice
+    # number typed, which a guesser of postcodes or amounts has to keep.
+    "lookup_client": Rule(free=10, base_delay=2 * SECOND, max_delay=15 * MINUTE, forget_after=HOUR),
+    "lookup_invoice": Rule(free=3, base_delay=MINUTE, max_delay=6 * HOUR, forget_after=6 * HOUR),
 }
 LOGIN_SCOPES = ("client", "ip", "account")
 
@@ -69,8 +73,12 @@ def login_keys(secret: str, email: str, client_ip: str | None) -> list[tuple[str
     return [
         ("client", digest(secret, "client", typed, ip)),
         ("ip", ip),
-        ("account", digest(secret, "account", typed)),
+        *account_keys(secret, email),
     ]
+
+
+def account_keys(secret: str, email: str) -> list[tuple[str, str]]:
+    return [("account", digest(secret, "account", email.strip().lower()))]
 
 
 def reset_keys(secret: str, email: str) -> list[tuple[str, str]]:

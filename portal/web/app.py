@@ -22,6 +22,7 @@ from portal.db import (
     make_session_factory,
     transaction,
 )
+from portal.embed.handoff import HandoffSigner
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer
 from portal.payments.stripe_gateway import StripeGateway
@@ -29,7 +30,9 @@ from portal.settings import PROJECT_ROOT, Settings, load_settings
 from portal.templating import make_environment
 from portal.web import (
     backoffice,
+    backoffice_branding,
     backoffice_customers,
+    backoffice_embed,
     backoffice_invoices,
     backoffice_payments,
     backoffice_transfers,
@@ -37,23 +40,32 @@ from portal.web import (
     card,
     cases,
     casework,
+    cockpit,
+    embed,
     errors,
     imports,
+    integrations,
     links,
     login,
+    lookup,
     payments,
     portal,
     reminders,
     system,
     webhooks,
 )
+from portal.web.api.framework import routes as api_routes
+from portal.web.api.ratelimit import RateLimiter
 from portal.web.limits import body_limits
 from portal.web.middleware import CrossSiteRequestGuard, RequestBodyLimit, SecurityHeaders
 from portal.web.overload import InFlightLimit
+from portal.web.site_config import SiteConfig
 
 STATIC_DIR = PROJECT_ROOT / "static"
 HTMX_DIR = PROJECT_ROOT / "node_modules" / "htmx.org" / "dist"
 WEBHOOK_PREFIX = "/webhooks/"
+# The API authenticates each request by its bearer key, never by a cookie: no CSRF to guard.
+API_PREFIX = "/api/"
 
 
 def create_app(
@@ -81,6 +93,7 @@ def create_app(
         with transaction(factory) as db:
             company = sync_company(db, settings.company)
             company_id = company.id
+            site.load(db, company_id)
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.health_limiter = CapacityLimiter(1)
         app.state.session_factory = factory
@@ -94,10 +107,9 @@ def create_app(
             if async_engine is not None:
                 await async_engine.dispose()
 
+    site = SiteConfig(settings)
     middleware = [
-        Middleware(
-            SecurityHeaders, frame_ancestors=settings.frame_ancestors, hsts=not settings.development
-        ),
+        Middleware(SecurityHeaders, frame_ancestors=site, hsts=not settings.development),
         Middleware(
             InFlightLimit,
             limit=settings.max_requests_in_flight,
@@ -111,19 +123,24 @@ def create_app(
         Middleware(
             CrossSiteRequestGuard,
             allowed_origins=[settings.base_url],
-            exempt_prefixes=[WEBHOOK_PREFIX],
+            exempt_prefixes=[WEBHOOK_PREFIX, API_PREFIX],
         ),
     ]
     routes = [
         *system.routes,
         *links.routes,
+        *embed.routes,
+        *lookup.routes,
         *portal.routes,
         *payments.routes,
         *card.routes,
         *webhooks.routes,
         *login.routes,
+        *cockpit.routes,
         *backoffice.routes,
         *backoffice_customers.routes,
+        *backoffice_embed.routes,
+        *backoffice_branding.routes,
         *backoffice_invoices.routes,
         *backoffice_payments.routes,
         *backoffice_transfers.routes,
@@ -132,6 +149,8 @@ def create_app(
         *cases.routes,
         *casework.routes,
         *imports.routes,
+        *api_routes(),
+        *integrations.routes,
         Mount(
             "/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"
         ),
@@ -150,14 +169,20 @@ def create_app(
         },
     )
     app.state.settings = settings
+    app.state.site = site
+    app.state.handoff = HandoffSigner(settings.secret_keys)
     app.state.templates = make_environment()
     app.state.signer = LinkSigner(settings.secret_keys, settings.link_max_age_seconds)
     app.state.mailer = Mailer(settings.smtp, settings.mail_spool_dir)
+    app.state.mailer.sender_source = lambda: site.look.sender
     app.state.stripe = StripeGateway(settings.stripe) if settings.stripe.enabled else None
+    app.state.api_rate_limiter = RateLimiter(settings.api.rate_per_minute)
     app.state.busy_pages = {}  # language -> the rendered 503 page (errors.busy_page)
     app.state.htmx_available = (HTMX_DIR / "htmx.min.js").is_file()
     # Seconds every failed back-office login waits before its answer (tests set 0).
     app.state.login_failure_delay = login.LOGIN_FAILURE_DELAY_SECONDS
+    # Every "Pay an invoice" answer takes this long (web/lookup.py; tests set 0).
+    app.state.lookup_answer_seconds = lookup.LOOKUP_ANSWER_SECONDS
     return app
 
 

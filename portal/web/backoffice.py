@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote, urlencode
 from zoneinfo import ZoneInfo
@@ -22,10 +23,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from portal import i18n
+from portal import clock, i18n
 from portal.backoffice import queries
-from portal.cases.queues import counts as queue_counts
 from portal.cases.service import customer_cases
+from portal.cockpit.customer import customer_cockpit
 from portal.invoices.credit_notes import customer_credit_notes
 from portal.links import service as links
 from portal.links.service import FreshLink
@@ -68,6 +69,7 @@ NOTICES = (
     "credit-note-cancelled",
     "payment-recorded",
     "payment-known",
+    "segment",
 )
 FORM_FIELD_MAX = 2048
 
@@ -274,7 +276,8 @@ def _page_number(raw: str | None) -> int:
         return 1
 
 
-def home(request: Request) -> Response:
+def customers(request: Request) -> Response:
+    """The customers with their balances: search, sort, pages."""
     state = request.app.state
     settings: Settings = state.settings
     params = request.query_params
@@ -292,12 +295,11 @@ def home(request: Request) -> Response:
         )
         return render(
             request,
-            "backoffice/home.html",
+            "backoffice/customers.html",
             _context(
                 user,
                 result=page,
                 sorts=queries.SORTS,
-                queue_counts=queue_counts(db, state.company_id),
             ),
             block="customer_table",
         )
@@ -347,6 +349,9 @@ def customer_page(
             notice=notice if notice in NOTICES else None,
             desk_error=desk_error,
             when=_format_when(settings.company.timezone),
+            cockpit=customer_cockpit(
+                db, state.company_id, customer_id, clock.today_in(settings.company.timezone)
+            ),
         ),
         status_code=400 if desk_error else 200,
     )
@@ -402,7 +407,13 @@ def resend_link(request: Request) -> Response:
     return RedirectResponse(
         _customer_redirect(customer_id, "link-sent"),
         status_code=303,
-        background=BackgroundTask(_send_link, state.templates, state.mailer, settings, to_send),
+        background=BackgroundTask(
+            _send_link,
+            state.templates,
+            state.mailer,
+            replace(settings, company=state.site.look.identity(settings.company)),
+            to_send,
+        ),
     )
 
 
@@ -438,7 +449,7 @@ def revoke_links(request: Request) -> Response:
 
 
 routes = [
-    Route(PREFIX, home, name="admin_home"),
+    Route(f"{PREFIX}/customers", customers, name="admin_customers"),
     Route(f"{PREFIX}/logout", logout, methods=["POST"], name="admin_logout"),
     Route(
         f"{PREFIX}/logout-everywhere",

@@ -206,7 +206,7 @@ def card_page(request: Request) -> Response:
         context = _page_context(request, db, access, payment, intent, problem)
         response = render(request, "portal/card.html", context, block="card_status")
     response.headers["Content-Security-Policy"] = card_page_csp(
-        settings.stripe, settings.frame_ancestors
+        settings.stripe, request.app.state.site.ancestors()
     )
     return response
 

@@ -65,7 +65,20 @@ def use_language(language: str) -> None:
     i18n.current_locale.set(language)
 
 
-def set_session_cookie(response: Response, settings: Settings, secret: str) -> None:
+def set_session_cookie(
+    response: Response, settings: Settings, secret: str, *, embedded: bool = False
+) -> None:
+    """``SameSite=Lax`` at the top level. In the widget (a frame on another site) a Lax
+    cookie is never sent back: the embedded session's cookie is partitioned by the host
+    site (CHIPS), ``SameSite=None; Secure; Partitioned`` (Chromium counts
+    ``http://localhost`` as secure, so development and tests on loopback work too)."""
+    if embedded:
+        name = session_cookie_name(settings)
+        attributes = "HttpOnly; Path=/; SameSite=None; Secure"
+        response.raw_headers.append(
+            (b"set-cookie", f"{name}={secret}; {attributes}; Partitioned".encode("latin-1"))
+        )
+        return
     response.set_cookie(
         session_cookie_name(settings),
         secret,
@@ -76,7 +89,22 @@ def set_session_cookie(response: Response, settings: Settings, secret: str) -> N
     )
 
 
-def clear_session_cookie(response: Response, settings: Settings) -> None:
+def set_unpartitioned_frame_cookie(response: Response, settings: Settings, secret: str) -> None:
+    """After the Storage Access API granted the frame its own cookies: a plain
+    ``SameSite=None; Secure`` cookie, which the grant lets through."""
+    name = session_cookie_name(settings)
+    response.raw_headers.append(
+        (b"set-cookie", f"{name}={secret}; HttpOnly; Path=/; SameSite=None; Secure".encode())
+    )
+
+
+def clear_session_cookie(response: Response, settings: Settings, *, embedded: bool = False) -> None:
+    if embedded:
+        name = session_cookie_name(settings)
+        expired = "Max-Age=0; HttpOnly; Path=/; SameSite=None; Secure"
+        response.raw_headers.append((b"set-cookie", f'{name}=""; {expired}; Partitioned'.encode()))
+        response.raw_headers.append((b"set-cookie", f'{name}=""; {expired}'.encode()))
+        return
     response.delete_cookie(
         session_cookie_name(settings),
         path="/",
@@ -84,6 +112,14 @@ def clear_session_cookie(response: Response, settings: Settings) -> None:
         httponly=True,
         samesite="lax",
     )
+
+
+def embed_host(request: Request, raw: object) -> str | None:
+    """The host site a widget page talks to, if it is allowed (else None: a top-level page)."""
+    if not isinstance(raw, str) or not raw or len(raw) > 200:
+        return None
+    origin = raw.rstrip("/").lower()
+    return origin if request.app.state.site.allows_host(origin) else None
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -37,6 +37,10 @@ INVOICE_PDF_ROUTES = (
     "/admin/invoices/{invoice_id}/edit",
 )
 INVOICE_PDF_FORM_MAX_BYTES = 2 * PDF_MAX_BYTES
+# The branding form, with its logo (branding.logo.MAX_BYTES): the handler refuses a logo
+# too large next to its field; only a body far larger gets the plain 413 page.
+BRANDING_ROUTES = ("/admin/branding",)
+BRANDING_FORM_MAX_BYTES = 2 * 1024 * 1024
 
 
 def route_pattern(path: str) -> re.Pattern[str]:
@@ -77,4 +81,5 @@ def body_limits(settings: Settings) -> BodyLimits:
         .add(ATTACHMENT_ROUTES, attachments_limit(settings))
         .add(UPLOAD_ROUTES, 2 * settings.import_max_bytes)
         .add(INVOICE_PDF_ROUTES, INVOICE_PDF_FORM_MAX_BYTES)
+        .add(BRANDING_ROUTES, BRANDING_FORM_MAX_BYTES)
     )

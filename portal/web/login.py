@@ -340,7 +340,12 @@ def _unlock(request: Request, token: str) -> Response:
         except InvalidToken:
             context = _context(None, token="", valid=False)
             return render(request, "backoffice/unlock.html", context, status_code=400)
-        passwords.unlock(db, user, company_id=request.app.state.company_id)
+        passwords.unlock(
+            db,
+            user,
+            company_id=request.app.state.company_id,
+            throttle_secret=_throttle_secret(request),
+        )
     return RedirectResponse(f"{LOGIN_PATH}?done=unlocked", status_code=303)
 
 
@@ -351,7 +356,13 @@ def admin_unlock(request: Request) -> Response:
             return admin
         target = db.get(User, request.path_params["user_id"])
         if target is not None:
-            passwords.unlock(db, target, company_id=request.app.state.company_id, by=admin)
+            passwords.unlock(
+                db,
+                target,
+                company_id=request.app.state.company_id,
+                by=admin,
+                throttle_secret=_throttle_secret(request),
+            )
     return RedirectResponse(f"{PREFIX}/users?done=unlocked", status_code=303)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -41,23 +42,46 @@ def content_security_policy(
     return "; ".join(directives)
 
 
-class SecurityHeaders:
-    """CSP without inline script, no referrer, nosniff, HSTS outside development."""
+class FrameAncestors(Protocol):
+    def ancestors(self) -> tuple[str, ...]: ...
 
-    def __init__(self, app: ASGIApp, *, frame_ancestors: Iterable[str], hsts: bool) -> None:
+    async def refresh(self, state: Any) -> None: ...
+
+
+class SecurityHeaders:
+    """CSP without inline script, no referrer, nosniff, HSTS outside development.
+
+    ``frame_ancestors`` gives the host sites allowed to frame the portal (the configured
+    ones and the admins', ``web.site_config``); its answer is refreshed before the
+    request, off the event loop, and the policy string is built once per answer.
+    """
+
+    def __init__(self, app: ASGIApp, *, frame_ancestors: FrameAncestors, hsts: bool) -> None:
         self.app = app
-        self.csp = content_security_policy(frame_ancestors)
+        self.frame_ancestors = frame_ancestors
+        self._policies: dict[tuple[str, ...], str] = {}
         self.hsts = hsts
+
+    def policy(self) -> str:
+        ancestors = self.frame_ancestors.ancestors()
+        csp = self._policies.get(ancestors)
+        if csp is None:
+            csp = self._policies[ancestors] = content_security_policy(ancestors)
+        return csp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        app = scope.get("app")
+        if app is not None:
+            await self.frame_ancestors.refresh(app.state)
+        csp = self.policy()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Security-Policy", self.csp)
+                headers.setdefault("Content-Security-Policy", csp)
                 headers["Referrer-Policy"] = "no-referrer"
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["Cross-Origin-Opener-Policy"] = "same-origin"

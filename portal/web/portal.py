@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +28,7 @@ from portal.web.context import (
     clear_session_cookie,
     current_access,
     current_access_and_open_invoices,
+    embed_host,
     remember_language,
     safe_next,
     use_language,
@@ -174,7 +176,12 @@ def invoice_pdf(request: Request) -> Response:
             if path is not None:
                 return FileResponse(path, media_type="application/pdf", headers=headers)
         body = documents.invoice_pdf(
-            _company(request, db), access.customer, invoice, language, settings.pdf_font_path
+            _company(request, db),
+            access.customer,
+            invoice,
+            language,
+            settings.pdf_font_path,
+            request.app.state.site.look.pdf_brand(language),
         )
         return Response(body, media_type="application/pdf", headers=headers)
 
@@ -204,9 +211,25 @@ def statement(request: Request) -> Response:
                 headers=headers,
             )
         body = documents.statement_pdf(
-            _company(request, db), access.customer, items, language, today, settings.pdf_font_path
+            _company(request, db),
+            access.customer,
+            items,
+            language,
+            today,
+            settings.pdf_font_path,
+            request.app.state.site.look.pdf_brand(language),
         )
         return Response(body, media_type="application/pdf", headers=headers)
+
+
+def _with_frame_language(target: str, language: str) -> str:
+    """The widget's entry page carries its language in the address: a cookie set inside
+    a frame on another site would never come back."""
+    parts = urlsplit(target)
+    if parts.path != "/embed":
+        return target
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "lang"] + [("lang", language)]
+    return urlunsplit(("", "", parts.path, urlencode(query), ""))
 
 
 async def switch_language(request: Request) -> Response:
@@ -216,6 +239,8 @@ async def switch_language(request: Request) -> Response:
     language = i18n.normalise(raw if isinstance(raw, str) else None, settings.languages)
     raw_next = form.get("next")
     target = safe_next(raw_next if isinstance(raw_next, str) else None)
+    if language is not None:
+        target = _with_frame_language(target, language)
     response = RedirectResponse(target, status_code=303)
     if language is None:
         return response
@@ -248,8 +273,11 @@ def logout(request: Request) -> Response:
             language = choose_language(request, access)
         else:
             language = choose_language(request)
-    response = RedirectResponse("/logged-out", status_code=303)
-    clear_session_cookie(response, settings)
+    host = access.embed_origin if access is not None else None
+    # Inside the widget, the logged-out page stays in the widget's layout.
+    target = f"/logged-out?{urlencode({'host': host})}" if host else "/logged-out"
+    response = RedirectResponse(target, status_code=303)
+    clear_session_cookie(response, settings, embedded=host is not None)
     remember_language(response, settings, language)
     return response
 
@@ -257,7 +285,8 @@ def logout(request: Request) -> Response:
 async def logged_out(request: Request) -> Response:
     # No I/O: rendered on the event loop.
     use_language(choose_language(request))
-    return render(request, "portal/logged_out.html", {"access": None})
+    host = embed_host(request, request.query_params.get("host"))
+    return render(request, "portal/logged_out.html", {"access": None, "embed_host": host})
 
 
 routes = [

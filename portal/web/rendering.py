@@ -39,6 +39,8 @@ def render(
     """Render ``template``; an htmx request for ``block`` gets only that block."""
     state = request.app.state
     env = state.templates
+    access = context.get("access")
+    host = getattr(access, "embed_origin", None) or context.get("embed_host")
     full_context = {
         "request": request,
         "settings": state.settings,
@@ -46,7 +48,15 @@ def render(
         "locale": i18n.current_locale.get(),
         "languages": state.settings.languages,
         "htmx_available": state.htmx_available,
+        "lookup_enabled": state.site.lookup_enabled,
+        # The company's look (branding.service.Look) and its texts in this language.
+        "look": state.site.look,
+        "brand_texts": state.site.look.texts_for(i18n.current_locale.get()),
+        "brand_version": state.site.look_version,
         **context,
+        # Inside the widget on the company's website: compact layout (base.html).
+        "embedded": host is not None,
+        "embed_host": host,
     }
     if block is not None and is_htmx(request):
         html = render_block(env, template, block, full_context)

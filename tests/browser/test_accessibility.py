@@ -184,7 +184,7 @@ def _admin(page: Page) -> None:
     page.get_by_label(en("Email address")).fill("admin@relance.example")
     page.get_by_label(en("Password"), exact=True).fill("relance-demo-admin")
     page.get_by_role("button", name=en("Log in")).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(en("Customers"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Dashboard"))
 
 
 def _existing_case(page: Page, kind: str) -> bool:
@@ -271,6 +271,27 @@ def admin_home(page: Page, server: LiveServer, revoked: str) -> None:
     _admin(page)
 
 
+def admin_dashboard_filtered(page: Page, server: LiveServer, revoked: str) -> None:
+    """The filters' GET form, with a bad date explained next to its field."""
+    _admin(page)
+    page.get_by_label(en("Risk segment")).select_option("high")
+    page.get_by_label(en("As of")).fill("1999-01-01")
+    page.get_by_role("button", name=en("Show")).click()
+    expect(page.get_by_text(en("Choose a date between 2000-01-01 and today."))).to_be_visible()
+
+
+def admin_dashboard_fr(page: Page, server: LiveServer, revoked: str) -> None:
+    _admin(page)
+    page.get_by_role("button", name=language_name("fr")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(fr("Dashboard"))
+
+
+def admin_customers(page: Page, server: LiveServer, revoked: str) -> None:
+    _admin(page)
+    page.get_by_role("link", name=en("Customers"), exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Customers"))
+
+
 def admin_queues(page: Page, server: LiveServer, revoked: str) -> None:
     _dispute_case(page, server)
     _admin(page)
@@ -319,6 +340,7 @@ def admin_decision_error(page: Page, server: LiveServer, revoked: str) -> None:
 def admin_customer(page: Page, server: LiveServer, revoked: str) -> None:
     _dispute_case(page, server)
     _admin(page)
+    page.get_by_role("link", name=en("Customers"), exact=True).click()
     page.get_by_role("searchbox", name=en("Name or reference")).fill("C-1006")
     page.get_by_role("button", name=en("Search")).click()
     page.get_by_role("link", name="Café du Port").click()
@@ -329,6 +351,30 @@ def admin_users(page: Page, server: LiveServer, revoked: str) -> None:
     _admin(page)
     page.get_by_role("link", name=en("Users")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(en("Users"))
+
+
+def admin_api_keys(page: Page, server: LiveServer, revoked: str) -> None:
+    """A key just created: shown once, above the list and the form."""
+    _admin(page)
+    page.get_by_role("link", name=en("API keys")).click()
+    page.get_by_label(en("Name (which system uses it)")).fill("Nightly ERP sync")
+    page.get_by_role("button", name=en("Create the key")).click()
+    expect(page.get_by_role("heading", name=en("Your new key"))).to_be_visible()
+
+
+def admin_webhook_refused(page: Page, server: LiveServer, revoked: str) -> None:
+    """An internal address refused next to its field."""
+    _admin(page)
+    page.get_by_role("link", name=en("Webhooks")).click()
+    page.get_by_label(en("Address (https://…)")).fill("https://169.254.169.254/latest")
+    page.get_by_role("checkbox", name="invoice.paid").check()
+    page.get_by_role("button", name=en("Add the endpoint")).click()
+    expect(page.locator("#hook-url-error")).to_be_visible()
+
+
+def api_docs(page: Page, server: LiveServer, revoked: str) -> None:
+    page.goto("/api/v1/docs")
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Relance API, version 1"))
 
 
 def admin_account_totp(page: Page, server: LiveServer, revoked: str) -> None:
@@ -399,6 +445,10 @@ PAGES: list[tuple[Visit, dict[str, object]]] = [
     (plan_checked_by_a_plain_post, {}),
     (promise_form, {}),
     (admin_home, {}),
+    (admin_home, {"viewport": PHONE}),
+    (admin_dashboard_filtered, {}),
+    (admin_dashboard_fr, {}),
+    (admin_customers, {}),
     (admin_queues, {}),
     (admin_transfers, {}),
     (admin_dispute, {}),
@@ -406,6 +456,9 @@ PAGES: list[tuple[Visit, dict[str, object]]] = [
     (admin_decision_error, {}),
     (admin_customer, {}),
     (admin_users, {}),
+    (admin_api_keys, {}),
+    (admin_webhook_refused, {}),
+    (api_docs, {}),
     (admin_account_totp, {}),
     (admin_forgot, {}),
     (admin_forgot_sent, {}),

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.browser
 @pytest.mark.usefixtures("staff")  # the credit manager on the live server
 def test_a_credit_manager_creates_a_customer_and_an_invoice(page: Page, axe: Axe) -> None:
     log_in(page, MANAGER)
+    page.get_by_role("link", name=en("Customers"), exact=True).click()
     page.get_by_role("link", name=en("New customer")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(en("New customer"))
     assert_no_axe_violations(axe, page, "new customer form")

@@ -57,7 +57,7 @@ def log_in(page: Page, email: str, password: str = STAFF_PASSWORD) -> None:
     page.get_by_label(en("Email address")).fill(email)
     page.get_by_label(en("Password"), exact=True).fill(password)
     page.get_by_role("button", name=en("Log in")).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(en("Customers"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Dashboard"))
 
 
 def debtor(page: Page, server: LiveServer, reference: str, name: str, language: str) -> None:
@@ -260,7 +260,7 @@ def test_repeated_wrong_passwords_are_slowed_then_made_to_wait(
     expect(page.get_by_role("heading", level=1)).to_have_text(en("Log in to the back office"))
     expect(error).to_contain_text(waiting)
     # Once the wait is over the right password opens the back office: nothing was locked.
-    while page.get_by_role("heading", level=1).inner_text() != en("Customers"):
+    while page.get_by_role("heading", level=1).inner_text() != en("Dashboard"):
         assert time.monotonic() < deadline + 30, "still refused after the wait"
         submit(STAFF_PASSWORD)
-    expect(page.get_by_role("heading", level=1)).to_have_text(en("Customers"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(en("Dashboard"))

@@ -21,31 +21,20 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal import migrate
 from portal.company.service import sync_company
-from portal.db import make_engine, make_session_factory
+from portal.db import make_session_factory
 from portal.reminders import planning
 from portal.reminders.models import MessageStatus, ReminderMessage
 from portal.reminders.outbox import deliver_due
 from portal.reminders.worker import calendar_for
 from portal.settings import Settings
-from tests.conftest import TEST_SECRET, backends, fresh_database_url
+from tests.conftest import TEST_SECRET
 from tests.factories import make_customer, make_invoice
 from tests.mail_sink import free_port
 from tests.reminders_helpers import book, context, reminder_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_SECONDS = 60.0
-
-
-@pytest.fixture(params=backends())
-def real_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
-    url, drop = fresh_database_url(request.param, tmp_path)
-    engine = make_engine(url)
-    migrate.upgrade(url, engine=engine)
-    yield url, engine
-    engine.dispose()
-    drop()
 
 
 def _seed(factory: sessionmaker[Session], settings: Settings, customers: int) -> int:

@@ -28,8 +28,9 @@ from portal.timeline.models import TimelineEvent
 from tests.factories import make_customer, make_invoice
 
 # Claim the event id, find and confirm the request (one statement on PostgreSQL); lock the
-# invoices; the payment, allocations, invoices and timeline (one statement on PostgreSQL).
-SUCCEEDED_STATEMENTS = {"postgresql": 2, "sqlite": 7}
+# invoices; the payment, allocations, invoices, timeline and the outgoing webhook events
+# (one statement on PostgreSQL; SQLite adds one for the outgoing events).
+SUCCEEDED_STATEMENTS = {"postgresql": 2, "sqlite": 8}
 
 
 @pytest.fixture

@@ -18,3 +18,7 @@ def world(
     and backend (card payments, webhooks)."""
     with payment_world(request.param, tmp_path_factory.mktemp("payments")) as payment_world_:
         yield payment_world_
+
+
+# The API's fixtures (an admin, keys of both scopes, a client that sends the write key).
+from tests.web.api_helpers import api, api_admin, read_key, write_key  # noqa: E402, F401

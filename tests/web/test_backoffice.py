@@ -103,7 +103,7 @@ def test_login_opens_the_back_office_with_a_strict_cookie(
     assert "HttpOnly" in cookie
     assert "samesite=strict" in cookie.lower()
     assert "Path=/" in cookie
-    home = admin.get("/admin")
+    home = admin.get("/admin/customers")
     assert home.status_code == 200
     assert "Visible Customer SARL" in home.text
     assert "cm@relance.example" in home.text
@@ -357,7 +357,7 @@ def test_a_viewer_reads_but_may_not_act(admin: TestClient, db: Session, company:
     db.commit()
     make_user(db, Role.VIEWER, email="viewer@relance.example")
     log_in(admin, "viewer@relance.example")
-    assert "Read Only SA" in admin.get("/admin").text
+    assert "Read Only SA" in admin.get("/admin/customers").text
     page = admin.get(f"/admin/customers/{customer.id}")
     assert page.status_code == 200
     assert "RO-1" in page.text
@@ -492,7 +492,7 @@ def test_actions_on_an_unknown_or_foreign_customer_are_not_found(
         assert "Foreign Ltd" not in page.text
         for action in ("resend-link", "revoke-links"):
             assert admin.post(f"/admin/customers/{customer_id}/{action}").status_code == 404
-    assert "Foreign Ltd" not in admin.get("/admin?q=Foreign").text
+    assert "Foreign Ltd" not in admin.get("/admin/customers?q=Foreign").text
 
 
 # --- customer list and file -------------------------------------------------------------------
@@ -514,12 +514,12 @@ def test_home_lists_balances_sorted_by_overdue(
     db.commit()
     make_user(db, Role.VIEWER, email="list@relance.example")
     log_in(admin, "list@relance.example")
-    page = admin.get("/admin", headers={"Accept-Language": "en"}).text
+    page = admin.get("/admin/customers", headers={"Accept-Language": "en"}).text
     assert page.index("Big Debt SA") < page.index("Small Debt SARL") < page.index("Nothing Due")
     assert "€4,500.00" in page  # open: 4000 + 200 + 300
     assert "€4,200.00" in page  # overdue: 4000 + 200
     assert 'aria-sort="descending"' in page
-    by_name = admin.get("/admin?sort=name").text
+    by_name = admin.get("/admin/customers?sort=name").text
     assert by_name.index("Big Debt") < by_name.index("Nothing Due") < by_name.index("Small Debt")
 
 
@@ -565,20 +565,20 @@ def test_search_by_name_or_reference_and_pagination(
 
     make_user(db, Role.VIEWER, email="pages@relance.example")
     log_in(admin, "pages@relance.example")
-    page_two = admin.get("/admin?sort=name&page=2").text
+    page_two = admin.get("/admin/customers?sort=name&page=2").text
     assert "Paged 52" in page_two
     assert "Paged 00" not in page_two
     assert 'rel="prev"' in page_two
     assert 'rel="next"' not in page_two
-    searched = admin.get("/admin?q=paged+07").text
+    searched = admin.get("/admin/customers?q=paged+07").text
     assert "Paged 07" in searched
     assert "Paged 08" not in searched
-    htmx = admin.get("/admin?q=paged+07", headers={"HX-Request": "true"})
+    htmx = admin.get("/admin/customers?q=paged+07", headers={"HX-Request": "true"})
     assert "<html" not in htmx.text
     assert "Paged 07" in htmx.text
     assert "Vary" in htmx.headers
     assert "HX-Request" in htmx.headers["vary"]
-    assert admin.get("/admin?page=abc").status_code == 200
+    assert admin.get("/admin/customers?page=abc").status_code == 200
 
 
 def test_customer_file_shows_contacts_invoices_and_the_timeline_newest_first(
@@ -596,7 +596,9 @@ def test_customer_file_shows_contacts_invoices_and_the_timeline_newest_first(
     text = page.text
     assert "billing@file.example" in text
     assert "FILE-1" in text
-    assert "FILE-PAID" not in text
+    open_part, closed_part = text.split('id="closed-invoices"')
+    assert "FILE-PAID" not in open_part  # not among what is owed...
+    assert "FILE-PAID" in closed_part  # ...but listed with the paid and cancelled ones
     assert "12 days" in text
     assert text.index("Every earlier link revoked") < text.index("Link issued")
     assert "reader@relance.example" in text  # who revoked

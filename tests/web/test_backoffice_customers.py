@@ -144,7 +144,7 @@ def test_a_viewer_sees_no_edit_links(client: TestClient, db: Session, company: C
     log_in(client, db, Role.VIEWER)
     page = client.get(f"/admin/customers/{customer.id}").text
     assert "/edit" not in page
-    assert "/admin/customers/new" not in client.get("/admin").text
+    assert "/admin/customers/new" not in client.get("/admin/customers").text
 
 
 # --- customers --------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def test_a_credit_manager_creates_then_edits_a_customer(
     client: TestClient, db: Session, company: Company
 ) -> None:
     manager = log_in(client, db, Role.CREDIT_MANAGER)
-    assert "/admin/customers/new" in client.get("/admin").text
+    assert "/admin/customers/new" in client.get("/admin/customers").text
     form = client.get("/admin/customers/new")
     assert form.status_code == 200
     assert 'for="f-siren"' in form.text
@@ -493,3 +493,24 @@ def test_the_customer_page_shows_identifiers_and_address(
     page = client.get(f"/admin/customers/{customer.id}").text
     assert "732829320" in page
     assert "1 rue &lt;Haute&gt;<br>75001 Paris" in page
+
+
+def test_the_customer_page_lists_paid_and_cancelled_invoices_apart(
+    client: TestClient, db: Session, company: Company
+) -> None:
+    customer = make_customer(db, company)
+    make_invoice(db, customer, number="F-OPEN")
+    paid = {"status": InvoiceStatus.PAID, "amount_minor": 5_000, "paid_minor": 5_000}
+    make_invoice(db, customer, number="F-PAID", **paid)
+    make_invoice(db, customer, number="F-<VOID>", status=InvoiceStatus.CANCELLED)
+    db.commit()
+    log_in(client, db, Role.VIEWER)
+    page = client.get(f"/admin/customers/{customer.id}").text
+    open_part, closed_part = page.split('id="closed-invoices"')
+    assert "F-OPEN" in open_part
+    assert "F-PAID" not in open_part
+    assert "Factures réglées et annulées" in closed_part
+    assert "F-PAID" in closed_part
+    assert "F-&lt;VOID&gt;" in closed_part
+    assert "F-OPEN" not in closed_part.split("</section>")[0]
+    assert "Annulée" in closed_part or "Annulé" in closed_part

@@ -87,6 +87,8 @@ def test_twenty_messages_send_a_bounded_number_of_emails_and_one_digest(
     body = text_body(digest)
     assert all(f"note {n}" in body for n in range(1, 9))
     assert "note 0" not in body
+    # Each message with its date and time in the company's timezone (Paris, UTC+1).
+    assert "--- 03/12/2026 10:02\nnote 1" in body.replace("\r\n", "\n")
     assert f"/admin/cases/{case.id}" in body
     # A rerun sends nothing more.
     assert _digests(client, session_factory) == 0

@@ -1,7 +1,7 @@
 """bank statements
 
-Revision ID: 0015_bank_statements
-Revises: 0012_login_throttle
+Revision ID: 0016_bank_statements
+Revises: 0015_cockpit
 Create Date: 2026-12-03 10:51:36.213049
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015_bank_statements"
-down_revision: str | None = "0012_login_throttle"
+revision: str = "0016_bank_statements"
+down_revision: str | None = "0015_cockpit"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

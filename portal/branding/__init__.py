@@ -1,0 +1,1 @@
+"""The company's look, set by admins: logo, colours, texts per language, email sender."""
