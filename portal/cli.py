@@ -445,6 +445,21 @@ def _import_session() -> tuple[Settings, Any, Any, int]:
     return settings, engine, factory, company_id
 
 
+def cmd_bank(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from portal.bank import terminal
+
+    target = Path(args.file)
+    if not target.is_file():
+        sys.exit(f"portal bank import: {target} is not a file")
+    settings, engine, factory, company_id = _import_session()
+    try:
+        return terminal.import_file(factory, settings, company_id, target, dry_run=args.dry_run)
+    finally:
+        engine.dispose()
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -814,6 +829,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("--once", action="store_true", help="with --watch: one look, then exit")
     imp.set_defaults(handler=cmd_import)
+
+    bank = commands.add_parser(
+        "bank",
+        help="bank statements: import them, matched to invoices",
+        description="Bank statements (CAMT.053, CAMT.054, CFONB 120, CSV). See "
+        "docs/bank-statements.md.",
+    )
+    bank_commands = bank.add_subparsers(dest="bank_command", required=True, metavar="ACTION")
+    bank_import = bank_commands.add_parser(
+        "import",
+        help="import a statement file",
+        description="Read FILE, record the payments it matches exactly and leave the other "
+        "credit lines in the back office's lines to match. Lines already imported are "
+        "skipped: importing the same file twice changes nothing.",
+    )
+    bank_import.add_argument("file", metavar="FILE", help="the statement file")
+    bank_import.add_argument("--dry-run", action="store_true", help="say what it would do")
+    bank.set_defaults(handler=cmd_bank)
 
     purge = commands.add_parser(
         "purge-imports",

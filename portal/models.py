@@ -2,6 +2,7 @@
 
 from portal.access.models import DebtorSession
 from portal.api.models import ApiKey, IdempotentRequest, KeyScope
+from portal.bank.models import BankLine, BankLinePayment, BankStatement, LineStatus
 from portal.branding.models import Branding, BrandingText
 from portal.cases.models import (
     Agreement,
@@ -59,6 +60,9 @@ __all__ = [
     "Agreement",
     "ApiKey",
     "Attachment",
+    "BankLine",
+    "BankLinePayment",
+    "BankStatement",
     "Base",
     "Branding",
     "BrandingText",
@@ -91,6 +95,7 @@ __all__ = [
     "Invoice",
     "InvoiceStatus",
     "KeyScope",
+    "LineStatus",
     "LinkScope",
     "LoginThrottle",
     "MessageStatus",

@@ -28,7 +28,7 @@ ATTACHMENT_ROUTES = ("/disputes", "/cases/{case_id}/messages")
 # Back-office uploads: spreadsheet imports and e-invoices. The upload handler refuses a
 # body over PORTAL_IMPORT_MAX_BYTES from its Content-Length (and one without it) before
 # reading, with the size in its message; this limit is only the backstop behind it.
-UPLOAD_ROUTES = ("/admin/imports*",)
+UPLOAD_ROUTES = ("/admin/imports*", "/admin/bank/import")
 # The invoice forms, with their PDF: well above the handler's own check of the declared
 # size (``web.forms.body_too_large``), so that a file somewhat too large gets the message
 # next to the field; only a body far too large gets the plain 413 page.

@@ -1,0 +1,255 @@
+"""Turning a bank line into payments, through the payment service: a payment request's
+transfer confirmed (``payments.requests.confirm_transfer``), or a transfer recorded and
+allocated (``payments.service.record_payment``: the chosen invoices first, then the
+customer's oldest, the rest as credit). A receipt is owed; the timeline says which line.
+
+What concerns the lines themselves (their status, the payments they became, their
+timeline events) is collected in ``LineWrites`` and written at the end in a few
+statements, so a statement of thousands of lines costs one payment write per payment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, update
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.bank.models import BankLine, BankLinePayment, LineStatus
+from portal.db import insert_many
+from portal.payments import requests as payment_requests
+from portal.payments.models import PaymentMethod, PaymentRequest
+from portal.payments.service import OpenInvoice, Payer, record_payment
+from portal.timeline.models import Actor
+from portal.timeline.service import record_many
+
+SYSTEM_ACTOR = "bank"
+_lines = cast(Table, BankLine.__table__)
+_links = cast(Table, BankLinePayment.__table__)
+_UPDATE_LINE = (
+    update(_lines)
+    .where(_lines.c.id == bindparam("line_id"))
+    .values(
+        status=bindparam("new_status"),
+        matched_by=bindparam("rule"),
+        customer_id=bindparam("customer"),
+        suggestions=bindparam("found"),
+        decided_by_user_id=bindparam("user"),
+        decided_at=bindparam("at"),
+    )
+)
+
+
+@dataclass(frozen=True)
+class LineRef:
+    """What recording needs of a line (no ORM object: thousands are handled at once)."""
+
+    id: int
+    company_id: int
+    booked_on: dt.date
+    amount_minor: int
+    currency: str
+    entry_reference: str
+
+    @classmethod
+    def of(cls, line: BankLine) -> LineRef:
+        return cls(
+            line.id,
+            line.company_id,
+            line.booked_on,
+            line.amount_minor,
+            line.currency,
+            line.entry_reference,
+        )
+
+
+@dataclass
+class LineWrites:
+    links: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    def done(
+        self,
+        line: LineRef,
+        status: LineStatus,
+        *,
+        rule: str | None = None,
+        customer_id: int | None = None,
+        user_id: int | None = None,
+        suggestions: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.lines.append(
+            {
+                "line_id": line.id,
+                "new_status": status,
+                "rule": rule,
+                "customer": customer_id,
+                "found": suggestions or [],
+                "user": user_id,
+                "at": clock.now() if user_id is not None or status is LineStatus.MATCHED else None,
+            }
+        )
+
+    def event(
+        self,
+        line: LineRef,
+        action: str,
+        customer_id: int | None,
+        actor: Actor,
+        actor_id: str | None,
+        **details: object,
+    ) -> None:
+        self.events.append(
+            {
+                "company_id": line.company_id,
+                "customer_id": customer_id,
+                "actor": actor,
+                "actor_id": actor_id,
+                "action": action,
+                "subject_type": "bank_line",
+                "subject_id": line.id,
+                "details": {
+                    "amount_minor": line.amount_minor,
+                    "currency": line.currency,
+                    "booked_on": line.booked_on.isoformat(),
+                    "entry_reference": line.entry_reference,
+                    **details,
+                },
+            }
+        )
+
+    def write(self, session: Session) -> None:
+        insert_many(session, _links, self.links)
+        record_many(session, self.events)
+        if self.lines:
+            session.execute(
+                _UPDATE_LINE, self.lines, execution_options={"synchronize_session": False}
+            )
+        self.links, self.events, self.lines = [], [], []
+
+
+def _actor_id(user_id: int | None) -> str:
+    return str(user_id) if user_id is not None else SYSTEM_ACTOR
+
+
+def confirm_request(
+    session: Session,
+    writes: LineWrites,
+    line: LineRef,
+    request: PaymentRequest,
+    rule: str,
+    *,
+    today: dt.date,
+    actor: Actor = Actor.SYSTEM,
+    user_id: int | None = None,
+) -> int:
+    """The line is the money of ``request``: confirmed with the line's amount."""
+    payment = payment_requests.confirm_transfer(
+        session,
+        request,
+        amount_minor=line.amount_minor,
+        received_on=line.booked_on,
+        today=max(today, line.booked_on),
+        actor=actor,
+        actor_id=_actor_id(user_id),
+    )
+    writes.links.append(
+        {"line_id": line.id, "payment_id": payment.id, "amount_minor": line.amount_minor}
+    )
+    writes.done(
+        line, LineStatus.MATCHED, rule=rule, customer_id=request.customer_id, user_id=user_id
+    )
+    writes.event(
+        line,
+        "bank_line.matched",
+        request.customer_id,
+        actor,
+        _actor_id(user_id),
+        rule=rule,
+        payment=payment.id,
+    )
+    return payment.id
+
+
+def link_existing(
+    writes: LineWrites, line: LineRef, payment_id: int, customer_id: int, rule: str
+) -> None:
+    """The transfer was confirmed by hand before the statement came: nothing new to record."""
+    writes.links.append(
+        {"line_id": line.id, "payment_id": payment_id, "amount_minor": line.amount_minor}
+    )
+    writes.done(line, LineStatus.MATCHED, rule=rule, customer_id=customer_id)
+    writes.event(
+        line,
+        "bank_line.matched",
+        customer_id,
+        Actor.SYSTEM,
+        SYSTEM_ACTOR,
+        rule=rule,
+        payment=payment_id,
+        already_recorded=True,
+    )
+
+
+def record_parts(
+    session: Session,
+    writes: LineWrites,
+    line: LineRef,
+    parts: Sequence[tuple[int, int, Sequence[int]]],
+    rule: str,
+    *,
+    actor: Actor = Actor.SYSTEM,
+    user_id: int | None = None,
+    locked: dict[int, list[OpenInvoice]] | None = None,
+) -> list[int]:
+    """Record ``(customer id, amount, invoice ids)`` parts of the line as payments.
+
+    ``locked``: customers' open invoices already locked by the caller in this transaction,
+    used once (taken out) for that customer's first payment.
+    """
+    payments = []
+    for number, (customer_id, amount_minor, invoice_ids) in enumerate(parts, start=1):
+        reference = f"line:{line.id}" if len(parts) == 1 else f"line:{line.id}:{number}"
+        result = record_payment(
+            session,
+            Payer(customer_id, line.company_id),
+            amount_minor=amount_minor,
+            currency=line.currency,
+            method=PaymentMethod.TRANSFER,
+            provider="bank",
+            provider_reference=reference,
+            received_at=dt.datetime.combine(line.booked_on, dt.time(12), dt.UTC),
+            invoice_ids=invoice_ids,
+            actor=actor,
+            actor_id=_actor_id(user_id),
+            receipt=True,
+            locked=(locked or {}).pop(customer_id, None),
+        )
+        writes.links.append(
+            {"line_id": line.id, "payment_id": result.id, "amount_minor": amount_minor}
+        )
+        writes.event(
+            line,
+            "bank_line.matched",
+            customer_id,
+            actor,
+            _actor_id(user_id),
+            rule=rule,
+            payment=result.id,
+            part_minor=amount_minor,
+        )
+        payments.append(result.id)
+    customers = {customer_id for customer_id, _a, _i in parts}
+    writes.done(
+        line,
+        LineStatus.MATCHED,
+        rule=rule,
+        customer_id=customers.pop() if len(customers) == 1 else None,
+        user_id=user_id,
+    )
+    return payments

@@ -1,0 +1,281 @@
+"""Importing a statement file: read it whole (any problem refuses the file, nothing is
+written), keep the lines not seen before (account + entry reference), then match the new
+credit lines and record what matched exactly; the rest waits for review."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.bank import camt, camt053, camt054, cfonb120, csv_format
+from portal.bank.errors import StatementError
+from portal.bank.matcher import Decision, LineFacts, batch_size, chunks, decide
+from portal.bank.models import BankLine, BankStatement, LineStatus
+from portal.bank.parsed import ParsedStatement
+from portal.bank.payments import LineRef, LineWrites, confirm_request, link_existing, record_parts
+from portal.db import insert_many, one_of
+from portal.i18n import N_
+from portal.invoices.models import Invoice, InvoiceStatus
+from portal.payments.models import PaymentRequest
+from portal.payments.service import OpenInvoice
+
+MAX_BYTES = 64 * 1024 * 1024
+_lines = cast(Table, BankLine.__table__)
+_invoices = cast(Table, Invoice.__table__)
+
+
+@dataclass(frozen=True)
+class Account:
+    """The company's bank account, as configured: statements of another one are refused."""
+
+    iban: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    statement_id: int | None  # None: every line was imported before
+    total: int
+    new: int
+    matched: int
+    review: int
+    debits: int
+
+
+def read(
+    data: bytes, account: Account, csv_mapping: Mapping[str, str] | None = None
+) -> ParsedStatement:
+    """The statement in ``data``, in whichever format it is, checked against ``account``."""
+    if not data.strip():
+        raise StatementError(N_("The file is empty."))
+    if len(data) > MAX_BYTES:
+        raise StatementError(
+            N_("The file is larger than %(size)d MB."), size=MAX_BYTES // (1024 * 1024)
+        )
+    found = camt.detect(data)
+    first = data.lstrip()[:2]
+    if found is not None:
+        parsed = camt053.parse(data) if found[0] == "053" else camt054.parse(data)
+    elif first == b"01" and len(data.splitlines()[0].rstrip(b"\r")) == cfonb120.RECORD:
+        parsed = cfonb120.parse(data, account.iban)
+    elif data.lstrip().startswith(b"<"):
+        raise StatementError(N_("This XML file is not a camt.053 or camt.054 statement."))
+    else:
+        parsed = csv_format.parse(data, account.iban, account.currency, csv_mapping)
+    check(parsed, account)
+    return parsed
+
+
+def check(parsed: ParsedStatement, account: Account) -> None:
+    iban = parsed.account_iban.replace(" ", "").upper()
+    if iban != account.iban.replace(" ", "").upper():
+        raise StatementError(
+            N_("This statement is for account %(account)s, not the company's account."),
+            account=iban,
+        )
+    currencies = {line.currency for line in parsed.lines} | (
+        {parsed.currency} if parsed.currency else set()
+    )
+    wrong = sorted(currencies - {account.currency})
+    if wrong:
+        raise StatementError(
+            N_("The statement is in %(found)s; the account is in %(expected)s."),
+            found=", ".join(wrong),
+            expected=account.currency,
+        )
+    if not parsed.lines:
+        raise StatementError(N_("The statement has no entries."))
+
+
+def import_statement(
+    session: Session,
+    company_id: int,
+    account: Account,
+    data: bytes,
+    *,
+    filename: str,
+    uploaded_by: str,
+    today: dt.date,
+    csv_mapping: Mapping[str, str] | None = None,
+) -> ImportResult:
+    """Import ``data`` in the caller's transaction: read and check it whole (StatementError
+    before anything is written), add its new lines, record the exact matches."""
+    parsed = read(data, account, csv_mapping)
+    stored = store_new_lines(
+        session, company_id, parsed, data, filename=filename, uploaded_by=uploaded_by
+    )
+    if stored is None:
+        return ImportResult(None, len(parsed.lines), 0, 0, 0, 0)
+    statement, new, facts = stored
+    decisions = decide(session, company_id, facts)
+    counts = apply(session, decisions, today)
+    return ImportResult(
+        statement.id, len(parsed.lines), new, counts["matched"], counts["review"], new - len(facts)
+    )
+
+
+def store_new_lines(
+    session: Session,
+    company_id: int,
+    parsed: ParsedStatement,
+    data: bytes,
+    *,
+    filename: str,
+    uploaded_by: str,
+) -> tuple[BankStatement, int, list[LineFacts]] | None:
+    """Add the statement and the lines not imported before (None: every line was); returns
+    the statement, how many lines were new, and the new credit lines to match."""
+    iban = parsed.account_iban.replace(" ", "").upper()
+    unique = {line.entry_reference: line for line in reversed(parsed.lines)}
+    seen: set[str] = set()
+    for part in chunks(sorted(unique), batch_size(session)):
+        seen.update(
+            session.scalars(
+                select(BankLine.entry_reference).where(
+                    BankLine.account_iban == iban, one_of(session, BankLine.entry_reference, part)
+                )
+            )
+        )
+    fresh = [line for line in parsed.lines if line.entry_reference not in seen]
+    fresh = list({line.entry_reference: line for line in reversed(fresh)}.values())[::-1]
+    if not fresh:
+        return None
+    now = clock.now()
+    statement = BankStatement(
+        company_id=company_id,
+        account_iban=iban,
+        format=parsed.format,
+        statement_ref=parsed.statement_id[:128],
+        filename=filename[:255] or "statement",
+        file_sha256=hashlib.sha256(data).hexdigest(),
+        lines_total=len(parsed.lines),
+        lines_new=len(fresh),
+        created_by=uploaded_by[:254],
+        created_at=now,
+    )
+    session.add(statement)
+    session.flush()
+    rows: list[dict[str, Any]] = [
+        {
+            "company_id": company_id,
+            "statement_id": statement.id,
+            "account_iban": iban,
+            "entry_reference": line.entry_reference[:128],
+            "booked_on": line.booked_on,
+            "amount_minor": line.amount_minor,
+            "currency": line.currency,
+            "credit": line.credit,
+            "debtor_name": line.debtor_name[:140],
+            "debtor_iban": line.debtor_iban.replace(" ", "").upper()[:34],
+            "remittance": line.remittance,
+            "structured_reference": line.structured_reference[:64],
+            "end_to_end_id": line.end_to_end_id[:64],
+            "status": LineStatus.REVIEW if line.credit else LineStatus.DEBIT,
+            "suggestions": [],
+            "created_at": now,
+        }
+        for line in fresh
+        if line.amount_minor > 0
+    ]
+    ids = insert_many(session, _lines, rows)
+    facts = [
+        LineFacts(
+            new_id,
+            row["amount_minor"],
+            row["currency"],
+            row["debtor_name"],
+            row["debtor_iban"],
+            row["remittance"],
+            row["structured_reference"],
+        )
+        for new_id, row in zip(ids, rows, strict=True)
+        if row["credit"]
+    ]
+    return statement, len(rows), facts
+
+
+def apply(session: Session, decisions: list[Decision], today: dt.date) -> Counter[str]:
+    """Record the exact matches; store the others' suggestions for the review queue."""
+    counts: Counter[str] = Counter()
+    lines: dict[int, LineRef] = {}
+    for part in chunks(sorted(d.line_id for d in decisions), batch_size(session)):
+        for row in session.execute(
+            select(
+                BankLine.id,
+                BankLine.company_id,
+                BankLine.booked_on,
+                BankLine.amount_minor,
+                BankLine.currency,
+                BankLine.entry_reference,
+            ).where(one_of(session, BankLine.id, part))
+        ):
+            lines[row[0]] = LineRef(*row)
+    locked = _lock_open_invoices(session, decisions, lines)
+    touched: set[int] = set()
+    writes = LineWrites()
+    for decision in decisions:
+        line = lines[decision.line_id]
+        customer_id = decision.customer_id
+        if not decision.applies or customer_id is None:
+            writes.done(line, LineStatus.REVIEW, suggestions=decision.suggestions)
+            counts["review"] += 1
+            continue
+        if customer_id in touched:
+            locked.pop(customer_id, None)  # changed since it was read: read again
+        touched.add(customer_id)
+        rule = decision.rule or ""
+        if decision.existing_payment_id is not None:
+            link_existing(writes, line, decision.existing_payment_id, customer_id, rule)
+        elif decision.request_id is not None:
+            request = session.get(PaymentRequest, decision.request_id)
+            assert request is not None
+            confirm_request(session, writes, line, request, rule, today=today)
+        else:
+            parts = [(customer_id, line.amount_minor, decision.invoice_ids)]
+            record_parts(session, writes, line, parts, rule, locked=locked)
+        counts["matched"] += 1
+    writes.write(session)
+    return counts
+
+
+def _lock_open_invoices(
+    session: Session, decisions: list[Decision], lines: dict[int, LineRef]
+) -> dict[int, list[OpenInvoice]]:
+    """The open invoices of the customers paid by invoice rules, locked in one statement per
+    batch of customers (as ``record_payment`` would lock them one customer at a time)."""
+    currency = {line.currency for line in lines.values()}
+    wanted = sorted(
+        {d.customer_id for d in decisions if d.applies and d.customer_id and not d.request_id}
+    )
+    out: dict[int, list[OpenInvoice]] = {c: [] for c in wanted}
+    if len(currency) != 1 or not wanted:
+        return {}
+    code = currency.pop()
+    for part in chunks(wanted, batch_size(session)):
+        rows = session.execute(
+            select(
+                _invoices.c.customer_id,
+                _invoices.c.id,
+                _invoices.c.number,
+                _invoices.c.amount_minor,
+                _invoices.c.paid_minor,
+            )
+            .where(
+                one_of(session, _invoices.c.customer_id, part),
+                _invoices.c.currency == code,
+                _invoices.c.status == InvoiceStatus.OPEN,
+            )
+            .order_by(_invoices.c.customer_id, _invoices.c.due_date, _invoices.c.id)
+            .with_for_update()
+        )
+        for customer_id, *invoice in rows:
+            out[customer_id].append(OpenInvoice(*invoice))
+    return out
