@@ -26,10 +26,12 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from portal import clock, i18n
+from portal.branding.service import default_look
 from portal.invoices.models import InvoiceStatus
 from portal.invoices.service import summarise
 from portal.settings import PROJECT_ROOT, load_settings
 from portal.templating import make_environment
+from portal.web.site_config import look_version
 
 TEMPLATE = "portal/home.html"
 SHOW_FILTERS = ("all", "overdue", "upcoming")
@@ -131,6 +133,7 @@ def asgi() -> Starlette:
     ]
     invoices.sort(key=lambda i: (i.due_date, i.number))
     totals = summarise(invoices, today)
+    look = default_look(settings)  # the environment's look, as the portal shows without branding
 
     async def home(request: Request) -> Response:
         i18n.current_locale.set(customer.language)
@@ -141,6 +144,12 @@ def asgi() -> Starlette:
             "locale": i18n.current_locale.get(),
             "languages": settings.languages,
             "htmx_available": htmx_available,
+            "lookup_enabled": True,
+            "look": look,
+            "brand_texts": look.texts_for(customer.language),
+            "brand_version": look_version(look),
+            "embedded": False,
+            "embed_host": None,
             "access": access,
             "customer": customer,
             "today": today,
