@@ -113,6 +113,26 @@ def all_invoices(session: Session, scope: Scope) -> list[InvoiceLine]:
     )
 
 
+def ids_by_number(
+    session: Session,
+    numbers: Iterable[str],
+    *,
+    customer_id: int | None = None,
+    company_id: int | None = None,
+) -> dict[str, int]:
+    """The ids of the invoices carrying ``numbers``, among one customer's (``customer_id``)
+    or one company's (``company_id``); numbers without an invoice are simply absent."""
+    wanted = list(dict.fromkeys(numbers))
+    if not wanted:
+        return {}
+    owner = Invoice.customer_id == customer_id if customer_id is not None else None
+    if owner is None:
+        assert company_id is not None, "name the customer or the company"
+        owner = Invoice.company_id == company_id
+    query = select(Invoice.number, Invoice.id).where(owner, Invoice.number.in_(wanted))
+    return {number: invoice_id for number, invoice_id in session.execute(query)}  # noqa: C416 - each Row unpacked to a typed pair
+
+
 def get_invoice(session: Session, scope: Scope, invoice_id: int) -> Invoice | None:
     """The invoice if this scope may see it; None otherwise (shown as 404)."""
     return session.scalar(scope.apply(select(Invoice)).where(Invoice.id == invoice_id))

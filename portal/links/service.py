@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal import clock
 from portal.access import service as access
 from portal.customers.models import Contact, Customer
-from portal.invoices.models import Invoice
+from portal.invoices import service as invoices
 from portal.links.errors import LinkRejected, TooManyRequests, UnknownCustomer, UnknownInvoice
 from portal.links.models import FreshLinkRequest, LinkScope
 from portal.links.tokens import LinkClaims, LinkExpired, LinkInvalid, LinkSigner
@@ -52,13 +52,7 @@ def issue_link(
     scope_id = None
     if invoice_numbers:
         wanted = list(dict.fromkeys(invoice_numbers))
-        found = dict(
-            session.execute(
-                select(Invoice.number, Invoice.id).where(
-                    Invoice.customer_id == customer.id, Invoice.number.in_(wanted)
-                )
-            ).all()
-        )
+        found = invoices.ids_by_number(session, wanted, customer_id=customer.id)
         missing = [n for n in wanted if n not in found]
         if missing:
             raise UnknownInvoice(missing)

@@ -21,7 +21,7 @@ from portal.bank.errors import StatementError
 from portal.bank.models import BankStatement
 from portal.bank.statements import Account, ImportResult, import_statement
 from portal.i18n import gettext_ as _
-from portal.invoices.models import Invoice
+from portal.invoices import service as invoices
 from portal.money import parse_amount
 from portal.settings import Settings
 from portal.users.models import User
@@ -252,14 +252,7 @@ def _numbers(db: Session, company_id: int, text: str) -> list[int] | None:
     numbers = [n.strip() for n in text.replace(";", ",").split(",") if n.strip()][:50]
     if not numbers:
         return []
-    found = {
-        str(row[0]): int(row[1])
-        for row in db.execute(
-            select(Invoice.number, Invoice.id).where(
-                Invoice.company_id == company_id, Invoice.number.in_(numbers)
-            )
-        )
-    }
+    found = invoices.ids_by_number(db, numbers, company_id=company_id)
     return [found[n] for n in numbers] if all(n in found for n in numbers) else None
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from portal.api import schemas as s
 from portal.changes import FieldErrors
 from portal.i18n import gettext_ as _
+from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
 from portal.payments.models import PaymentAllocation
 from portal.payments.offline import record_offline_payment
@@ -35,13 +36,7 @@ def record_payment(call: Call) -> Result:
     wanted = sorted(set(body.invoice_numbers))
     ids: list[int] = []
     if wanted:
-        found = dict(
-            call.db.execute(
-                select(Invoice.number, Invoice.id).where(
-                    Invoice.customer_id == customer.id, Invoice.number.in_(wanted)
-                )
-            ).all()
-        )
+        found = invoices.ids_by_number(call.db, wanted, customer_id=customer.id)
         missing = [n for n in wanted if n not in found]
         if missing:
             raise FieldErrors(
