@@ -219,6 +219,8 @@ def _review_plan(page: Page, server: LiveServer) -> str:
         return page.url.rsplit("/", 1)[1]
     page.goto("/plans/new")
     page.get_by_role("checkbox", name=re.compile("F2026-0502")).check()
+    # Wait for the preview, which pushes the button down, before clicking it.
+    expect(page.get_by_role("table", name=fr("Your schedule"))).to_be_visible()
     page.get_by_role("button", name=fr("Propose this plan")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(fr("Payment plan"))
     return page.url.rsplit("/", 1)[1]

@@ -172,6 +172,9 @@ def test_a_plan_outside_policy_is_countered_and_accepted_by_the_debtor(
     _plan(page, "F2026-0902", "4")
     expect(page.get_by_text(re.compile(en("Outside our usual terms")))).to_be_visible()
     expect(page.get_by_text(en("Your account's plans are agreed with our team."))).to_be_visible()
+    # The preview follows the typed count after a short delay; clicking before it lands would
+    # hit a button that the longer schedule is about to push down.
+    expect(page.get_by_role("table", name=en("Your schedule")).get_by_role("row")).to_have_count(5)
     page.get_by_role("button", name=en("Propose this plan")).click()
     expect(page.get_by_text(en("Waiting for our answer"))).to_be_visible()
     expect(page.get_by_text(en("Our answer by"))).to_be_visible()
