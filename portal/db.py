@@ -38,7 +38,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from portal import pool_checks
+from portal import pool_checks, sqlite_async
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,12 @@ def make_async_read_engine(engine: Engine) -> AsyncEngine | None:
     # No overflow: every page view of a busy worker would otherwise open a connection and
     # close it again (a new server process each time); beyond ten they wait their turn.
     async_engine = create_async_engine(
-        url, isolation_level="AUTOCOMMIT", pool_size=ASYNC_POOL_SIZE, max_overflow=0
+        url,
+        isolation_level="AUTOCOMMIT",
+        # Nothing to roll back in autocommit: spare the round trip when a connection returns.
+        skip_autocommit_rollback=True,
+        pool_size=ASYNC_POOL_SIZE,
+        max_overflow=0,
     )
     pool_checks.install(async_engine.sync_engine)
     return async_engine
@@ -190,14 +195,18 @@ def make_async_read_engine(engine: Engine) -> AsyncEngine | None:
 
 def _async_sqlite_engine(url: URL) -> AsyncEngine:
     async_url = url.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    # Autocommit, as make_read_engine's SQLite pool: no BEGIN, each statement commits, and no
+    # COMMIT or ROLLBACK either, each of which would be one more trip to the connection's thread.
     async_engine = create_async_engine(
-        async_url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, pool_size=ASYNC_POOL_SIZE
+        async_url,
+        async_creator=sqlite_async.connector(url.database or "", SQLITE_BUSY_SECONDS),
+        isolation_level="AUTOCOMMIT",
+        skip_autocommit_rollback=True,
+        pool_size=ASYNC_POOL_SIZE,
     )
 
     @event.listens_for(async_engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        # Autocommit, as make_read_engine's SQLite pool: no BEGIN, each statement commits.
-        dbapi_connection.isolation_level = None
         _set_sqlite_pragmas(dbapi_connection)
 
     return async_engine

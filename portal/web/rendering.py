@@ -99,7 +99,9 @@ def page_view(handler: PageHandler) -> Callable[[Request], Awaitable[Response]]:
             return await run_in_threadpool(_in_read_session, handler, request)
         async with factory() as session:
             response = await session.run_sync(lambda db: handler(request, db))
-            await session.commit()
+            # The connection is in autocommit: what the handler executed is stored already, and
+            # a COMMIT would only cost a trip to the database. ORM changes still need a flush.
+            await session.flush()
             return response
 
     return endpoint
