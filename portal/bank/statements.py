@@ -297,8 +297,8 @@ def _line_refs(session: Session, decisions: list[Decision]) -> dict[int, LineRef
 
 
 def apply_one_by_one(session: Session, decisions: list[Decision], today: dt.date) -> Counter[str]:
-    """``apply`` one payment after the other through the payment service: the reference
-    the set-based path is tested against (and the path the review queue takes)."""
+    """``apply`` one payment after the other through the payment service (as the review
+    queue records its answers): the reference the set-based path is tested against."""
     counts: Counter[str] = Counter()
     lines = _line_refs(session, decisions)
     locked = _lock_open_invoices(session, decisions, lines)
