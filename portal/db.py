@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +28,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -289,7 +291,13 @@ def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
             .scalars()
             .all()
         ]
-        pairs = [(_copy_converter(table.c[name].type), name) for name in columns]
+        # Only JSON and enum values need converting: the others go to COPY as they are.
+        converted = [
+            (index, converter)
+            for index, name in enumerate(columns, start=1)
+            if (converter := _copy_converter(table.c[name].type)) is not _as_is
+        ]
+        values = itemgetter(*columns)
         names = ", ".join(f'"{name}"' for name in ("id", *columns))
         raw = connection.connection.driver_connection
         assert raw is not None
@@ -298,12 +306,54 @@ def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
             cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
         ):
             for new_id, row in zip(ids, rows, strict=True):
-                copy.write_row((new_id, *(convert(row[name]) for convert, name in pairs)))
+                picked = values(row)
+                record = [new_id, *picked] if len(columns) > 1 else [new_id, picked]
+                for index, convert in converted:
+                    record[index] = convert(record[index])
+                copy.write_row(record)
         return ids
     start = int(connection.execute(select(func.max(table.c.id))).scalar() or 0) + 1
     ids = list(range(start, start + len(rows)))
     connection.execute(insert(table), [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
     return ids
+
+
+def update_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Set the columns of ``rows`` (dicts with the same keys, ``id`` among them) on the rows
+    of ``table`` with those ids: the fast path for a statement's thousands of changes.
+
+    PostgreSQL: one UPDATE from arrays (``unnest``). SQLite: one executemany.
+    """
+    if not rows:
+        return
+    columns = [name for name in rows[0] if name != "id"]
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        names = ["id", *columns]
+        types = {name: table.c[name].type.compile(dialect=connection.dialect) for name in names}
+        arrays = ", ".join(f"CAST(%({name})s AS {types[name]}[])" for name in names)
+        assigned = ", ".join(f'"{name}" = changed."{name}"' for name in columns)
+        params = {}
+        for name in names:
+            convert = _copy_converter(table.c[name].type)
+            column = [row[name] for row in rows]
+            params[name] = column if convert is _as_is else [convert(v) for v in column]
+        connection.exec_driver_sql(
+            f'UPDATE "{table.name}" SET {assigned} '  # noqa: S608
+            f"FROM unnest({arrays}) AS changed({', '.join(names)}) "
+            f'WHERE "{table.name}".id = changed.id',
+            params,
+        )
+        return
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("changed_id"))
+        .values({name: bindparam(name) for name in columns})
+    )
+    connection.execute(
+        statement,
+        [{"changed_id": row["id"], **{name: row[name] for name in columns}} for row in rows],
+    )
 
 
 def _copy_converter(column_type: Any) -> Callable[[Any], Any]:
@@ -312,7 +362,11 @@ def _copy_converter(column_type: Any) -> Callable[[Any], Any]:
         return lambda value: None if value is None else json.dumps(value)
     if isinstance(column_type, Enum):
         return lambda value: None if value is None else str(getattr(value, "value", value))
-    return lambda value: value
+    return _as_is
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def one_of(session: Session, column: Any, values: Collection[Any]) -> Any:

@@ -16,7 +16,7 @@ from portal.cases.models import (
     Instalment,
     InstalmentReminder,
 )
-from portal.cockpit.models import CustomerBehaviour
+from portal.cockpit.models import CustomerBehaviour, DashboardSnapshot
 from portal.company.models import Company
 from portal.customers.models import Contact, ContactRole, Customer, RiskSegment
 from portal.db import Base
@@ -79,6 +79,7 @@ __all__ = [
     "CreditNoteStatus",
     "Customer",
     "CustomerBehaviour",
+    "DashboardSnapshot",
     "DebtorSession",
     "DeliveryAttempt",
     "DeliveryStatus",

@@ -87,3 +87,44 @@ def make_payment(
         invoice_ids=[invoice.id],
     )
     db.flush()
+
+
+def make_sent_reminder(
+    db: Session,
+    customer: Customer,
+    sent_at: dt.datetime,
+    invoices: list[Invoice],
+    *,
+    step: str = "first",
+    channel: str = "email",
+) -> None:
+    """A reminder message of the standard scenario, sent at ``sent_at`` about ``invoices``."""
+    from portal.reminders.models import (
+        Channel,
+        MessageStatus,
+        ReminderMessage,
+        ReminderMessageInvoice,
+    )
+
+    row = ReminderMessage(
+        company_id=customer.company_id,
+        customer_id=customer.id,
+        scenario="standard",
+        step=step,
+        cycle=sent_at.date().isoformat(),
+        channel=Channel(channel),
+        template="reminder_1",
+        status=MessageStatus.SENT,
+        next_attempt_at=sent_at,
+        created_at=sent_at,
+        sent_at=sent_at,
+    )
+    db.add(row)
+    db.flush()
+    for invoice in invoices:
+        db.add(
+            ReminderMessageInvoice(
+                message_id=row.id, invoice_id=invoice.id, step=step, offset_days=0
+            )
+        )
+    db.flush()

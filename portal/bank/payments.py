@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.bank.models import BankLine, BankLinePayment, LineStatus
-from portal.db import insert_many
+from portal.db import insert_many, update_many
 from portal.payments import requests as payment_requests
 from portal.payments.models import PaymentMethod, PaymentRequest
 from portal.payments.service import OpenInvoice, Payer, record_payment
@@ -30,18 +30,6 @@ from portal.timeline.service import record_many
 SYSTEM_ACTOR = "bank"
 _lines = cast(Table, BankLine.__table__)
 _links = cast(Table, BankLinePayment.__table__)
-_UPDATE_LINE = (
-    update(_lines)
-    .where(_lines.c.id == bindparam("line_id"))
-    .values(
-        status=bindparam("new_status"),
-        matched_by=bindparam("rule"),
-        customer_id=bindparam("customer"),
-        suggestions=bindparam("found"),
-        decided_by_user_id=bindparam("user"),
-        decided_at=bindparam("at"),
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -85,13 +73,15 @@ class LineWrites:
     ) -> None:
         self.lines.append(
             {
-                "line_id": line.id,
-                "new_status": status,
-                "rule": rule,
-                "customer": customer_id,
-                "found": suggestions or [],
-                "user": user_id,
-                "at": clock.now() if user_id is not None or status is LineStatus.MATCHED else None,
+                "id": line.id,
+                "status": status,
+                "matched_by": rule,
+                "customer_id": customer_id,
+                "suggestions": suggestions or [],
+                "decided_by_user_id": user_id,
+                "decided_at": clock.now()
+                if user_id is not None or status is LineStatus.MATCHED
+                else None,
             }
         )
 
@@ -126,10 +116,7 @@ class LineWrites:
     def write(self, session: Session) -> None:
         insert_many(session, _links, self.links)
         record_many(session, self.events)
-        if self.lines:
-            session.execute(
-                _UPDATE_LINE, self.lines, execution_options={"synchronize_session": False}
-            )
+        update_many(session, _lines, self.lines)
         self.links, self.events, self.lines = [], [], []
 
 
@@ -158,22 +145,37 @@ def confirm_request(
         actor=actor,
         actor_id=_actor_id(user_id),
     )
+    note_confirmed(
+        writes, line, payment.id, request.customer_id, rule, actor=actor, user_id=user_id
+    )
+    return payment.id
+
+
+def note_confirmed(
+    writes: LineWrites,
+    line: LineRef,
+    payment_id: int,
+    customer_id: int,
+    rule: str,
+    *,
+    actor: Actor = Actor.SYSTEM,
+    user_id: int | None = None,
+) -> None:
+    """The line became ``payment_id``, the confirmed transfer of one of the customer's
+    requests: the line's link, status and timeline event."""
     writes.links.append(
-        {"line_id": line.id, "payment_id": payment.id, "amount_minor": line.amount_minor}
+        {"line_id": line.id, "payment_id": payment_id, "amount_minor": line.amount_minor}
     )
-    writes.done(
-        line, LineStatus.MATCHED, rule=rule, customer_id=request.customer_id, user_id=user_id
-    )
+    writes.done(line, LineStatus.MATCHED, rule=rule, customer_id=customer_id, user_id=user_id)
     writes.event(
         line,
         "bank_line.matched",
-        request.customer_id,
+        customer_id,
         actor,
         _actor_id(user_id),
         rule=rule,
-        payment=payment.id,
+        payment=payment_id,
     )
-    return payment.id
 
 
 def link_existing(
@@ -214,7 +216,7 @@ def record_parts(
     """
     payments = []
     for number, (customer_id, amount_minor, invoice_ids) in enumerate(parts, start=1):
-        reference = f"line:{line.id}" if len(parts) == 1 else f"line:{line.id}:{number}"
+        reference = part_reference(line, number, len(parts))
         result = record_payment(
             session,
             Payer(customer_id, line.company_id),
@@ -230,8 +232,25 @@ def record_parts(
             receipt=True,
             locked=(locked or {}).pop(customer_id, None),
         )
+        payments.append(result.id)
+    note_parts(writes, line, parts, payments, rule, actor=actor, user_id=user_id)
+    return payments
+
+
+def note_parts(
+    writes: LineWrites,
+    line: LineRef,
+    parts: Sequence[tuple[int, int, Sequence[int]]],
+    payment_ids: Sequence[int],
+    rule: str,
+    *,
+    actor: Actor = Actor.SYSTEM,
+    user_id: int | None = None,
+) -> None:
+    """The line's ``parts`` became ``payment_ids``: the links, timeline events and status."""
+    for (customer_id, amount_minor, _invoices), payment_id in zip(parts, payment_ids, strict=True):
         writes.links.append(
-            {"line_id": line.id, "payment_id": result.id, "amount_minor": amount_minor}
+            {"line_id": line.id, "payment_id": payment_id, "amount_minor": amount_minor}
         )
         writes.event(
             line,
@@ -240,10 +259,9 @@ def record_parts(
             actor,
             _actor_id(user_id),
             rule=rule,
-            payment=result.id,
+            payment=payment_id,
             part_minor=amount_minor,
         )
-        payments.append(result.id)
     customers = {customer_id for customer_id, _a, _i in parts}
     writes.done(
         line,
@@ -252,4 +270,8 @@ def record_parts(
         customer_id=customers.pop() if len(customers) == 1 else None,
         user_id=user_id,
     )
-    return payments
+
+
+def part_reference(line: LineRef, number: int, parts: int) -> str:
+    """The payment reference of part ``number`` (from 1) of a line split in ``parts``."""
+    return f"line:{line.id}" if parts == 1 else f"line:{line.id}:{number}"

@@ -20,10 +20,21 @@ from portal.bank.errors import StatementError
 from portal.bank.matcher import Decision, LineFacts, batch_size, chunks, decide
 from portal.bank.models import BankLine, BankStatement, LineStatus
 from portal.bank.parsed import ParsedStatement
-from portal.bank.payments import LineRef, LineWrites, confirm_request, link_existing, record_parts
+from portal.bank.payments import (
+    SYSTEM_ACTOR,
+    LineRef,
+    LineWrites,
+    confirm_request,
+    link_existing,
+    note_confirmed,
+    note_parts,
+    part_reference,
+    record_parts,
+)
 from portal.db import insert_many, one_of
 from portal.i18n import N_
 from portal.invoices.models import Invoice, InvoiceStatus
+from portal.payments.bulk import BankTransfer, record_transfers
 from portal.payments.models import PaymentRequest
 from portal.payments.service import OpenInvoice
 
@@ -203,8 +214,72 @@ def store_new_lines(
 
 
 def apply(session: Session, decisions: list[Decision], today: dt.date) -> Counter[str]:
-    """Record the exact matches; store the others' suggestions for the review queue."""
+    """Record the exact matches, all at once (``payments.bulk``: the same rows as one
+    payment after the other, see ``apply_one_by_one``); store the others' suggestions for
+    the review queue."""
+    lines = _line_refs(session, decisions)
+    transfers = []
+    for decision in decisions:
+        line = lines[decision.line_id]
+        if not _records(decision):
+            continue
+        assert decision.customer_id is not None
+        transfers.append(
+            BankTransfer(
+                decision.customer_id,
+                line.amount_minor,
+                line.currency,
+                line.booked_on,
+                provider_reference=part_reference(line, 1, 1),
+                invoice_ids=tuple(decision.invoice_ids) if decision.request_id is None else (),
+                request_id=decision.request_id,
+                actor_id=SYSTEM_ACTOR,
+            )
+        )
+    # As one by one, where each line is confirmed as of max(today, its booking day).
+    latest = max([today, *(line.booked_on for line in lines.values())])
+    payments = iter(record_transfers(session, transfers, today=latest))
     counts: Counter[str] = Counter()
+    writes = LineWrites()
+    for decision in decisions:
+        line = lines[decision.line_id]
+        customer_id = decision.customer_id
+        if _left_to_review(writes, line, decision, counts) or customer_id is None:
+            continue
+        rule = decision.rule or ""
+        if decision.existing_payment_id is not None:
+            link_existing(writes, line, decision.existing_payment_id, customer_id, rule)
+        elif decision.request_id is not None:
+            note_confirmed(writes, line, next(payments).id, customer_id, rule)
+        else:
+            parts = [(customer_id, line.amount_minor, decision.invoice_ids)]
+            note_parts(writes, line, parts, [next(payments).id], rule)
+        counts["matched"] += 1
+    writes.write(session)
+    return counts
+
+
+def _left_to_review(
+    writes: LineWrites, line: LineRef, decision: Decision, counts: Counter[str]
+) -> bool:
+    """Whether the decision leaves the line to review (noted so, with its suggestions)."""
+    if decision.applies and decision.customer_id is not None:
+        return False
+    writes.done(line, LineStatus.REVIEW, suggestions=decision.suggestions)
+    counts["review"] += 1
+    return True
+
+
+def _records(decision: Decision) -> bool:
+    """Whether the decision becomes a new payment."""
+    return (
+        decision.applies
+        and decision.customer_id is not None
+        and decision.existing_payment_id is None
+    )
+
+
+def _line_refs(session: Session, decisions: list[Decision]) -> dict[int, LineRef]:
     lines: dict[int, LineRef] = {}
     for part in chunks(sorted(d.line_id for d in decisions), batch_size(session)):
         for row in session.execute(
@@ -218,15 +293,21 @@ def apply(session: Session, decisions: list[Decision], today: dt.date) -> Counte
             ).where(one_of(session, BankLine.id, part))
         ):
             lines[row[0]] = LineRef(*row)
+    return lines
+
+
+def apply_one_by_one(session: Session, decisions: list[Decision], today: dt.date) -> Counter[str]:
+    """``apply`` one payment after the other through the payment service (as the review
+    queue records its answers): the reference the set-based path is tested against."""
+    counts: Counter[str] = Counter()
+    lines = _line_refs(session, decisions)
     locked = _lock_open_invoices(session, decisions, lines)
     touched: set[int] = set()
     writes = LineWrites()
     for decision in decisions:
         line = lines[decision.line_id]
         customer_id = decision.customer_id
-        if not decision.applies or customer_id is None:
-            writes.done(line, LineStatus.REVIEW, suggestions=decision.suggestions)
-            counts["review"] += 1
+        if _left_to_review(writes, line, decision, counts) or customer_id is None:
             continue
         if customer_id in touched:
             locked.pop(customer_id, None)  # changed since it was read: read again

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base, UTCDateTime
@@ -40,3 +40,22 @@ class CustomerBehaviour(Base):
         if not self.paid_invoices:
             return 0
         return round(100 * self.late_invoices / self.paid_invoices)
+
+
+class DashboardSnapshot(Base):
+    """The whole-company dashboard (no segment, currency or owner chosen) as computed at
+    ``computed_at`` for the day ``as_of``: the page reads this one row instead of most of
+    the book. Rewritten by ``cockpit.snapshot.refresh`` (the worker, every few minutes);
+    the page says how old its figures are (see docs/cockpit.md)."""
+
+    __tablename__ = "dashboard_snapshots"
+
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # How long computing the panels took, in milliseconds (for the page's footnote).
+    took_ms: Mapped[int] = mapped_column(Integer, default=0)
+    # panel name -> the panel's figures (portal.cockpit.snapshot encodes and decodes them)
+    panels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

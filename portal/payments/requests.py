@@ -20,33 +20,19 @@ from portal.money import allocate
 from portal.payments.models import PaymentMethod, PaymentRequest, PaymentRequestStatus
 from portal.payments.service import RecordedPayment, record_payment
 from portal.payments.transfer import creditor_reference
+from portal.payments.transfer_checks import (
+    PaymentRequestError as PaymentRequestError,
+)
+from portal.payments.transfer_checks import (
+    check_confirmable,
+    confirmed_details,
+    pending_until,
+)
 from portal.timeline.models import Actor
 from portal.timeline.service import record
 
 # How far back a debtor may date a transfer they declare.
 MAX_DECLARED_AGE_DAYS = 60
-
-
-class PaymentRequestError(Exception):
-    """A payment request cannot be made or changed as asked; ``key`` says why."""
-
-    EMPTY_SELECTION = "empty_selection"
-    UNKNOWN_INVOICE = "unknown_invoice"  # not open, not the customer's, or outside the link
-    MIXED_CURRENCIES = "mixed_currencies"
-    NOTHING_TO_PAY = "nothing_to_pay"
-    NOT_DECLARABLE = "not_declarable"
-    PAID_ON_IN_FUTURE = "paid_on_in_future"
-    PAID_ON_TOO_OLD = "paid_on_too_old"
-    AMOUNT_NOT_POSITIVE = "amount_not_positive"
-    PARTIAL_NOT_ALLOWED = "partial_not_allowed"
-    AMOUNT_BELOW_MINIMUM = "amount_below_minimum"
-    AMOUNT_ABOVE_DUE = "amount_above_due"
-    NOT_CONFIRMABLE = "not_confirmable"
-    RECEIVED_IN_FUTURE = "received_in_future"
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
 
 
 def reference_of(request: PaymentRequest) -> str:
@@ -373,15 +359,7 @@ def confirm_transfer(
     invoices stop being "payment pending" (unless another declaration still covers them).
     """
     session.refresh(request, with_for_update=True)
-    if request.method is not PaymentMethod.TRANSFER or request.status not in (
-        PaymentRequestStatus.OPEN,
-        PaymentRequestStatus.DECLARED,
-    ):
-        raise PaymentRequestError(PaymentRequestError.NOT_CONFIRMABLE)
-    if amount_minor <= 0:
-        raise PaymentRequestError(PaymentRequestError.AMOUNT_NOT_POSITIVE)
-    if received_on > today:
-        raise PaymentRequestError(PaymentRequestError.RECEIVED_IN_FUTURE)
+    check_confirmable(request.method, request.status, amount_minor, received_on, today)
     customer = session.get(Customer, request.customer_id)
     assert customer is not None
     payment = record_payment(
@@ -411,13 +389,9 @@ def confirm_transfer(
         action="transfer.confirmed",
         subject_type="payment_request",
         subject_id=request.id,
-        details={
-            "amount_minor": amount_minor,
-            "currency": request.currency,
-            "received_on": received_on.isoformat(),
-            "reference": reference_of(request),
-            "payment": payment.id,
-        },
+        details=confirmed_details(
+            amount_minor, request.currency, received_on, reference_of(request), payment.id
+        ),
     )
     session.flush()
     return payment
@@ -434,10 +408,6 @@ def _recompute_pending(session: Session, customer_id: int, invoice_ids: Sequence
             )
         )
     )
+    declarations = [(r.invoice_ids, r.grace_until) for r in still_declared]
     for invoice in session.scalars(select(Invoice).where(Invoice.id.in_(sorted(invoice_ids)))):
-        covering = [
-            r.grace_until
-            for r in still_declared
-            if invoice.id in r.invoice_ids and r.grace_until is not None
-        ]
-        invoice.transfer_pending_until = max(covering) if covering else None
+        invoice.transfer_pending_until = pending_until(invoice.id, declarations)

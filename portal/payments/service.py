@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
@@ -114,13 +114,54 @@ def record_payment(
         session.flush()
         found = session.execute(_OPEN_INVOICES, {"customer": customer.id, "currency": currency})
         locked = [OpenInvoice(*row) for row in found]
+    shares, credit = plan_allocation(amount_minor, locked, invoice_ids)
+    now = clock.now()
+    # Plain statements rather than ORM objects (one on PostgreSQL): this runs once per
+    # webhook event, and the unit-of-work bookkeeping would cost more than the writes.
+    # (The invoices were read through the ORM above, which flushed anything pending.)
+    payment_id = write_payment(
+        session,
+        payment_row(
+            customer.id,
+            amount_minor=amount_minor,
+            currency=currency,
+            method=method,
+            provider=provider,
+            provider_reference=provider_reference,
+            received_at=received_at or now,
+            created_at=now,
+            payment_request_id=payment_request_id,
+            receipt=receipt,
+        ),
+        shares,
+        recorded_event(
+            customer.company_id,
+            customer.id,
+            actor=actor,
+            actor_id=actor_id,
+            amount_minor=amount_minor,
+            currency=currency,
+            method=method,
+            shares=shares,
+            credit_minor=credit,
+            reference=provider_reference,
+        ),
+    )
+    sync_held_invoices(session, shares)
+    return RecordedPayment(payment_id, amount_minor, currency, credit)
+
+
+def plan_allocation(
+    amount_minor: int, locked: Sequence[OpenInvoice], invoice_ids: Sequence[int]
+) -> tuple[list[InvoicePaid], int]:
+    """How a payment of ``amount_minor`` is allocated over the customer's open invoices
+    (oldest due first): to ``invoice_ids`` first, then oldest first; returns each
+    invoice's share and what is left over (the customer's credit)."""
     chosen = set(invoice_ids)
-    rows = locked
-    ordered = [i for i in rows if i.id in chosen] + [i for i in rows if i.id not in chosen]
+    ordered = [i for i in locked if i.id in chosen] + [i for i in locked if i.id not in chosen]
     allocations, credit = allocate(
         amount_minor, [(i.id, max(i.amount_minor - i.paid_minor, 0)) for i in ordered]
     )
-    now = clock.now()
     by_id = {i.id: i for i in ordered}
     shares = []
     for part in allocations:
@@ -137,44 +178,73 @@ def record_payment(
                 number=invoice.number,
             )
         )
-    # Plain statements rather than ORM objects (one on PostgreSQL): this runs once per
-    # webhook event, and the unit-of-work bookkeeping would cost more than the writes.
-    # (The invoices were read through the ORM above, which flushed anything pending.)
-    payment_id = write_payment(
-        session,
-        {
-            "customer_id": customer.id,
+    return shares, credit
+
+
+def payment_row(
+    customer_id: int,
+    *,
+    amount_minor: int,
+    currency: str,
+    method: PaymentMethod,
+    provider: str,
+    provider_reference: str,
+    received_at: dt.datetime,
+    created_at: dt.datetime,
+    payment_request_id: int | None,
+    receipt: bool,
+) -> dict[str, Any]:
+    """The payments row of a payment just received."""
+    return {
+        "customer_id": customer_id,
+        "amount_minor": amount_minor,
+        "currency": currency,
+        "method": method,
+        "status": PaymentStatus.SUCCEEDED,
+        "provider": provider,
+        "provider_reference": provider_reference,
+        "received_at": received_at,
+        "created_at": created_at,
+        "payment_request_id": payment_request_id,
+        "reversed_minor": 0,
+        "receipt_pending": receipt,
+    }
+
+
+def recorded_event(
+    company_id: int,
+    customer_id: int,
+    *,
+    actor: Actor,
+    actor_id: str | None,
+    amount_minor: int,
+    currency: str,
+    method: PaymentMethod,
+    shares: Sequence[InvoicePaid],
+    credit_minor: int,
+    reference: str,
+) -> dict[str, Any]:
+    """The payment.recorded timeline row (its subject_id: the payment's id, once known)."""
+    return event_row(
+        company_id=company_id,
+        customer_id=customer_id,
+        actor=actor,
+        actor_id=actor_id,
+        action="payment.recorded",
+        subject_type="payment",
+        details={
             "amount_minor": amount_minor,
             "currency": currency,
-            "method": method,
-            "status": PaymentStatus.SUCCEEDED,
-            "provider": provider,
-            "provider_reference": provider_reference,
-            "received_at": received_at or now,
-            "created_at": now,
-            "payment_request_id": payment_request_id,
-            "reversed_minor": 0,
-            "receipt_pending": receipt,
+            "method": method.value,
+            "allocations": {s.number: s.amount_minor for s in shares},
+            "credit_minor": credit_minor,
+            "reference": reference,
         },
-        shares,
-        event_row(
-            company_id=customer.company_id,
-            customer_id=customer.id,
-            actor=actor,
-            actor_id=actor_id,
-            action="payment.recorded",
-            subject_type="payment",
-            details={
-                "amount_minor": amount_minor,
-                "currency": currency,
-                "method": method.value,
-                "allocations": {by_id[a.key].number: a.amount_minor for a in allocations},
-                "credit_minor": credit,
-                "reference": provider_reference,
-            },
-        ),
     )
-    # Invoices the session holds say what the rows now say, as unchanged.
+
+
+def sync_held_invoices(session: Session, shares: Sequence[InvoicePaid]) -> None:
+    """Invoices the session holds say what the rows now say, as unchanged."""
     for share in shares:
         held = session.identity_map.get(identity_key(Invoice, share.invoice_id))
         if held is None:
@@ -183,7 +253,6 @@ def record_payment(
         set_committed_value(held, "status", share.status)
         if share.settled:
             set_committed_value(held, "transfer_pending_until", None)
-    return RecordedPayment(payment_id, amount_minor, currency, credit)
 
 
 def find_payment(session: Session, provider: str, provider_reference: str) -> Payment | None:

@@ -74,7 +74,7 @@ def write_payment(
     ``timeline_event`` (a timeline row whose ``subject_id`` becomes the payment's id) and
     the outgoing events they announce (payment.succeeded, invoice.paid); return the
     payment's id."""
-    announced = _announced(payment, shares, timeline_event)
+    announced = announced_events(payment, shares, timeline_event)
     if session.get_bind().dialect.name == "postgresql":
         statement = _one_statement(bool(shares), tuple(payment), tuple(timeline_event))
         params = _params(payment, shares, timeline_event)
@@ -114,7 +114,7 @@ def write_payment(
     return payment_id
 
 
-def _announced(
+def announced_events(
     payment: dict[str, Any], shares: Sequence[InvoicePaid], timeline_event: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """payment.succeeded, then invoice.paid for each invoice it settles (subject_id None:

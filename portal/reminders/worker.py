@@ -18,7 +18,7 @@ from portal.api import idempotency
 from portal.branding.service import load_look
 from portal.cases.checks import run_check
 from portal.cases.digest import deliver_digests
-from portal.cockpit import behaviour
+from portal.cockpit import behaviour, snapshot
 from portal.payments import receipts
 from portal.reminders import planning
 from portal.reminders.models import ReminderRun
@@ -95,6 +95,15 @@ def run_if_due(
     return result
 
 
+def refresh_dashboard(
+    session_factory: Callable[[], Session], company_id: int, settings: Settings
+) -> None:
+    today = clock.today_in(settings.company.timezone)
+    with session_factory() as session, session.begin():
+        if snapshot.refresh_if_due(session, company_id, today):
+            log.info("dashboard figures of %s computed", today)
+
+
 def apply_branding(
     session_factory: Callable[[], Session],
     company_id: int,
@@ -131,6 +140,8 @@ def run_worker(
                 run_if_due(session_factory, company_id, ctx.settings, book, any_time=any_time)
             while not stop.is_set() and deliver_due(session_factory, ctx, worker_id):
                 pass
+            # The whole-company dashboard, computed ahead once its figures are a few minutes old.
+            refresh_dashboard(session_factory, company_id, ctx.settings)
             # Payment receipts owed since the last round (claimed, so several workers share).
             receipts.deliver_pending(session_factory, ctx.templates, ctx.mailer, ctx.settings)
             # Digests of debtor messages whose window has passed (claimed per case).

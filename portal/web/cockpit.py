@@ -15,7 +15,7 @@ from starlette.routing import Route
 from portal import clock
 from portal.backoffice import queries
 from portal.cases.queues import counts as queue_counts
-from portal.cockpit import charts, dashboard
+from portal.cockpit import charts, dashboard, snapshot
 from portal.cockpit.aging import BUCKETS
 from portal.cockpit.behaviour import pin_segment
 from portal.cockpit.filters import Filters, parse
@@ -59,7 +59,7 @@ def home(request: Request) -> Response:
         if isinstance(user, Response):
             return user
         filters, errors, owners = _filters(request, db)
-        board = dashboard.load(db, filters)
+        board, computed_at = snapshot.load(db, filters)
         currencies = sorted({row.currency for row in board.aging} | {filters.currency or "EUR"})
         return render(
             request,
@@ -82,6 +82,8 @@ def home(request: Request) -> Response:
                     for f in board.forecast
                 },
                 queue_counts=queue_counts(db, state.company_id),
+                computed_at=computed_at,
+                refresh_minutes=int(snapshot.REFRESH_AFTER.total_seconds() // 60),
             ),
             status_code=400 if errors else 200,
         )

@@ -24,12 +24,12 @@ from portal.cockpit.models import CustomerBehaviour
 from portal.company.models import Company
 from portal.customers.models import Customer, RiskSegment
 from portal.invoices.models import Invoice, InvoiceStatus
-from portal.reminders.models import Channel, MessageStatus, ReminderMessage, ReminderMessageInvoice
+from portal.reminders.models import Channel
 from portal.reminders.worker import run_if_due
 from portal.settings import Settings
 from portal.timeline.models import TimelineEvent
 from tests import reminders_helpers
-from tests.factories import make_customer, make_invoice, make_payment
+from tests.factories import make_customer, make_invoice, make_payment, make_sent_reminder
 
 TODAY = dt.date(2026, 6, 30)  # a Tuesday
 NOW = dt.datetime(2026, 6, 30, 12, 0, tzinfo=dt.UTC)
@@ -314,31 +314,11 @@ def test_reminder_effectiveness_per_step_and_channel(
     quick = invoice(db, customer, 1_000, dt.date(2026, 4, 1), dt.date(2026, 5, 1))
     slow = invoice(db, customer, 1_000, dt.date(2026, 4, 1), dt.date(2026, 5, 1))
 
-    def message(step: str, channel: Channel, sent: dt.date, items: list[Invoice]) -> None:
-        row = ReminderMessage(
-            company_id=company.id,
-            customer_id=customer.id,
-            scenario="standard",
-            step=step,
-            cycle=sent.isoformat(),
-            channel=channel,
-            template="reminder_1",
-            status=MessageStatus.SENT,
-            next_attempt_at=at(sent),
-            created_at=at(sent),
-            sent_at=at(sent),
-        )
-        db.add(row)
-        db.flush()
-        for item in items:
-            db.add(
-                ReminderMessageInvoice(
-                    message_id=row.id, invoice_id=item.id, step=step, offset_days=0
-                )
-            )
-
-    message("first", Channel.EMAIL, dt.date(2026, 6, 1), [quick, slow])
-    message("second", Channel.SMS, dt.date(2026, 6, 26), [slow])  # its week is not over
+    make_sent_reminder(db, customer, at(dt.date(2026, 6, 1)), [quick, slow])
+    # Its week is not over:
+    make_sent_reminder(
+        db, customer, at(dt.date(2026, 6, 26)), [slow], step="second", channel=Channel.SMS
+    )
     db.flush()
     pay(db, quick, 1_000, dt.date(2026, 6, 5))
     pay(db, slow, 1_000, dt.date(2026, 6, 20))

@@ -221,3 +221,19 @@ def test_the_customer_page_shows_behaviour_aging_and_promises_and_a_pin(
     ).all()
     assert actions == ["customer.segment_pinned", "customer.segment_unpinned"]
     assert re.search(r"follows the suggestion", client.get(f"/admin/customers/{late.id}").text)
+
+
+def test_the_page_says_how_old_figures_computed_ahead_are(
+    client: TestClient, db: Session, company: Company, book: tuple[Customer, Customer]
+) -> None:
+    from portal.cockpit import snapshot
+
+    log_in(client, db, Role.VIEWER)
+    assert "Computed at" not in client.get("/admin").text  # no snapshot yet: computed now
+    snapshot.refresh(db, company.id, NOW.date())
+    db.commit()
+    clock.freeze(NOW + dt.timedelta(minutes=4))
+    text = client.get("/admin").text
+    assert "Computed at 12:00 UTC and refreshed every 5 minutes" in text
+    assert "€1,000.00" in text
+    assert "Computed at" not in client.get("/admin?currency=EUR").text

@@ -1,0 +1,302 @@
+"""Recording a bank statement's thousands of transfers at once, leaving the database exactly
+as recording them one after the other would: ``requests.confirm_transfer`` for the money of
+a payment request, ``service.record_payment`` for money naming invoices (provider ``bank``,
+receipt owed, allocated to the named invoices first, then the oldest, the rest as credit).
+
+One after the other costs several round trips per payment. Here what the payments read is
+read first, in a few statements: the payers' open invoices (locked, as ``record_payment``
+locks them), the requests to confirm (locked), the declarations still open of their
+customers. Each payment is then allocated in Python, in order, against the rows as the
+previous payments left them (``service.plan_allocation``, the same code as one payment),
+and the outcome written in a few statements per table (COPY, one UPDATE from arrays).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.customers.models import Customer
+from portal.db import one_of
+from portal.invoices.models import Invoice, InvoiceStatus
+from portal.payments.bulk_writes import Recorded, write_transfers
+from portal.payments.models import PaymentMethod, PaymentRequest, PaymentRequestStatus
+from portal.payments.service import (
+    OpenInvoice,
+    PaymentError,
+    RecordedPayment,
+    payment_row,
+    plan_allocation,
+    recorded_event,
+)
+from portal.payments.transfer import creditor_reference
+from portal.payments.transfer_checks import (
+    PaymentRequestError,
+    check_confirmable,
+    pending_until,
+)
+from portal.timeline.models import Actor
+
+BATCH = 20_000  # ids per query on PostgreSQL (one array parameter); SQLite counts them
+SQLITE_BATCH = 900
+_invoices = cast(Table, Invoice.__table__)
+_requests = cast(Table, PaymentRequest.__table__)
+_customers = cast(Table, Customer.__table__)
+
+
+@dataclass(frozen=True)
+class BankTransfer:
+    """One transfer to record: a request's money (``request_id``), or money for a customer
+    naming ``invoice_ids`` (maybe none), recorded with ``provider_reference``."""
+
+    customer_id: int
+    amount_minor: int
+    currency: str
+    received_on: dt.date
+    provider_reference: str = ""
+    invoice_ids: tuple[int, ...] = ()
+    request_id: int | None = None
+    actor: Actor = Actor.SYSTEM
+    actor_id: str | None = None
+
+
+@dataclass
+class _Invoice:
+    id: int
+    customer_id: int
+    currency: str
+    number: str
+    amount_minor: int
+    paid_minor: int
+    status: InvoiceStatus
+    transfer_pending_until: dt.date | None
+    updated_at: dt.datetime | None
+
+
+@dataclass
+class _Request:
+    id: int
+    customer_id: int
+    currency: str
+    method: PaymentMethod
+    status: PaymentRequestStatus
+    invoice_ids: list[int]
+
+
+_INVOICE_COLUMNS = (
+    _invoices.c.id,
+    _invoices.c.customer_id,
+    _invoices.c.currency,
+    _invoices.c.number,
+    _invoices.c.amount_minor,
+    _invoices.c.paid_minor,
+    _invoices.c.status,
+    _invoices.c.transfer_pending_until,
+    _invoices.c.updated_at,
+)
+
+
+@dataclass
+class _State:
+    """The rows the payments read, as the payments so far left them."""
+
+    invoices: dict[int, _Invoice] = field(default_factory=dict)
+    open: dict[tuple[int, str], list[_Invoice]] = field(default_factory=dict)
+    requests: dict[int, _Request] = field(default_factory=dict)
+    companies: dict[int, int] = field(default_factory=dict)
+    # customer -> their declarations still open: request id -> (invoice ids, grace until)
+    declared: dict[int, dict[int, tuple[list[int], dt.date | None]]] = field(default_factory=dict)
+
+
+def _batches(session: Session, values: Sequence[int]) -> list[Sequence[int]]:
+    size = BATCH if session.get_bind().dialect.name == "postgresql" else SQLITE_BATCH
+    ordered = sorted(set(values))
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
+
+
+def _rows(session: Session, query: Any) -> list[Any]:
+    return list(session.execute(query))
+
+
+def _read(session: Session, transfers: Sequence[BankTransfer]) -> _State:
+    state = _State()
+    request_ids = [t.request_id for t in transfers if t.request_id is not None]
+    for part in _batches(session, request_ids):
+        query = (
+            select(
+                _requests.c.id,
+                _requests.c.customer_id,
+                _requests.c.currency,
+                _requests.c.method,
+                _requests.c.status,
+                _requests.c.invoice_ids,
+            )
+            .where(one_of(session, _requests.c.id, part))
+            .order_by(_requests.c.id)
+            .with_for_update()
+        )
+        for row in _rows(session, query):
+            state.requests[row.id] = _Request(*row)
+    payers = {t.customer_id for t in transfers if t.request_id is None}
+    payers |= {r.customer_id for r in state.requests.values()}
+    for part in _batches(session, list(payers)):
+        query = select(_customers.c.id, _customers.c.company_id).where(
+            one_of(session, _customers.c.id, part)
+        )
+        state.companies.update({row.id: row.company_id for row in _rows(session, query)})
+    currencies = {t.currency for t in transfers} | {r.currency for r in state.requests.values()}
+    for part in _batches(session, list(payers)):
+        # Locked in one order (customer, due date, id), as record_payment locks each
+        # customer's: payments racing for one invoice wait on each other.
+        query = (
+            select(*_INVOICE_COLUMNS)
+            .where(
+                one_of(session, _invoices.c.customer_id, part),
+                _invoices.c.currency.in_(sorted(currencies)),
+                _invoices.c.status == InvoiceStatus.OPEN,
+            )
+            .order_by(_invoices.c.customer_id, _invoices.c.due_date, _invoices.c.id)
+            .with_for_update()
+        )
+        for row in _rows(session, query):
+            invoice = _Invoice(*row)
+            state.invoices[invoice.id] = invoice
+            state.open.setdefault((invoice.customer_id, invoice.currency), []).append(invoice)
+    named = {i for r in state.requests.values() for i in r.invoice_ids} - set(state.invoices)
+    for part in _batches(session, list(named)):
+        query = select(*_INVOICE_COLUMNS).where(one_of(session, _invoices.c.id, part))
+        for row in _rows(session, query):
+            state.invoices[row.id] = _Invoice(*row)
+    confirming = {r.customer_id for r in state.requests.values()}
+    for part in _batches(session, list(confirming)):
+        query = select(
+            _requests.c.id,
+            _requests.c.customer_id,
+            _requests.c.invoice_ids,
+            _requests.c.grace_until,
+        ).where(
+            one_of(session, _requests.c.customer_id, part),
+            _requests.c.method == PaymentMethod.TRANSFER,
+            _requests.c.status == PaymentRequestStatus.DECLARED,
+        )
+        for row in _rows(session, query):
+            state.declared.setdefault(row.customer_id, {})[row.id] = (
+                row.invoice_ids,
+                row.grace_until,
+            )
+    return state
+
+
+def record_transfers(
+    session: Session, transfers: Sequence[BankTransfer], *, today: dt.date
+) -> list[RecordedPayment]:
+    """Record ``transfers`` in order, in the caller's transaction, exactly as one
+    ``confirm_transfer`` / ``record_payment`` after the other would; raises what they would
+    raise (PaymentRequestError, PaymentError) before anything is written."""
+    if not transfers:
+        return []
+    session.flush()
+    state = _read(session, transfers)
+    now = clock.now()
+    recorded: list[Recorded] = []
+    touched: dict[int, _Invoice] = {}
+    for transfer in transfers:
+        request = None
+        customer_id, currency = transfer.customer_id, transfer.currency
+        invoice_ids: Sequence[int] = transfer.invoice_ids
+        reference = transfer.provider_reference
+        if transfer.request_id is not None:
+            request = state.requests.get(transfer.request_id)
+            if request is None:
+                raise PaymentRequestError(PaymentRequestError.NOT_CONFIRMABLE)
+            check_confirmable(
+                request.method, request.status, transfer.amount_minor, transfer.received_on, today
+            )
+            customer_id, currency = request.customer_id, request.currency
+            invoice_ids = sorted(request.invoice_ids)
+            reference = creditor_reference(customer_id, request.id)
+        elif transfer.amount_minor <= 0:
+            raise PaymentError("amount must be positive")
+        company_id = state.companies[customer_id]
+        key = (customer_id, currency)
+        payable = state.open.get(key, [])
+        locked = [OpenInvoice(i.id, i.number, i.amount_minor, i.paid_minor) for i in payable]
+        shares, credit = plan_allocation(transfer.amount_minor, locked, invoice_ids)
+        for share in shares:
+            invoice = state.invoices[share.invoice_id]
+            invoice.paid_minor, invoice.status = share.paid_minor, share.status
+            invoice.updated_at = now
+            if share.settled:
+                invoice.transfer_pending_until = None
+            touched[invoice.id] = invoice
+        if any(share.settled for share in shares):
+            state.open[key] = [i for i in payable if i.status is InvoiceStatus.OPEN]
+        if request is not None:
+            request.status = PaymentRequestStatus.CONFIRMED
+            _recompute_pending(state, request, now, touched)
+        recorded.append(
+            Recorded(
+                payment=payment_row(
+                    customer_id,
+                    amount_minor=transfer.amount_minor,
+                    currency=currency,
+                    method=PaymentMethod.TRANSFER,
+                    provider="bank",
+                    provider_reference=reference,
+                    received_at=dt.datetime.combine(transfer.received_on, dt.time(12), dt.UTC),
+                    created_at=now,
+                    payment_request_id=request.id if request is not None else None,
+                    receipt=True,
+                ),
+                shares=shares,
+                event=recorded_event(
+                    company_id,
+                    customer_id,
+                    actor=transfer.actor,
+                    actor_id=transfer.actor_id,
+                    amount_minor=transfer.amount_minor,
+                    currency=currency,
+                    method=PaymentMethod.TRANSFER,
+                    shares=shares,
+                    credit_minor=credit,
+                    reference=reference,
+                ),
+                credit_minor=credit,
+                received_on=transfer.received_on,
+            )
+        )
+    invoice_rows = [
+        {
+            "id": i.id,
+            "paid_minor": i.paid_minor,
+            "status": i.status,
+            "transfer_pending_until": i.transfer_pending_until,
+            "updated_at": i.updated_at,
+        }
+        for i in sorted(touched.values(), key=lambda i: i.id)
+    ]
+    return write_transfers(session, recorded, invoice_rows, now)
+
+
+def _recompute_pending(
+    state: _State, request: _Request, now: dt.datetime, touched: dict[int, _Invoice]
+) -> None:
+    """As ``requests._recompute_pending``: the request's invoices stay "payment pending"
+    only while a declaration still open covers them (an invoice changed is stamped)."""
+    declared = state.declared.get(request.customer_id, {})
+    declared.pop(request.id, None)
+    for invoice_id in sorted(set(request.invoice_ids)):
+        invoice = state.invoices.get(invoice_id)
+        if invoice is None:
+            continue
+        pending = pending_until(invoice_id, declared.values())
+        if pending != invoice.transfer_pending_until:
+            invoice.transfer_pending_until = pending
+            invoice.updated_at = now
+            touched[invoice_id] = invoice
