@@ -267,7 +267,8 @@ def test_the_starters_and_loops_over_invoices_are_accepted() -> None:
     for channel in (Channel.EMAIL, Channel.SMS):
         for language in ("fr", "en"):
             text = starter(channel, "reminder_overdue", language)
-            assert problems(text.body) == [] and problems(text.subject) == []
+            assert problems(text.body) == []
+            assert problems(text.subject) == []
     loop = "{% for i in invoices %}{{ loop.index }}. {{ i.number }} {{ i.amount }}{% endfor %}"
     assert problems(loop) == []
 
@@ -293,8 +294,10 @@ def test_a_saved_text_is_escaped_in_html_and_used_by_delivery(
     custom = load_custom_texts(db, company.id).find(Channel.EMAIL, "reminder_overdue", "en")
     assert custom is not None
     email = custom.email(make_environment(), content, rs.company)
-    assert "<b>" not in email.html and "&lt;i&gt;pay&lt;/i&gt;" in email.html
-    assert invoice.number in email.html and "<table" in email.html
+    assert "<b>" not in email.html
+    assert "&lt;i&gt;pay&lt;/i&gt;" in email.html
+    assert invoice.number in email.html
+    assert "<table" in email.html
     assert email.subject == "1 for <b>Evil & Co</b>"
 
     planning.run(db, company.id, book(rs), calendar_for(rs))

@@ -29,6 +29,8 @@ from portal.reminders.scenarios import (
 
 Document = dict[str, Any]
 NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+# Paths of the editor that a scenario name would hide.
+RESERVED_NAMES = frozenset({"history", "import", "new", "settings"})
 MIN_DAYS, MAX_DAYS = -90, 365
 MAX_GAP_DAYS = 60
 MAX_STEPS = 20

@@ -9,6 +9,7 @@ from typing import Any
 
 from portal.reminders.editor.document import (
     NAME,
+    RESERVED_NAMES,
     Document,
     InvalidDocument,
     Problem,
@@ -108,7 +109,7 @@ def remove_step(document: Document, name: str, key: str) -> Document:
 
 def add_scenario(document: Document, name: str, label: str, copy_of: str) -> Document:
     """A new scenario, starting as a copy of ``copy_of``'s steps."""
-    if name in document["scenarios"] or not NAME.fullmatch(name):
+    if name in document["scenarios"] or name in RESERVED_NAMES or not NAME.fullmatch(name):
         raise InvalidDocument([Problem(name, "name", "name_taken" if name else "name")])
     changed = clone(document)
     steps = clone({"steps": _scenario(document, copy_of)["steps"]})["steps"]

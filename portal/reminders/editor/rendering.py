@@ -164,6 +164,14 @@ class CustomText:
     subject: str
     body: str
 
+    def body_as_written(self, content: ReminderContent, company: CompanyIdentity) -> str:
+        """The body with its placeholders filled, before the email's or the SMS's shaping
+        (the table stays a mark for ``text_to_html``)."""
+        try:
+            return render_text(self.body, placeholder_values(content, company))
+        except ValueError as error:
+            raise RenderError(f"the message text cannot be rendered: {error}") from error
+
     def email(
         self, env: Environment, content: ReminderContent, company: CompanyIdentity
     ) -> RenderedEmail:
