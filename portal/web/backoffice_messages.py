@@ -37,9 +37,9 @@ from portal.reminders.editor.texts import (
 )
 from portal.reminders.models import Channel
 from portal.reminders.render import ReminderContent, RenderError, render_email, render_sms
-from portal.users.models import User
+from portal.users.models import Role, User
 from portal.web.backoffice import EDITORS, PREFIX, _context, require_role
-from portal.web.backoffice_scenarios import READERS, author_of
+from portal.web.backoffice_scenarios import READERS, author_of, not_found
 from portal.web.rendering import is_htmx, render, unit_of_work
 from portal.web.scenario_words import channel_labels, text_problem
 
@@ -92,6 +92,16 @@ def _key(request: Request) -> tuple[Channel, str, str] | None:
     if language not in request.app.state.settings.languages:
         return None
     return channel, name, language
+
+
+def _user_and_key(
+    request: Request, db: Session, roles: tuple[Role, ...]
+) -> tuple[User, tuple[Channel, str, str]] | Response:
+    user = require_role(request, db, *roles)
+    if isinstance(user, Response):
+        return user
+    key = _key(request)
+    return not_found(request, user) if key is None else (user, key)
 
 
 def messages_list(request: Request) -> Response:
@@ -220,12 +230,10 @@ def _text(form: FormData, name: str, limit: int) -> str:
 
 def show_message(request: Request) -> Response:
     with unit_of_work(request) as db:
-        user = require_role(request, db, *READERS)
-        if isinstance(user, Response):
-            return user
-        key = _key(request)
-        if key is None:
-            return render(request, "backoffice/not_found.html", _context(user), status_code=404)
+        found = _user_and_key(request, db, READERS)
+        if isinstance(found, Response):
+            return found
+        user, key = found
         return editor_page(request, db, user, key)
 
 
@@ -238,12 +246,10 @@ async def live_preview(request: Request) -> Response:
     """The preview alone (htmx, as the text is typed); changes nothing."""
     form = await request.form(max_fields=10)
     with unit_of_work(request) as db:
-        user = require_role(request, db, *READERS)
-        if isinstance(user, Response):
-            return user
-        key = _key(request)
-        if key is None:
-            return render(request, "backoffice/not_found.html", _context(user), status_code=404)
+        found = _user_and_key(request, db, READERS)
+        if isinstance(found, Response):
+            return found
+        user, key = found
         errors = _errors(key[0], form)
         return editor_page(request, db, user, key, form=form, errors=errors, block="preview")
 
@@ -253,12 +259,10 @@ async def change_message(request: Request) -> Response:
     form = await request.form(max_fields=10)
     action = form.get("action")
     with unit_of_work(request) as db:
-        user = require_role(request, db, *EDITORS)
-        if isinstance(user, Response):
-            return user
-        key = _key(request)
-        if key is None:
-            return render(request, "backoffice/not_found.html", _context(user), status_code=404)
+        found = _user_and_key(request, db, EDITORS)
+        if isinstance(found, Response):
+            return found
+        user, key = found
         channel, name, language = key
         company_id = request.app.state.company_id
         path = f"{PATH}/{channel}/{name}/{language}"
@@ -284,8 +288,8 @@ async def change_message(request: Request) -> Response:
                 subject=text.subject, body=text.body, author=author_of(user),
             )  # fmt: skip
         except InvalidText as error:
-            found = {field: text_problem(p) for field, p in error.problems.items()}
-            return editor_page(request, db, user, key, form=form, errors=found, status_code=400)
+            refused = {field: text_problem(p) for field, p in error.problems.items()}
+            return editor_page(request, db, user, key, form=form, errors=refused, status_code=400)
     return RedirectResponse(f"{path}?done=saved", status_code=303)
 
 

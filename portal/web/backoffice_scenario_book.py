@@ -14,18 +14,19 @@ from portal.customers.models import Customer
 from portal.i18n import gettext_ as _
 from portal.reminders.editor import edits
 from portal.reminders.editor.document import InvalidDocument, delays, from_toml, to_toml
-from portal.reminders.editor.versions import VersionConflict, history, save, version
+from portal.reminders.editor.versions import VersionConflict, history, version
 from portal.reminders.scenarios import SEGMENT_KEYS
 from portal.users.models import User
 from portal.web.backoffice import EDITORS, _context, require_role
 from portal.web.backoffice_scenarios import (
     PATH,
     READERS,
-    _based_on,
     _field,
     _now,
-    author_of,
+    editing,
+    not_found,
     scenario_page,
+    store_version,
 )
 from portal.web.forms import read_form
 from portal.web.rendering import render, unit_of_work
@@ -105,14 +106,7 @@ async def save_settings(request: Request) -> Response:
             return book_page(request, db, user, errors=errors, typed=typed, status_code=400)
         document = edits.change_settings(now.document, int(typed["min_gap_days"]), segments)
         try:
-            save(
-                db,
-                request.app.state.company_id,
-                document,
-                based_on=_based_on(form),
-                author=author_of(user),
-                change="settings",
-            )
+            store_version(request, db, user, document, form, "settings", "")
         except (InvalidDocument, VersionConflict) as error:
             return _refused(request, db, user, error, typed, "min_gap_days")
     return RedirectResponse(f"{PATH}?done=saved", status_code=303)
@@ -136,15 +130,7 @@ async def add_scenario(request: Request) -> Response:
             document = edits.add_scenario(
                 now.document, typed["name"], typed["label"], typed["copy_of"]
             )
-            save(
-                db,
-                request.app.state.company_id,
-                document,
-                based_on=_based_on(form),
-                author=author_of(user),
-                change="scenario_added",
-                subject=typed["name"],
-            )
+            store_version(request, db, user, document, form, "scenario_added", typed["name"])
         except (InvalidDocument, VersionConflict) as error:
             if isinstance(error, InvalidDocument):
                 error = InvalidDocument(
@@ -164,12 +150,10 @@ async def change_scenario(request: Request) -> Response:
     form = await request.form(max_fields=20)
     name = request.path_params["name"]
     with unit_of_work(request) as db:
-        user = require_role(request, db, *EDITORS)
-        if isinstance(user, Response):
-            return user
-        now = _now(request, db)
-        if name not in now.document["scenarios"]:
-            return render(request, "backoffice/not_found.html", _context(user), status_code=404)
+        found = editing(request, db, name)
+        if isinstance(found, Response):
+            return found
+        user, now = found
         company_id = request.app.state.company_id
         removing = _field(form, "action", 16) == "remove"
         label = _field(form, "label", 120)
@@ -180,14 +164,14 @@ async def change_scenario(request: Request) -> Response:
                 )
             else:
                 document = edits.rename_scenario(now.document, name, label)
-            save(
+            store_version(
+                request,
                 db,
-                company_id,
+                user,
                 document,
-                based_on=_based_on(form),
-                author=author_of(user),
-                change="scenario_removed" if removing else "scenario_renamed",
-                subject=name,
+                form,
+                "scenario_removed" if removing else "scenario_renamed",
+                name,
             )
         except InvalidDocument as error:
             errors = {f"{name}.{p.field}": problem_text(p) for p in error.problems}
@@ -238,7 +222,7 @@ def export_version(request: Request) -> Response:
         number = request.path_params["number"]
         found = version(db, request.app.state.company_id, number)
         if found is None:
-            return render(request, "backoffice/not_found.html", _context(user), status_code=404)
+            return not_found(request, user)
         heading = f"Relance reminder scenarios, version {number}"
         return _toml_response(to_toml(found.document, heading), f"scenarios-v{number}.toml")
 
@@ -261,15 +245,7 @@ async def import_toml(request: Request) -> Response:
         assert data is not None
         try:
             document = from_toml(data.decode("utf-8"))
-            save(
-                db,
-                request.app.state.company_id,
-                document,
-                based_on=_based_on(form),
-                author=author_of(user),
-                change="imported",
-                subject=_upload_name(form),
-            )
+            store_version(request, db, user, document, form, "imported", _upload_name(form))
         except UnicodeDecodeError:
             errors = {"file": _("The file must be UTF-8 text.")}
             return book_page(request, db, user, errors=errors, status_code=400)
@@ -309,17 +285,9 @@ async def restore_version(request: Request) -> Response:
             return user
         found = version(db, request.app.state.company_id, number)
         if found is None:
-            return render(request, "backoffice/not_found.html", _context(user), status_code=404)
+            return not_found(request, user)
         try:
-            save(
-                db,
-                request.app.state.company_id,
-                found.document,
-                based_on=_based_on(form),
-                author=author_of(user),
-                change="restored",
-                subject=str(number),
-            )
+            store_version(request, db, user, found.document, form, "restored", str(number))
         except (InvalidDocument, VersionConflict) as error:
             return _refused(request, db, user, error, {}, "file")
     return RedirectResponse(f"{PATH}/history?done=restored", status_code=303)

@@ -36,6 +36,21 @@ PATH = f"{PREFIX}/scenarios"
 READERS = (Role.ADMIN, Role.CREDIT_MANAGER, Role.VIEWER)
 
 
+def not_found(request: Request, user: User) -> Response:
+    return render(request, "backoffice/not_found.html", _context(user), status_code=404)
+
+
+def editing(request: Request, db: Session, name: str) -> tuple[User, Current] | Response:
+    """An editor and the current version holding scenario ``name``, else the response."""
+    user = require_role(request, db, *EDITORS)
+    if isinstance(user, Response):
+        return user
+    now = _now(request, db)
+    if name not in now.document["scenarios"]:
+        return not_found(request, user)
+    return user, now
+
+
 def author_of(user: User) -> Author:
     return Author(user.email, user.id)
 
@@ -118,7 +133,7 @@ def scenario_page(
     now = now or _now(request, db)
     body = now.document["scenarios"].get(name)
     if body is None:
-        return render(request, "backoffice/not_found.html", _context(user), status_code=404)
+        return not_found(request, user)
     customers = sample_customers(db, state.company_id)
     chosen = _chosen_customer(request, db, customers)
     dates = []
@@ -203,12 +218,10 @@ async def add_step(request: Request) -> Response:
     form = await request.form(max_fields=40)
     name = request.path_params["name"]
     with unit_of_work(request) as db:
-        user = require_role(request, db, *EDITORS)
-        if isinstance(user, Response):
-            return user
-        now = _now(request, db)
-        if name not in now.document["scenarios"]:
-            return render(request, "backoffice/not_found.html", _context(user), status_code=404)
+        found = editing(request, db, name)
+        if isinstance(found, Response):
+            return found
+        user, now = found
         fields, errors, typed = read_step(form)
         if fields is None:
             prefixed = {f"new.{k}": v for k, v in errors.items()}
@@ -217,7 +230,7 @@ async def add_step(request: Request) -> Response:
             )
         document, key = edits.add_step(now.document, name, fields)
         try:
-            _store(request, db, user, document, form, "step_added", f"{name}/{key}")
+            store_version(request, db, user, document, form, "step_added", f"{name}/{key}")
         except (InvalidDocument, VersionConflict) as error:
             # The new step's problems are named by the key it would have had.
             return _refused(
@@ -226,7 +239,7 @@ async def add_step(request: Request) -> Response:
     return _saved(name, f"step-{key}")
 
 
-def _store(
+def store_version(
     request: Request,
     db: Session,
     user: User,
@@ -257,16 +270,16 @@ async def change_step(request: Request) -> Response:
         now = _now(request, db)
         steps = now.document["scenarios"].get(name, {}).get("steps", [])
         if not any(step["key"] == key for step in steps):
-            return render(request, "backoffice/not_found.html", _context(user), status_code=404)
+            return not_found(request, user)
         typed: dict[str, Any] = {}
         try:
             if action in ("up", "down"):
                 direction = -1 if action == "up" else 1
                 document = edits.move_step(now.document, name, key, direction)
-                _store(request, db, user, document, form, "step_moved", f"{name}/{key}")
+                store_version(request, db, user, document, form, "step_moved", f"{name}/{key}")
             elif action == "remove":
                 document = edits.remove_step(now.document, name, key)
-                _store(request, db, user, document, form, "step_removed", f"{name}/{key}")
+                store_version(request, db, user, document, form, "step_removed", f"{name}/{key}")
             else:
                 fields, errors, typed = read_step(form)
                 if fields is None:
@@ -281,7 +294,7 @@ async def change_step(request: Request) -> Response:
                         status_code=400,
                     )
                 document = edits.change_step(now.document, name, key, fields)
-                _store(request, db, user, document, form, "step_changed", f"{name}/{key}")
+                store_version(request, db, user, document, form, "step_changed", f"{name}/{key}")
         except (InvalidDocument, VersionConflict) as error:
             # "A scenario needs a step" stands next to the step's buttons.
             return _refused(request, db, user, name, error, rename={name: key}, typed={key: typed})

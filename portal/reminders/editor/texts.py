@@ -212,40 +212,41 @@ def sample_customers(session: Session, company_id: int, limit: int = 100) -> lis
 def starter(channel: Channel, name: str, language: str) -> CustomText:
     """A text to start from, close to the default's words, in ``language``."""
 
-    def t(message: str) -> str:
-        return translate_in(language, message)
-
     courtesy = name == "reminder_courtesy"
     if channel is Channel.SMS:
         if courtesy:
-            body = t(
+            body = translate_in(
+                language,
                 "{{ company_name }}: {{ invoice_count }} invoice(s) due soon, {{ total_due }}. "
-                "Details: {{ portal_link }}"
+                "Details: {{ portal_link }}",
             )
         else:
-            body = t(
+            body = translate_in(
+                language,
                 "{{ company_name }}: {{ invoice_count }} unpaid invoice(s), {{ total_due }}. "
-                "Pay here: {{ portal_link }}"
+                "Pay here: {{ portal_link }}",
             )
         return CustomText("", body)
     subject = (
-        t("{{ company_name }} · invoices falling due soon")
+        translate_in(language, "{{ company_name }} · invoices falling due soon")
         if courtesy
-        else t("{{ company_name }} · unpaid invoices")
+        else translate_in(language, "{{ company_name }} · unpaid invoices")
     )
     opening = (
-        t("A friendly note: these invoices fall due soon.")
+        translate_in(language, "A friendly note: these invoices fall due soon.")
         if courtesy
-        else t("Unless we are mistaken, these invoices are still unpaid:")
+        else translate_in(language, "Unless we are mistaken, these invoices are still unpaid:")
     )
     body = "\n\n".join(
         (
-            t("Hello {{ greeting_name }},"),
+            translate_in(language, "Hello {{ greeting_name }},"),
             opening,
             "{{ invoices_table }}",
-            t("Total due: {{ total_due }}"),
-            t("See and pay your invoices online: {{ portal_link }}"),
-            t("If you have already paid, thank you, and please ignore this message."),
+            translate_in(language, "Total due: {{ total_due }}"),
+            translate_in(language, "See and pay your invoices online: {{ portal_link }}"),
+            translate_in(
+                language, "If you have already paid, thank you, and please ignore this message."
+            ),
             "{{ company_name }}\n{{ company_email }} · {{ company_phone }}",
         )
     )
