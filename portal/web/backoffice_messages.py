@@ -4,6 +4,7 @@ button without), "send a test to me" after commit, an SMS counter, back to the d
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from email.utils import make_msgid
@@ -139,7 +140,7 @@ def _content(
         return None
     content = sample_content(db, request.app.state.settings, customer)
     # The text being edited is in ``language``, whatever the sample customer speaks.
-    return ReminderContent(**{**content.__dict__, "language": language})
+    return dataclasses.replace(content, language=language)
 
 
 def _preview(

@@ -353,3 +353,55 @@ def test_an_sms_text_over_160_characters_shortens_the_company_name_then_fails(
 
     with pytest.raises(RenderError):
         CustomText("", "y" * 170).sms(content, rs.company)
+
+
+def test_the_command_line_exports_imports_and_seeds_with_the_same_checks(
+    db: Session,
+    company: Company,
+    rs: Settings,
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    from portal.reminders.editor import terminal
+
+    db.commit()
+    assert terminal.seed_default(session_factory, rs, company.id) == 0
+    exported = tmp_path / "scenarios.toml"
+    assert terminal.export(session_factory, rs, company.id, str(exported)) == 0
+    assert exported.read_text().startswith("# Reminder scenarios, version 1\n")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(exported.read_text().replace("days = 30", "days = 15"))
+    with pytest.raises(SystemExit, match="same_day"):
+        terminal.import_file(session_factory, rs, company.id, bad)
+    assert terminal.import_file(session_factory, rs, company.id, exported) == 0
+    db.expire_all()
+    rows = history(db, company.id)
+    assert [(r.number, r.change, r.author) for r in rows] == [
+        (2, "imported", "command-line"),
+        (1, "seeded", "system"),
+    ]
+    assert rows[0].document == rows[1].document
+
+
+def test_the_worker_plans_with_the_version_saved_in_the_editor(
+    db: Session, company: Company, rs: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    from portal.reminders.worker import run_if_due
+
+    at("2026-03-10 07:00")
+    customer = make_customer(db, company, risk_segment=RiskSegment.MEDIUM)
+    make_invoice(db, customer, due_in_days=-2)
+    document = current(db, company.id, rs.reminders.scenarios_file).document
+    step = document["scenarios"]["standard"]["steps"][1]
+    _save(
+        db,
+        company,
+        rs,
+        edits.change_step(document, "standard", "overdue-1", _fields(step, channel="sms")),
+    )
+    db.commit()
+    result = run_if_due(session_factory, company.id, rs, book(rs))  # the file says email
+    assert result is not None
+    assert result.enqueued == 1
+    [message] = messages(db, customer.id)
+    assert (message.step, message.channel) == ("overdue-1", Channel.SMS)
