@@ -136,4 +136,6 @@ def text_problem(problem: TextProblem) -> str:
         return _("At most %(limit)d characters.", **v)
     if reason == "required":
         return _("Write the text.")
+    if reason == "render":
+        return _("This text fails when filled in: %(error)s", error=v.get("error", ""))
     return _("This text cannot be rendered safely.")

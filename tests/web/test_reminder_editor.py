@@ -242,6 +242,8 @@ def test_the_dates_preview_uses_a_real_customer(
         ("{{ portal_link.__init__.__globals__ }}", "“__globals__” is refused"),
         ("{{ cycler.__init__ }}", "refused"),
         ("{% include 'base.html' %}", "This construct is refused"),
+        ("{{ loop.index }}", "This text fails when filled in"),
+        ("{{ invoice_count + customer_name }}", "This text fails when filled in"),
     ],
 )
 def test_unknown_placeholders_and_escape_attempts_are_refused_at_save(

@@ -107,6 +107,31 @@ def problems(source: str) -> list[TextProblem]:
     return found
 
 
+def trial_problems(source: str) -> list[TextProblem]:
+    """``problems``, then a render with example values: what only fails when rendered
+    (``loop`` outside a loop, adding text to a number) is refused when saved too."""
+    found = problems(source)
+    if found:
+        return found
+    example = dict.fromkeys(PLACEHOLDERS, "x") | {
+        "invoice_count": 1,
+        "days_late": 3,
+        "overdue": True,
+        "invoices": [
+            {"number": "x", "due_date": "x", "amount": "x", "days_late": 3, "penalties": "x"}
+        ],
+    }
+    try:
+        TEXT_ENV.from_string(source).render(example)
+    except SecurityError:
+        return [TextProblem("sandbox")]
+    except TemplateError as error:
+        return [TextProblem("render", {"error": str(error)})]
+    except (TypeError, ValueError, ArithmeticError) as error:
+        return [TextProblem("render", {"error": str(error)})]
+    return []
+
+
 def _const_key(node: nodes.Getitem) -> str | None:
     return str(node.arg.value) if isinstance(node.arg, nodes.Const) else None
 

@@ -16,7 +16,7 @@ from portal.i18n import translate_in
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.reminders.editor.models import MessageTextVersion
 from portal.reminders.editor.rendering import CustomText
-from portal.reminders.editor.sandbox import TextProblem, problems
+from portal.reminders.editor.sandbox import TextProblem, trial_problems
 from portal.reminders.editor.versions import Author
 from portal.reminders.models import Channel
 from portal.reminders.render import ReminderContent, due_invoices
@@ -105,11 +105,11 @@ def check_text(channel: Channel, subject: str, body: str) -> dict[str, TextProbl
             found["subject"] = TextProblem("required")
         elif len(subject) > SUBJECT_LIMIT:
             found["subject"] = TextProblem("too_long", {"limit": SUBJECT_LIMIT})
-        elif subject_problems := problems(subject):
+        elif subject_problems := trial_problems(subject):
             found["subject"] = subject_problems[0]
     if not body.strip():
         found["body"] = TextProblem("required")
-    elif body_problems := problems(body):
+    elif body_problems := trial_problems(body):
         found["body"] = body_problems[0]
     return found
 
