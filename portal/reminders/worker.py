@@ -83,8 +83,9 @@ def run_if_due(
     with session_factory() as session, session.begin():
         changed = behaviour.recompute(session, company_id, today)
     log.info("payment behaviour of %s: %s segments changed", today, changed)
+    with session_factory() as session:  # the version saved in the editor, else the file
+        book = stored_book(session, company_id, book)
     with session_factory() as session:
-        book = stored_book(session, company_id, book)  # the version saved in the editor
         result = planning.run(
             session, company_id, book, calendar_for(settings), now=now, any_time=any_time
         )
