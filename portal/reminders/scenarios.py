@@ -167,10 +167,13 @@ def parse_scenarios(data: dict[str, Any], source: str = "scenarios") -> Scenario
     return ScenarioBook(scenarios, segments, gap)
 
 
-def load_scenarios(path: Path) -> ScenarioBook:
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as file:
-            data = tomllib.load(file)
+            return tomllib.load(file)
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise ScenarioError(f"{path}: {error}") from error
-    return parse_scenarios(data, str(path))
+
+
+def load_scenarios(path: Path) -> ScenarioBook:
+    return parse_scenarios(read_toml(path), str(path))

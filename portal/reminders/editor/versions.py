@@ -4,7 +4,6 @@ as the next version (who, when, what), the history, seeding from the file."""
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.reminders.editor.document import Document, InvalidDocument, check, to_book
 from portal.reminders.editor.models import ScenarioVersion
-from portal.reminders.scenarios import ScenarioBook, ScenarioError
+from portal.reminders.scenarios import ScenarioBook, read_toml
 from portal.timeline.models import Actor
 from portal.timeline.service import record
 
@@ -62,11 +61,7 @@ class Current:
 
 
 def read_file(path: Path) -> Document:
-    try:
-        with path.open("rb") as file:
-            data = tomllib.load(file)
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ScenarioError(f"{path}: {error}") from error
+    data = read_toml(path)
     return {
         "min_gap_days": data.get("min_gap_days", 5),
         "segments": dict(data["segments"]),
