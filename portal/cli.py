@@ -226,6 +226,7 @@ def cmd_reminders(args: argparse.Namespace) -> int:
     from portal.company.service import sync_company
     from portal.db import make_engine, make_session_factory, transaction
     from portal.reminders import planning
+    from portal.reminders.editor.versions import stored_book
     from portal.reminders.worker import calendar_for
 
     settings = _migrated_settings()
@@ -236,6 +237,7 @@ def cmd_reminders(args: argparse.Namespace) -> int:
     try:
         with transaction(factory) as db:
             company_id = sync_company(db, settings.company).id
+            book = stored_book(db, company_id, book)  # the version saved in the editor
         if args.reminders_command == "run":
             with factory() as db:
                 result = planning.run(
@@ -460,6 +462,22 @@ def cmd_bank(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from portal.reminders.editor import terminal
+
+    settings, engine, factory, company_id = _import_session()
+    try:
+        if args.scenarios_command == "export":
+            return terminal.export(factory, settings, company_id, args.file)
+        if args.scenarios_command == "import":
+            return terminal.import_file(factory, settings, company_id, Path(args.file))
+        return terminal.seed_default(factory, settings, company_id)
+    finally:
+        engine.dispose()
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -570,6 +588,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from portal.demo.seed import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, seed_demo, seed_demo_admin
     from portal.links.service import find_customer, issue_link
     from portal.links.tokens import LinkSigner
+    from portal.reminders.editor.versions import seed as seed_scenarios
 
     settings = _settings()
     if not settings.development:
@@ -595,6 +614,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         company = sync_company(db, settings.company)
         seed_demo(db, company, settings.documents_dir)
         seed_demo_admin(db, company, development=settings.development)
+        # The editor starts from the demo's scenarios (the history shows where they came from).
+        seed_scenarios(db, company.id, settings.reminders.scenarios_file)
         links = []
         for reference in DEMO_CUSTOMERS_SHOWN:
             customer = find_customer(db, company.id, reference)
@@ -780,6 +801,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="let the messages leave at once, outside business hours (demos)",
     )
     reminders.set_defaults(handler=cmd_reminders)
+
+    scenarios = commands.add_parser(
+        "scenarios",
+        help="export, import or seed the reminder scenarios",
+        description="The scenarios the back office edits, as a TOML file (docs/reminders.md).",
+    )
+    scenario_commands = scenarios.add_subparsers(
+        dest="scenarios_command", required=True, metavar="ACTION"
+    )
+    scenario_export = scenario_commands.add_parser("export", help="write the current version")
+    scenario_export.add_argument("file", nargs="?", default="-", help="a file, or - (stdout)")
+    scenario_import = scenario_commands.add_parser("import", help="check and save a new version")
+    scenario_import.add_argument("file")
+    scenario_commands.add_parser("seed", help="store the default file if nothing is stored")
+    scenarios.set_defaults(handler=cmd_scenarios)
 
     worker = commands.add_parser(
         "worker",

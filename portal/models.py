@@ -36,6 +36,7 @@ from portal.payments.models import (
     ReversalKind,
     WebhookEvent,
 )
+from portal.reminders.editor.models import MessageTextVersion, ScenarioVersion
 from portal.reminders.models import (
     Channel,
     MessageStatus,
@@ -100,6 +101,7 @@ __all__ = [
     "LinkScope",
     "LoginThrottle",
     "MessageStatus",
+    "MessageTextVersion",
     "OutgoingEvent",
     "Payment",
     "PaymentAllocation",
@@ -116,6 +118,7 @@ __all__ = [
     "ReversalKind",
     "RiskSegment",
     "Role",
+    "ScenarioVersion",
     "TaskStatus",
     "TimelineEvent",
     "User",

@@ -50,6 +50,7 @@ from portal.invoices.models import Invoice, InvoiceStatus
 from portal.links.service import issue_link
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer, OutgoingEmail
+from portal.reminders.editor.texts import CustomTexts
 from portal.reminders.models import (
     Channel,
     MessageStatus,
@@ -118,6 +119,8 @@ class DeliveryContext:
     any_time: bool = False
     # The company's look for this round (worker.apply_branding); None: the configured one.
     brand: Look | None = None
+    # Texts written in the back office for this round (worker.apply_branding); None: files.
+    custom_texts: CustomTexts | None = None
 
     @property
     def calendar(self) -> BusinessCalendar:
@@ -314,13 +317,24 @@ def _prepare(
         totals=totals,
     )
     subject, text_body, html, pdf = "", "", "", b""
+    template = message.template if message.channel is channel else "reminder_overdue"
+    custom = (
+        ctx.custom_texts.find(channel, template, content.language) if ctx.custom_texts else None
+    )
     try:
         if channel is Channel.EMAIL:
-            template = message.template if message.channel is Channel.EMAIL else "reminder_overdue"
-            email = render_email(ctx.templates, template, content, settings.company)
+            email = (
+                custom.email(ctx.templates, content, settings.company)
+                if custom
+                else render_email(ctx.templates, template, content, settings.company)
+            )
             subject, text_body, html = email.subject, email.text, email.html
         elif channel is Channel.SMS:
-            text_body = render_sms(ctx.templates, message.template, content, settings.company)
+            text_body = (
+                custom.sms(content, settings.company)
+                if custom
+                else render_sms(ctx.templates, message.template, content, settings.company)
+            )
         else:
             company = session.get(Company, message.company_id)
             assert company is not None

@@ -36,7 +36,7 @@ from portal.reminders.models import (
     prefer_indexes,
     take_write_lock,
 )
-from portal.reminders.scenarios import ScenarioBook, Step
+from portal.reminders.scenarios import ScenarioBook, Step, StepFacts
 from portal.reminders.schedule import BusinessCalendar
 from portal.timeline.models import Actor, TimelineEvent
 
@@ -248,7 +248,13 @@ def _plan_customer(
     by_step: dict[str, list[PlannedInvoice]] = defaultdict(list)
     best: Step | None = None
     for invoice_id, _customer, number, due, currency, remaining, last in invoices:
-        step = scenario.latest_step((today - due).days, last)
+        step = scenario.latest_step(
+            (today - due).days,
+            last,
+            StepFacts(
+                str(customer.risk_segment), bool(customer.strategic), currency, int(remaining)
+            ),
+        )
         if step is None:
             continue
         by_step[step.key].append(

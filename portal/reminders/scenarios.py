@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from portal.settings import PROJECT_ROOT
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 SEGMENT_KEYS = (*(segment.value for segment in RiskSegment), "strategic")
+CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 class ScenarioError(ValueError):
@@ -25,6 +27,33 @@ class Step:
     days: int  # relative to the due date
     channel: Channel
     template: str
+    # An optional condition: only customers in these segments (empty: everyone) ...
+    segments: tuple[str, ...] = ()
+    # ... and only invoices with at least this much left to pay, in this currency (0: any).
+    min_amount_minor: int = 0
+    currency: str = ""
+
+    def applies(self, facts: StepFacts) -> bool:
+        in_segments = facts.segment in self.segments or (
+            facts.strategic and "strategic" in self.segments
+        )
+        if self.segments and not in_segments:
+            return False
+        if self.min_amount_minor:
+            return (
+                facts.currency == self.currency and facts.remaining_minor >= self.min_amount_minor
+            )
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class StepFacts:
+    """What a step's condition looks at: the customer's segment, one invoice's amount."""
+
+    segment: str
+    strategic: bool
+    currency: str
+    remaining_minor: int
 
 
 @dataclass(frozen=True)
@@ -36,13 +65,20 @@ class Scenario:
     def step(self, key: str) -> Step | None:
         return next((step for step in self.steps if step.key == key), None)
 
-    def latest_step(self, days_from_due: int, after_days: int | None) -> Step | None:
+    def latest_step(
+        self,
+        days_from_due: int,
+        after_days: int | None,
+        facts: StepFacts | None = None,
+    ) -> Step | None:
         """The furthest step reached ``days_from_due`` days after the due date, if it comes
-        after ``after_days`` (the invoice's last step). Missed steps are skipped: a run that
-        was down catches up with one message, not one per missed step."""
+        after ``after_days`` (the invoice's last step) and its condition holds for ``facts``. Missed
+        steps are skipped: a run that was down catches up with one message, not one per
+        missed step."""
         found = None
         for step in self.steps:
-            if step.days <= days_from_due and (after_days is None or step.days > after_days):
+            reached = step.days <= days_from_due and (after_days is None or step.days > after_days)
+            if reached and (facts is None or step.applies(facts)):
                 found = step
         return found
 
@@ -64,7 +100,7 @@ class ScenarioBook:
         return min(step.days for s in self.scenarios.values() for step in s.steps)
 
 
-def _template_exists(channel: Channel, template: str) -> bool:
+def template_exists(channel: Channel, template: str) -> bool:
     if channel is Channel.EMAIL:
         return (TEMPLATES_DIR / "email" / template / "subject.txt").is_file()
     if channel is Channel.SMS:
@@ -95,12 +131,22 @@ def parse_scenarios(data: dict[str, Any], source: str = "scenarios") -> Scenario
                     days=int(raw["days"]),
                     channel=Channel(raw["channel"]),
                     template=str(raw["template"]),
+                    segments=tuple(str(segment) for segment in raw.get("segments", ())),
+                    min_amount_minor=int(raw.get("min_amount_minor", 0)),
+                    currency=str(raw.get("currency", "")),
                 )
             except (KeyError, ValueError, TypeError) as error:
                 raise ScenarioError(f"{where}: {error}") from error
+            unknown_segments = [s for s in step.segments if s not in SEGMENT_KEYS]
+            if unknown_segments:
+                raise ScenarioError(f"{where}: unknown segments {unknown_segments}")
+            if step.min_amount_minor < 0 or (
+                step.min_amount_minor and not CURRENCY.fullmatch(step.currency)
+            ):
+                raise ScenarioError(f"{where}: min_amount_minor needs a currency such as EUR")
             if not step.key or len(step.key) > 64 or step.key in keys:
                 raise ScenarioError(f"{where}: key must be unique and at most 64 characters")
-            if not _template_exists(step.channel, step.template):
+            if not template_exists(step.channel, step.template):
                 raise ScenarioError(f"{where}: no {step.channel} template {step.template!r}")
             keys.add(step.key)
             steps.append(step)
@@ -121,10 +167,13 @@ def parse_scenarios(data: dict[str, Any], source: str = "scenarios") -> Scenario
     return ScenarioBook(scenarios, segments, gap)
 
 
-def load_scenarios(path: Path) -> ScenarioBook:
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as file:
-            data = tomllib.load(file)
+            return tomllib.load(file)
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise ScenarioError(f"{path}: {error}") from error
-    return parse_scenarios(data, str(path))
+
+
+def load_scenarios(path: Path) -> ScenarioBook:
+    return parse_scenarios(read_toml(path), str(path))

@@ -21,6 +21,8 @@ from portal.cases.digest import deliver_digests
 from portal.cockpit import behaviour, snapshot
 from portal.payments import receipts
 from portal.reminders import planning
+from portal.reminders.editor.texts import load_custom_texts
+from portal.reminders.editor.versions import stored_book
 from portal.reminders.models import ReminderRun
 from portal.reminders.outbox import DeliveryContext, deliver_due, new_worker_id
 from portal.reminders.scenarios import ScenarioBook
@@ -81,6 +83,8 @@ def run_if_due(
     with session_factory() as session, session.begin():
         changed = behaviour.recompute(session, company_id, today)
     log.info("payment behaviour of %s: %s segments changed", today, changed)
+    with session_factory() as session:  # the version saved in the editor, else the file
+        book = stored_book(session, company_id, book)
     with session_factory() as session:
         result = planning.run(
             session, company_id, book, calendar_for(settings), now=now, any_time=any_time
@@ -110,9 +114,11 @@ def apply_branding(
     ctx: DeliveryContext,
     configured: Settings,
 ) -> None:
-    """The company's look as admins set it, for this round's emails, letters and sender."""
+    """The company's look as admins set it, for this round's emails, letters and sender,
+    and the message texts written in the back office."""
     with session_factory() as session:
         look = load_look(session, company_id, configured)
+        ctx.custom_texts = load_custom_texts(session, company_id)
     ctx.settings = replace(configured, company=look.identity(configured.company))
     ctx.brand = look
     ctx.mailer.sender_source = lambda: look.sender

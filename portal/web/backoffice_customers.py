@@ -9,8 +9,6 @@ values and write the timeline.
 from __future__ import annotations
 
 import dataclasses
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -28,7 +26,8 @@ from portal.customers.models import Contact, ContactRole, Customer, RiskSegment
 from portal.customers.service import ContactFields, CustomerFields
 from portal.customers.validation import country_names, timezones
 from portal.i18n import gettext_ as _
-from portal.reminders.scenarios import ScenarioError, load_scenarios
+from portal.reminders.editor.versions import current
+from portal.reminders.scenarios import ScenarioError
 from portal.settings import Settings
 from portal.timeline.models import Actor
 from portal.users import service as users
@@ -65,18 +64,13 @@ CONTACT_FLAGS = (
 )
 
 
-@cache
-def _scenarios(path: Path) -> tuple[tuple[str, str], ...]:
-    """(name, label) of the reminder scenarios, read once per file."""
+def scenario_choices(db: Session, company_id: int, settings: Settings) -> list[tuple[str, str]]:
+    """(name, label) of the reminder scenarios in use (the editor's current version)."""
     try:
-        book = load_scenarios(path)
+        now = current(db, company_id, settings.reminders.scenarios_file)
     except ScenarioError:
-        return ()
-    return tuple((name, scenario.label) for name, scenario in book.scenarios.items())
-
-
-def scenario_choices(settings: Settings) -> tuple[tuple[str, str], ...]:
-    return _scenarios(settings.reminders.scenarios_file)
+        return []
+    return [(name, str(body["label"])) for name, body in now.document["scenarios"].items()]
 
 
 def segment_labels() -> dict[str, str]:
@@ -150,7 +144,10 @@ def _customer_page(
             countries=country_names(locale),
             timezones=[(zone, zone) for zone in timezones()],
             segments=list(segment_labels().items()),
-            scenarios=[("", _("By risk segment")), *scenario_choices(settings)],
+            scenarios=[
+                ("", _("By risk segment")),
+                *scenario_choices(db, request.app.state.company_id, settings),
+            ],
             owners=[("", _("Nobody"))] + [(str(u.id), u.name or u.email) for u in _owners(db)],
         ),
         status_code=400 if errors else 200,
@@ -220,7 +217,9 @@ def _customer_save(request: Request, data: FormData) -> Response:
             return _not_found(request, user)
         form = Form(data)
         fields = _read_customer(form)
-        scenarios = {name for name, _label in scenario_choices(state.settings)} or None
+        scenarios = {
+            name for name, _label in scenario_choices(db, state.company_id, state.settings)
+        } or None
         try:
             if customer is None:
                 customer = service.create_customer(
