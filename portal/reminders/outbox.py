@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment
+from jinja2 import Environment, TemplateNotFound
 from sqlalchemy import delete, not_, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
@@ -50,6 +50,7 @@ from portal.invoices.models import Invoice, InvoiceStatus
 from portal.links.service import issue_link
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer, OutgoingEmail
+from portal.money import format_money
 from portal.reminders.models import (
     Channel,
     MessageStatus,
@@ -59,15 +60,22 @@ from portal.reminders.models import (
     prefer_indexes,
     take_write_lock,
 )
+from portal.reminders.policy import Policy, load_policy
 from portal.reminders.render import (
     ReminderContent,
     RenderError,
     due_invoices,
+    render_edited,
     render_email,
     render_letter,
     render_sms,
 )
 from portal.reminders.schedule import BusinessCalendar
+from portal.reminders.sendcheck import (
+    after_quiet_period,
+    over_cap,
+    promise_broken_since_last_message,
+)
 from portal.reminders.sms import DeliveryError, Sms, SmsProvider
 from portal.settings import Settings
 from portal.timeline.models import Actor
@@ -219,10 +227,15 @@ def claim(
         )
     }
     lease = now + dt.timedelta(seconds=ctx.settings.reminders.lease_seconds)
+    policies: dict[int, Policy] = {}
     deliveries = []
     for message in messages:
         customer = customers[message.customer_id]
-        delivery = _prepare(session, ctx, message, customer, now)
+        if message.company_id not in policies:
+            policies[message.company_id] = load_policy(
+                session, message.company_id, ctx.settings.reminders
+            )
+        delivery = _prepare(session, ctx, message, customer, now, policies[message.company_id])
         if delivery is None:
             continue
         message.status = MessageStatus.SENDING
@@ -240,6 +253,7 @@ def _prepare(
     message: ReminderMessage,
     customer: Customer,
     now: dt.datetime,
+    policy: Policy,
 ) -> Delivery | None:
     if not ctx.any_time and message.channel is not Channel.TASK:
         # A worker that was down may wake up at night: messages still wait for business hours.
@@ -248,6 +262,14 @@ def _prepare(
             message.next_attempt_at = opens
             message.claimed_until = None
             return None
+    if policy.frozen:  # stays pending until reminders are thawed
+        message.claimed_until = None
+        return None
+    reopens = after_quiet_period(policy, ctx.calendar, customer.timezone, now)
+    if reopens is not None:
+        message.next_attempt_at = reopens
+        message.claimed_until = None
+        return None
     today = now.astimezone(ZoneInfo(customer.timezone)).date()
     if customer.reminders_paused_until is not None and customer.reminders_paused_until >= today:
         _cancel(session, message, "customer_paused")
@@ -275,22 +297,13 @@ def _prepare(
     if message.channel is Channel.TASK:
         _open_task(session, message, customer, invoices, now)
         return None
-    recipient = ""
-    channel = message.channel
-    contact = _reminder_contact(customer, channel)
-    if channel is Channel.SMS:
-        recipient = contact.phone if contact and contact.phone else ""
-        if not recipient:
-            # No mobile number on file, or nobody accepts texts: the email says the same.
-            channel = Channel.EMAIL
-            contact = _reminder_contact(customer, channel)
-    if channel is Channel.EMAIL:
-        recipient = contact.email if contact and contact.email else ""
-        if not recipient:
-            _cancel(session, message, "no_recipient")
-            return None
-    if channel is Channel.LETTER:
-        recipient = customer.name
+    if over_cap(session, message, policy, now):
+        _cancel(session, message, "monthly_cap", cap=policy.monthly_cap)
+        return None
+    channel, contact, recipient = _channel_and_recipient(customer, message.channel)
+    if not recipient:
+        _cancel(session, message, "no_recipient")
+        return None
     settings = ctx.settings
     link = issue_link(session, ctx.signer, settings.base_url, customer, purpose="reminder")
     rows, totals = due_invoices(
@@ -312,22 +325,33 @@ def _prepare(
         and message.template == "formal_notice",
         ecb_rate=settings.reminders.ecb_rate,
         totals=totals,
+        promise_broken_on=promise_broken_since_last_message(session, customer.id),
     )
     subject, text_body, html, pdf = "", "", "", b""
     try:
-        if channel is Channel.EMAIL:
+        if channel is not Channel.LETTER and message.edited_text is not None:
+            subject, text_body, html = render_edited(message, channel, link)
+        elif channel is Channel.EMAIL:
             template = message.template if message.channel is Channel.EMAIL else "reminder_overdue"
             email = render_email(ctx.templates, template, content, settings.company)
             subject, text_body, html = email.subject, email.text, email.html
         elif channel is Channel.SMS:
-            text_body = render_sms(ctx.templates, message.template, content, settings.company)
+            text_body = render_sms(
+                ctx.templates,
+                _sms_template(ctx.templates, message.template),
+                content,
+                settings.company,
+            )
         else:
             company = session.get(Company, message.company_id)
             assert company is not None
             brand = ctx.brand.pdf_brand(content.language) if ctx.brand else None
             pdf = render_letter(company, customer, content, brand)
             subject = f"letter-{message.id}.pdf"
-            text_body = "\n".join(f"{r.number} {r.remaining_minor} {r.currency}" for r in rows)
+            text_body = "\n".join(
+                f"{r.number} {format_money(r.remaining_minor, r.currency, content.language)}"
+                for r in rows
+            )
     except RenderError as error:
         message.status = MessageStatus.FAILED
         message.last_error = str(error)[:500]
@@ -350,6 +374,32 @@ def _prepare(
     )
 
 
+def _sms_template(env: Environment, template: str) -> str:
+    """The email's template as a text when an email falls back to SMS and one exists."""
+    try:
+        env.get_template(f"sms/{template}.txt")
+    except TemplateNotFound:
+        return "reminder_overdue"
+    return template
+
+
+def _channel_and_recipient(
+    customer: Customer, planned: Channel
+) -> tuple[Channel, Contact | None, str]:
+    """The planned channel if someone accepts it, else the next one: texts fall back to
+    email and email to texts (an opted-out number, a bounced address). Letters (legal
+    notices) go to the customer's postal address whatever the contacts' preferences."""
+    if planned is Channel.LETTER:
+        return planned, _reminder_contact(customer, planned), customer.name
+    order = (planned, Channel.EMAIL if planned is Channel.SMS else Channel.SMS)
+    for channel in order:
+        contact = _reminder_contact(customer, channel)
+        if contact is not None:
+            address = contact.phone if channel is Channel.SMS else contact.email
+            return channel, contact, address or ""
+    return planned, None, ""
+
+
 def _reminder_contact(customer: Customer, channel: Channel) -> Contact | None:
     """Who gets this reminder: among the contacts who receive reminders and accept the
     channel (and have an address for it), the primary one, else the first."""
@@ -361,7 +411,7 @@ def _reminder_contact(customer: Customer, channel: Channel) -> Contact | None:
 
 def _accepts(contact: Contact, channel: Channel) -> bool:
     if channel is Channel.EMAIL:
-        return contact.accepts_email and bool(contact.email)
+        return contact.accepts_email and bool(contact.email) and contact.email_bounced_at is None
     if channel is Channel.SMS:
         return contact.accepts_sms and bool(contact.phone)
     if channel is Channel.LETTER:

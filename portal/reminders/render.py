@@ -62,6 +62,9 @@ class ReminderContent:
     penalties: bool = False
     ecb_rate: str = "0"
     totals: list[Total] = field(default_factory=list)
+    # The promised date of a promise broken since the customer's last message: the first
+    # message after it says the promise was not kept.
+    promise_broken_on: dt.date | None = None
 
     @property
     def overdue(self) -> bool:
@@ -132,6 +135,31 @@ def render_sms(
             name = name[: len(name) - 4].rstrip() + "."
     finally:
         i18n.current_locale.reset(token)
+
+
+LINK_MARK = "{link}"
+
+
+def render_edited(message: object, channel: object, link: str) -> tuple[str, str, str]:
+    """A reminder whose text a credit manager edited: (subject, text, html), with the fresh
+    link where ``{link}`` stands (or at the end). Texts must still fit one SMS."""
+    from html import escape
+
+    from portal.reminders.models import Channel, ReminderMessage
+
+    assert isinstance(message, ReminderMessage)
+    text = message.edited_text or ""
+    text = text.replace(LINK_MARK, link) if LINK_MARK in text else f"{text.rstrip()}\n\n{link}"
+    if channel is Channel.SMS:
+        sms = to_gsm7(" ".join(text.split()))
+        if gsm7_length(sms) > SMS_LIMIT:
+            raise RenderError(f"the SMS needs {gsm7_length(sms)} characters, over 160")
+        return "", sms, ""
+    paragraphs = "".join(
+        "<p>" + escape(part).replace("\n", "<br>") + "</p>" for part in text.split("\n\n")
+    )
+    html = paragraphs.replace(escape(link), f'<a href="{escape(link)}">{escape(link)}</a>')
+    return message.edited_subject or "", text, f"<!doctype html><html><body>{html}</body></html>"
 
 
 def render_letter(

@@ -23,6 +23,7 @@ from portal.payments import receipts
 from portal.reminders import planning
 from portal.reminders.models import ReminderRun
 from portal.reminders.outbox import DeliveryContext, deliver_due, new_worker_id
+from portal.reminders.policy import load_policy
 from portal.reminders.scenarios import ScenarioBook
 from portal.reminders.schedule import BusinessCalendar
 from portal.settings import Settings
@@ -83,7 +84,13 @@ def run_if_due(
     log.info("payment behaviour of %s: %s segments changed", today, changed)
     with session_factory() as session:
         result = planning.run(
-            session, company_id, book, calendar_for(settings), now=now, any_time=any_time
+            session,
+            company_id,
+            book,
+            calendar_for(settings),
+            now=now,
+            any_time=any_time,
+            policy=load_policy(session, company_id, settings.reminders),
         )
         session.commit()
     with session_factory() as session, session.begin():
