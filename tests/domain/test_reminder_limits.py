@@ -10,18 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal import clock
 from portal.cases import service as cases
 from portal.cases.service import AgreementInfo
 from portal.company.models import Company
 from portal.customers.models import RiskSegment
-from portal.reminders import planning
+from portal.reminders import manual, planning
 from portal.reminders.models import Channel, MessageStatus, ReminderTask, TaskStatus
 from portal.reminders.outbox import deliver_due
-from portal.reminders.policy import load_policy, save_limits, set_frozen
+from portal.reminders.policy import CAP_WINDOW, load_policy, save_limits, set_frozen
 from portal.reminders.quiet import QuietPeriodError, parse_quiet_periods
+from portal.reminders.scenarios import ScenarioBook, parse_scenarios
 from portal.reminders.tasks import list_tasks
 from portal.reminders.worker import calendar_for
 from portal.settings import Settings
@@ -265,3 +270,128 @@ def test_the_freeze_stops_planning_and_sending_until_thawed(
         )
     )
     assert events == ["reminders.frozen", "reminders.unfrozen"]
+
+
+# --- the property: the cap is never exceeded ----------------------------------------------------
+
+TEMPLATE_OF = {
+    Channel.EMAIL: "reminder_overdue",
+    Channel.SMS: "reminder_overdue",
+    Channel.LETTER: "formal_notice",
+    Channel.TASK: "call",
+}
+STEPS = st.lists(
+    st.tuples(st.integers(-10, 40), st.sampled_from(list(Channel))),
+    min_size=2,
+    max_size=6,
+    unique_by=lambda step: step[0],
+)
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("run"), st.just(0)),
+        st.tuples(st.just("send"), st.just(0)),
+        st.tuples(st.just("manual"), st.integers(0, 2)),
+        st.tuples(st.just("days"), st.integers(1, 6)),
+        st.tuples(st.just("done"), st.just(0)),
+    ),
+    min_size=10,
+    max_size=40,
+)
+
+
+def _book(steps: list[tuple[int, Channel]], gap: int) -> ScenarioBook:
+    return parse_scenarios(
+        {
+            "min_gap_days": gap,
+            "segments": dict.fromkeys(("low", "medium", "high", "strategic"), "s"),
+            "scenarios": {
+                "s": {
+                    "steps": [
+                        {
+                            "key": f"k{days}",
+                            "days": days,
+                            "channel": str(c),
+                            "template": TEMPLATE_OF[c],
+                        }
+                        for days, c in steps
+                    ]
+                }
+            },
+        }
+    )
+
+
+@hsettings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(steps=STEPS, gap=st.integers(0, 3), cap=st.integers(1, 3), operations=OPERATIONS)
+def test_no_customer_ever_gets_more_than_the_cap_in_any_30_days(
+    db: Session,
+    company: Company,
+    rs: Settings,
+    session_factory: sessionmaker[Session],
+    steps: list[tuple[int, Channel]],
+    gap: int,
+    cap: int,
+    operations: list[tuple[str, int]],
+) -> None:
+    outer = db.begin_nested()
+    try:
+        at("2026-03-10 10:00")
+        scenarios = _book(steps, gap)
+        capped = dataclasses.replace(
+            rs, reminders=dataclasses.replace(rs.reminders, monthly_cap=cap)
+        )
+        user = manager(db)
+        customer = make_customer(db, company)
+        customer.contacts[0].phone = "+33611111111"
+        for due in (-40, -12, -3, 2, 9):
+            make_invoice(db, customer, due_in_days=due)
+        tokens = iter(f"{n:016x}" for n in range(1, 1000))
+        refusals: set[str] = set()
+        for operation, value in operations:
+            if operation == "run":
+                db.commit()
+                planning.run(
+                    db,
+                    company.id,
+                    scenarios,
+                    calendar_for(capped),
+                    policy=load_policy(db, company.id, capped.reminders),
+                )
+            elif operation == "send":
+                deliver(session_factory, db, capped, any_time=True)
+            elif operation == "manual":
+                try:
+                    manual.queue(
+                        db,
+                        customer,
+                        user_id=user.id,
+                        policy=load_policy(db, company.id, capped.reminders),
+                        token=next(tokens),
+                        channel=("email", "sms", "letter")[value],
+                        template="reminder_overdue",
+                        subject="Your invoices",
+                        text="Please pay: {link}",
+                    )
+                except manual.ManualError as refused:
+                    refusals.add(refused.key)
+            elif operation == "done":
+                for task in db.scalars(
+                    select(ReminderTask).where(ReminderTask.status == TaskStatus.OPEN)
+                ):
+                    task.status = TaskStatus.DONE
+            else:
+                clock.freeze(clock.now() + dt.timedelta(days=value))
+            db.flush()
+        sent = sorted(
+            m.sent_at
+            for m in messages(db, customer.id)
+            if m.status is MessageStatus.SENT and m.channel is not Channel.TASK and m.sent_at
+        )
+        for index, moment in enumerate(sent):
+            window = [s for s in sent[: index + 1] if s >= moment - CAP_WINDOW]
+            assert len(window) <= cap, (sent, cap, operations)
+        assert refusals <= {"cap_reached", "nothing_due"}
+    finally:
+        clock.freeze(None)
+        if outer.is_active:
+            outer.rollback()
