@@ -51,12 +51,19 @@ from portal.links.service import issue_link
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer, OutgoingEmail
 from portal.money import format_money
+from portal.reminders.letters import (
+    REGISTERED_TEMPLATE,
+    LocalRegisteredMail,
+    RegisteredLetter,
+    RegisteredMailProvider,
+)
 from portal.reminders.models import (
     Channel,
     MessageStatus,
     ReminderMessage,
     ReminderMessageInvoice,
     ReminderTask,
+    TaskKind,
     prefer_indexes,
     take_write_lock,
 )
@@ -103,6 +110,8 @@ class Delivery:
     html: str
     mime_message_id: str
     letter_pdf: bytes = b""
+    # A registered letter for the postal provider (PORTAL_REMINDER_REGISTERED_LETTERS=local).
+    registered: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,15 @@ class DeliveryContext:
     any_time: bool = False
     # The company's look for this round (worker.apply_branding); None: the configured one.
     brand: Look | None = None
+
+    # Registered letters; None: the local stand-in (portal.reminders.letters).
+    registered_provider: RegisteredMailProvider | None = None
+
+    def registered_mail(self) -> RegisteredMailProvider:
+        if self.registered_provider is None:
+            folder = self.settings.reminders.letters_dir / "registered"
+            self.registered_provider = LocalRegisteredMail(folder)
+        return self.registered_provider
 
     @property
     def calendar(self) -> BusinessCalendar:
@@ -310,7 +328,7 @@ def _prepare(
         [(i.id, i.number, i.due_date, i.currency, i.remaining_minor) for i in invoices],
         today,
         penalties=settings.reminders.formal_notice_penalties
-        and message.template == "formal_notice",
+        and message.template.startswith("formal_notice"),
         ecb_rate=settings.reminders.ecb_rate,
     )
     content = ReminderContent(
@@ -322,7 +340,7 @@ def _prepare(
         today=today,
         invoices=rows,
         penalties=settings.reminders.formal_notice_penalties
-        and message.template == "formal_notice",
+        and message.template.startswith("formal_notice"),
         ecb_rate=settings.reminders.ecb_rate,
         totals=totals,
         promise_broken_on=promise_broken_since_last_message(session, customer.id),
@@ -346,7 +364,10 @@ def _prepare(
             company = session.get(Company, message.company_id)
             assert company is not None
             brand = ctx.brand.pdf_brand(content.language) if ctx.brand else None
-            pdf = render_letter(company, customer, content, brand)
+            registered = message.template == REGISTERED_TEMPLATE
+            pdf = render_letter(company, customer, content, brand, registered=registered)
+            if registered and settings.reminders.registered_letters == "task":
+                _post_letter_task(session, message, customer, now)
             subject = f"letter-{message.id}.pdf"
             text_body = "\n".join(
                 f"{r.number} {format_money(r.remaining_minor, r.currency, content.language)}"
@@ -371,6 +392,9 @@ def _prepare(
         # The same Message-ID on every attempt: a repeat after a crash is recognisable.
         mime_message_id=f"<reminder-{message.id}.{message.cycle}@{ctx.mail_domain}>",
         letter_pdf=pdf,
+        registered=channel is Channel.LETTER
+        and message.template == REGISTERED_TEMPLATE
+        and settings.reminders.registered_letters != "task",
     )
 
 
@@ -417,6 +441,25 @@ def _accepts(contact: Contact, channel: Channel) -> bool:
     if channel is Channel.LETTER:
         return contact.accepts_letters
     return contact.accepts_calls
+
+
+def _post_letter_task(
+    session: Session, message: ReminderMessage, customer: Customer, now: dt.datetime
+) -> None:
+    """A registered letter to post by hand: a task that asks for its tracking number."""
+    if session.scalar(select(ReminderTask.id).where(ReminderTask.message_id == message.id)):
+        return  # claimed again after a failed attempt: the task exists
+    session.add(
+        ReminderTask(
+            company_id=message.company_id,
+            customer_id=customer.id,
+            message_id=message.id,
+            kind=TaskKind.POST_LETTER,
+            step=message.step,
+            title=f"{customer.name}: registered letter",
+            created_at=now,
+        )
+    )
 
 
 def _open_task(
@@ -472,6 +515,17 @@ def send(ctx: DeliveryContext, delivery: Delivery) -> Outcome:
         temporary = path.with_suffix(".tmp")
         temporary.write_bytes(delivery.letter_pdf)
         temporary.replace(path)  # the same file whatever the attempt: idempotent
+        if delivery.registered:
+            tracking = ctx.registered_mail().send(
+                RegisteredLetter(
+                    delivery.message_id,
+                    delivery.recipient,
+                    [],
+                    delivery.letter_pdf,
+                    f"reminder-{delivery.message_id}",
+                )
+            )
+            return Outcome(True, tracking)
         return Outcome(True, path.name)
     except DeliveryError as error:
         return Outcome(False, error=str(error), permanent=error.permanent)

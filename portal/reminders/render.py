@@ -16,6 +16,7 @@ from portal.customers.models import Customer
 from portal.i18n import format_date, translate_in
 from portal.invoices.documents import PdfBrand, _Document, _header
 from portal.money import format_money
+from portal.reminders import letters
 from portal.reminders.gsm import SMS_LIMIT, gsm7_length, to_gsm7
 from portal.reminders.penalties import LateCharges, late_charges
 from portal.settings import CompanyIdentity
@@ -163,19 +164,29 @@ def render_edited(message: object, channel: object, link: str) -> tuple[str, str
 
 
 def render_letter(
-    company: Company, customer: Customer, content: ReminderContent, brand: PdfBrand | None = None
+    company: Company,
+    customer: Customer,
+    content: ReminderContent,
+    brand: PdfBrand | None = None,
+    *,
+    registered: bool = False,
 ) -> bytes:
-    """The formal notice (mise en demeure) as a PDF, in the customer's language."""
+    """The formal notice (mise en demeure) as a PDF, in the customer's language: the
+    address in the envelope's window, the QR codes to the portal and to pay."""
     locale = content.language
     pdf = _Document("", brand)
-    _header(pdf, company, translate_in(locale, "Formal notice to pay"))
-    pdf.write_line(customer.name, bold=True)
-    if content.contact_name:
-        pdf.write_line(
-            translate_in(locale, "For the attention of %(name)s", name=content.contact_name)
-        )
-    for line in postal_address(customer, company.country, locale):
-        pdf.write_line(line)
+    _header(pdf, company, "")
+    attention = (
+        [translate_in(locale, "For the attention of %(name)s", name=content.contact_name)]
+        if content.contact_name
+        else []
+    )
+    letters.place_address(
+        pdf, [customer.name, *attention, *postal_address(customer, company.country, locale)]
+    )
+    pdf.write_line(translate_in(locale, "Formal notice to pay"), size=14, bold=True, height=7)
+    if registered:
+        pdf.write_line(translate_in(locale, "Registered letter with acknowledgement of receipt"))
     pdf.write_line(
         translate_in(locale, "Customer reference: %(reference)s", reference=customer.reference)
     )
@@ -259,6 +270,20 @@ def render_letter(
             ),
             size=9,
         )
+    codes = [(letters.portal_qr_png(content.link), translate_in(locale, "Your invoices online"))]
+    if len(content.totals) == 1:
+        total = content.totals[0]
+        payment = letters.payment_qr_png(
+            name=company.legal_name or company.name,
+            iban=company.iban,
+            bic=company.bic,
+            amount_minor=total.with_charges_minor,
+            currency=total.currency,
+            text=" ".join(invoice.number for invoice in content.invoices),
+        )
+        if payment is not None:
+            codes.append((payment, translate_in(locale, "Scan with your banking app to pay")))
+    letters.draw_codes(pdf, codes)
     return bytes(pdf.output())
 
 
