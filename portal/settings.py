@@ -221,6 +221,9 @@ class Settings:
     # Development only, and only when switched on (`portal demo` does): the outbox viewer
     # at /dev/outbox, behind the back-office login. It shows live portal links.
     dev_outbox: bool = False
+    # The bearer secret a mail server or mailbox reader posts delivery status notifications
+    # with (POST /webhooks/email/dsn); empty: the endpoint does not exist.
+    dsn_secret: str = field(default="", repr=False)
     sms: SmsSettings = field(default_factory=SmsSettings)
     reminders: ReminderSettings = field(default_factory=ReminderSettings)
     cases: CaseSettings = field(default_factory=CaseSettings)
@@ -234,7 +237,7 @@ class Settings:
     def __repr__(self) -> str:
         shown = ", ".join(
             f"{f.name}={_secret_repr(getattr(self, f.name))}"
-            if f.name == "secret_keys"
+            if f.name in ("secret_keys", "dsn_secret")
             else f"{f.name}={getattr(self, f.name)!r}"
             for f in fields(self)
         )
@@ -596,6 +599,8 @@ def load_settings(
         values["partial_payments"] = _as_bool("PARTIAL_PAYMENTS", raw)
     if (raw := get("DEV_OUTBOX")) is not None:
         values["dev_outbox"] = _as_bool("DEV_OUTBOX", raw)
+    if (raw := get("DSN_SECRET")) is not None:
+        values["dsn_secret"] = raw.strip()
     if (raw := get("PARTIAL_PAYMENT_MINIMUM")) is not None:
         from portal.money import parse_amount
 
