@@ -30,6 +30,11 @@ from tests.web.test_backoffice import _cheap_hashing, log_in, make_user
 __all__ = ["_cheap_hashing"]  # argon2 at test-sized parameters, for every test here
 
 
+@pytest.fixture(autouse=True)
+def _in_english(client: TestClient) -> None:
+    client.headers["Accept-Language"] = "en"  # the messages below are the English ones
+
+
 @pytest.fixture
 def customer(db: Session, company: Company) -> Customer:
     at("2026-03-10 10:00")
