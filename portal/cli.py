@@ -227,6 +227,7 @@ def cmd_reminders(args: argparse.Namespace) -> int:
     from portal.db import make_engine, make_session_factory, transaction
     from portal.reminders import planning
     from portal.reminders.editor.versions import stored_book
+    from portal.reminders.policy import load_policy
     from portal.reminders.worker import calendar_for
 
     settings = _migrated_settings()
@@ -247,6 +248,7 @@ def cmd_reminders(args: argparse.Namespace) -> int:
                     calendar,
                     any_time=args.send_now,
                     reference=args.customer,
+                    policy=load_policy(db, company_id, settings.reminders),
                 )
                 db.commit()
             print(f"{result.enqueued} messages enqueued ({result.planned} planned).")
@@ -261,8 +263,9 @@ def cmd_reminders(args: argparse.Namespace) -> int:
             now = local.astimezone(dt.UTC)
         rows = []
         with factory() as db:
+            policy = load_policy(db, company_id, settings.reminders)
             for page in planning.plan(
-                db, company_id, book, calendar, now=now, reference=args.customer
+                db, company_id, book, calendar, now=now, reference=args.customer, policy=policy
             ):
                 rows.extend(page)
             db.rollback()  # reads only: nothing to keep

@@ -123,6 +123,17 @@ class ReminderSettings:
     poll_seconds: float = 30.0
     plan_hour: int = 6  # the worker plans once a day from this hour (company timezone)
     letters_dir: Path = PROJECT_ROOT / "var" / "letters"
+    # An open call step holds its invoices this many days; then the scenario goes on and
+    # the task shows as overdue in the call queue.
+    call_wait_days: int = 7
+    # Messages one customer may receive in any 30 days (the back office may change it).
+    monthly_cap: int = 4
+    # Yearly periods without reminders, "MM-DD..MM-DD" separated by commas, e.g.
+    # "08-01..08-31,12-24..12-31" (the back office may change them).
+    quiet_periods: str = ""
+    # Registered letters (lettre recommandée): "task" (a credit manager posts it and
+    # records the tracking number) or "local" (the local stand-in of a postal provider).
+    registered_letters: str = "task"
 
 
 @dataclass(frozen=True)
@@ -210,6 +221,9 @@ class Settings:
     # Development only, and only when switched on (`portal demo` does): the outbox viewer
     # at /dev/outbox, behind the back-office login. It shows live portal links.
     dev_outbox: bool = False
+    # The bearer secret a mail server or mailbox reader posts delivery status notifications
+    # with (POST /webhooks/email/dsn); empty: the endpoint does not exist.
+    dsn_secret: str = field(default="", repr=False)
     sms: SmsSettings = field(default_factory=SmsSettings)
     reminders: ReminderSettings = field(default_factory=ReminderSettings)
     cases: CaseSettings = field(default_factory=CaseSettings)
@@ -223,7 +237,7 @@ class Settings:
     def __repr__(self) -> str:
         shown = ", ".join(
             f"{f.name}={_secret_repr(getattr(self, f.name))}"
-            if f.name == "secret_keys"
+            if f.name in ("secret_keys", "dsn_secret")
             else f"{f.name}={getattr(self, f.name)!r}"
             for f in fields(self)
         )
@@ -362,6 +376,19 @@ class Settings:
             )
         if not 0 <= r.plan_hour <= 23:
             raise ConfigurationError("PORTAL_REMINDER_PLAN_HOUR must be between 0 and 23")
+        if r.call_wait_days < 0 or r.monthly_cap < 1:
+            raise ConfigurationError(
+                "PORTAL_REMINDER_CALL_WAIT_DAYS must be 0 or more, "
+                "PORTAL_REMINDER_MONTHLY_CAP at least 1"
+            )
+        if r.registered_letters not in ("task", "local"):
+            raise ConfigurationError("PORTAL_REMINDER_REGISTERED_LETTERS must be task or local")
+        from portal.reminders.quiet import QuietPeriodError, parse_quiet_periods
+
+        try:
+            parse_quiet_periods(r.quiet_periods)
+        except QuietPeriodError as error:
+            raise ConfigurationError(f"PORTAL_REMINDER_QUIET_PERIODS: {error}") from None
         self._check_cases()
         for name in ("import_retention_days", "import_max_bytes", "import_max_rows"):
             if getattr(self, name) < 1:
@@ -443,6 +470,8 @@ def _reminder_settings(get: Any) -> ReminderSettings:
             values[f.name] = _as_float(name, raw)
         elif f.name == "formal_notice_penalties":
             values[f.name] = _as_bool(name, raw)
+        elif f.name in ("quiet_periods", "registered_letters"):
+            values[f.name] = raw.strip()
         elif f.name in ("holiday_country", "ecb_rate"):
             values[f.name] = raw.strip().upper() if f.name == "holiday_country" else raw.strip()
         else:
@@ -570,6 +599,8 @@ def load_settings(
         values["partial_payments"] = _as_bool("PARTIAL_PAYMENTS", raw)
     if (raw := get("DEV_OUTBOX")) is not None:
         values["dev_outbox"] = _as_bool("DEV_OUTBOX", raw)
+    if (raw := get("DSN_SECRET")) is not None:
+        values["dsn_secret"] = raw.strip()
     if (raw := get("PARTIAL_PAYMENT_MINIMUM")) is not None:
         from portal.money import parse_amount
 

@@ -110,6 +110,9 @@ class Contact(Base):
     accepts_sms: Mapped[bool] = mapped_column(Boolean, default=True)
     accepts_calls: Mapped[bool] = mapped_column(Boolean, default=True)
     accepts_letters: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A delivery status notification said the address does not exist: no email until it
+    # is changed (the next channel is used).
+    email_bounced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     customer: Mapped[Customer] = relationship(back_populates="contacts")
 

@@ -274,6 +274,8 @@ def update_contact(
     customer = contact.customer
     fields = validate_contact(fields, customer.country)
     changes = apply_changes(contact, _contact_values(fields))
+    if "email" in changes:
+        contact.email_bounced_at = None  # a new address has not bounced
     if changes:
         if contact.is_primary:
             _one_primary(session, customer, contact, actor, actor_id)

@@ -6,6 +6,7 @@ import datetime as dt
 import enum
 
 from sqlalchemy import (
+    Boolean,
     Date,
     ForeignKey,
     Index,
@@ -38,6 +39,12 @@ class MessageStatus(enum.StrEnum):
 class TaskStatus(enum.StrEnum):
     OPEN = "open"
     DONE = "done"
+
+
+class TaskKind(enum.StrEnum):
+    STEP = "step"  # a call step of a scenario
+    FOLLOW_UP = "follow_up"  # a call a credit manager scheduled on a date
+    POST_LETTER = "post_letter"  # a registered letter to post, its tracking number recorded
 
 
 class ReminderMessage(Base):
@@ -81,6 +88,11 @@ class ReminderMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A reminder sent by hand: who asked, and the text as they edited it ({link} marks
+    # where the fresh portal link goes at send time).
+    requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    edited_subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    edited_text: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ReminderMessageInvoice(Base):
@@ -101,7 +113,8 @@ class ReminderMessageInvoice(Base):
 
 
 class ReminderTask(Base):
-    """A human step (a phone call): the customer's scenario waits until it is done."""
+    """A human step: a call of a scenario (its invoices wait for it, for a configured number
+    of days), a follow-up call scheduled on a date, or a registered letter to post."""
 
     __tablename__ = "reminder_tasks"
     __table_args__ = (Index("ix_reminder_tasks_company_status", "company_id", "status"),)
@@ -109,7 +122,13 @@ class ReminderTask(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("reminder_messages.id"), unique=True)
+    # The outbox row that opened it; none for a follow-up scheduled by hand.
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reminder_messages.id"), unique=True, nullable=True
+    )
+    kind: Mapped[TaskKind] = mapped_column(enum_column(TaskKind), default=TaskKind.STEP)
+    due_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    tracking_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
     step: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(255))
     status: Mapped[TaskStatus] = mapped_column(enum_column(TaskStatus), default=TaskStatus.OPEN)
@@ -117,6 +136,25 @@ class ReminderTask(Base):
     done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     done_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ReminderPolicy(Base):
+    """The company's limits on reminding, set in the back office (one row per company;
+    without a row, the settings' defaults apply)."""
+
+    __tablename__ = "reminder_policies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), unique=True)
+    # Messages one customer may receive in any 30 days; None: PORTAL_REMINDER_MONTHLY_CAP.
+    monthly_cap: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Yearly quiet periods, "MM-DD..MM-DD" separated by commas; None: the settings' ones.
+    quiet_periods: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)
+    frozen_reason: Mapped[str] = mapped_column(String(500), default="")
+    frozen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    frozen_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ReminderRun(Base):

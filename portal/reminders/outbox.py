@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment
+from jinja2 import Environment, TemplateNotFound
 from sqlalchemy import delete, not_, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
@@ -50,25 +50,40 @@ from portal.invoices.models import Invoice, InvoiceStatus
 from portal.links.service import issue_link
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer, OutgoingEmail
+from portal.money import format_money
 from portal.reminders.editor.texts import CustomTexts
+from portal.reminders.letters import (
+    REGISTERED_TEMPLATE,
+    LocalRegisteredMail,
+    RegisteredLetter,
+    RegisteredMailProvider,
+)
 from portal.reminders.models import (
     Channel,
     MessageStatus,
     ReminderMessage,
     ReminderMessageInvoice,
     ReminderTask,
+    TaskKind,
     prefer_indexes,
     take_write_lock,
 )
+from portal.reminders.policy import Policy, load_policy
 from portal.reminders.render import (
     ReminderContent,
     RenderError,
     due_invoices,
+    render_edited,
     render_email,
     render_letter,
     render_sms,
 )
 from portal.reminders.schedule import BusinessCalendar
+from portal.reminders.sendcheck import (
+    after_quiet_period,
+    over_cap,
+    promise_broken_since_last_message,
+)
 from portal.reminders.sms import DeliveryError, Sms, SmsProvider
 from portal.settings import Settings
 from portal.timeline.models import Actor
@@ -96,6 +111,8 @@ class Delivery:
     html: str
     mime_message_id: str
     letter_pdf: bytes = b""
+    # A registered letter for the postal provider (PORTAL_REMINDER_REGISTERED_LETTERS=local).
+    registered: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,15 @@ class DeliveryContext:
     brand: Look | None = None
     # Texts written in the back office for this round (worker.apply_branding); None: files.
     custom_texts: CustomTexts | None = None
+
+    # Registered letters; None: the local stand-in (portal.reminders.letters).
+    registered_provider: RegisteredMailProvider | None = None
+
+    def registered_mail(self) -> RegisteredMailProvider:
+        if self.registered_provider is None:
+            folder = self.settings.reminders.letters_dir / "registered"
+            self.registered_provider = LocalRegisteredMail(folder)
+        return self.registered_provider
 
     @property
     def calendar(self) -> BusinessCalendar:
@@ -222,10 +248,15 @@ def claim(
         )
     }
     lease = now + dt.timedelta(seconds=ctx.settings.reminders.lease_seconds)
+    policies: dict[int, Policy] = {}
     deliveries = []
     for message in messages:
         customer = customers[message.customer_id]
-        delivery = _prepare(session, ctx, message, customer, now)
+        if message.company_id not in policies:
+            policies[message.company_id] = load_policy(
+                session, message.company_id, ctx.settings.reminders
+            )
+        delivery = _prepare(session, ctx, message, customer, now, policies[message.company_id])
         if delivery is None:
             continue
         message.status = MessageStatus.SENDING
@@ -243,6 +274,7 @@ def _prepare(
     message: ReminderMessage,
     customer: Customer,
     now: dt.datetime,
+    policy: Policy,
 ) -> Delivery | None:
     if not ctx.any_time and message.channel is not Channel.TASK:
         # A worker that was down may wake up at night: messages still wait for business hours.
@@ -251,6 +283,14 @@ def _prepare(
             message.next_attempt_at = opens
             message.claimed_until = None
             return None
+    if policy.frozen:  # stays pending until reminders are thawed
+        message.claimed_until = None
+        return None
+    reopens = after_quiet_period(policy, ctx.calendar, customer.timezone, now)
+    if reopens is not None:
+        message.next_attempt_at = reopens
+        message.claimed_until = None
+        return None
     today = now.astimezone(ZoneInfo(customer.timezone)).date()
     if customer.reminders_paused_until is not None and customer.reminders_paused_until >= today:
         _cancel(session, message, "customer_paused")
@@ -278,29 +318,20 @@ def _prepare(
     if message.channel is Channel.TASK:
         _open_task(session, message, customer, invoices, now)
         return None
-    recipient = ""
-    channel = message.channel
-    contact = _reminder_contact(customer, channel)
-    if channel is Channel.SMS:
-        recipient = contact.phone if contact and contact.phone else ""
-        if not recipient:
-            # No mobile number on file, or nobody accepts texts: the email says the same.
-            channel = Channel.EMAIL
-            contact = _reminder_contact(customer, channel)
-    if channel is Channel.EMAIL:
-        recipient = contact.email if contact and contact.email else ""
-        if not recipient:
-            _cancel(session, message, "no_recipient")
-            return None
-    if channel is Channel.LETTER:
-        recipient = customer.name
+    if over_cap(session, message, policy, now):
+        _cancel(session, message, "monthly_cap", cap=policy.monthly_cap)
+        return None
+    channel, contact, recipient = _channel_and_recipient(customer, message.channel)
+    if not recipient:
+        _cancel(session, message, "no_recipient")
+        return None
     settings = ctx.settings
     link = issue_link(session, ctx.signer, settings.base_url, customer, purpose="reminder")
     rows, totals = due_invoices(
         [(i.id, i.number, i.due_date, i.currency, i.remaining_minor) for i in invoices],
         today,
         penalties=settings.reminders.formal_notice_penalties
-        and message.template == "formal_notice",
+        and message.template.startswith("formal_notice"),
         ecb_rate=settings.reminders.ecb_rate,
     )
     content = ReminderContent(
@@ -312,9 +343,10 @@ def _prepare(
         today=today,
         invoices=rows,
         penalties=settings.reminders.formal_notice_penalties
-        and message.template == "formal_notice",
+        and message.template.startswith("formal_notice"),
         ecb_rate=settings.reminders.ecb_rate,
         totals=totals,
+        promise_broken_on=promise_broken_since_last_message(session, customer.id),
     )
     subject, text_body, html, pdf = "", "", "", b""
     template = message.template if message.channel is channel else "reminder_overdue"
@@ -322,7 +354,9 @@ def _prepare(
         ctx.custom_texts.find(channel, template, content.language) if ctx.custom_texts else None
     )
     try:
-        if channel is Channel.EMAIL:
+        if channel is not Channel.LETTER and message.edited_text is not None:
+            subject, text_body, html = render_edited(message, channel, link)
+        elif channel is Channel.EMAIL:
             email = (
                 custom.email(ctx.templates, content, settings.company)
                 if custom
@@ -333,15 +367,26 @@ def _prepare(
             text_body = (
                 custom.sms(content, settings.company)
                 if custom
-                else render_sms(ctx.templates, message.template, content, settings.company)
+                else render_sms(
+                    ctx.templates,
+                    _sms_template(ctx.templates, message.template),
+                    content,
+                    settings.company,
+                )
             )
         else:
             company = session.get(Company, message.company_id)
             assert company is not None
             brand = ctx.brand.pdf_brand(content.language) if ctx.brand else None
-            pdf = render_letter(company, customer, content, brand)
+            registered = message.template == REGISTERED_TEMPLATE
+            pdf = render_letter(company, customer, content, brand, registered=registered)
+            if registered and settings.reminders.registered_letters == "task":
+                _post_letter_task(session, message, customer, now)
             subject = f"letter-{message.id}.pdf"
-            text_body = "\n".join(f"{r.number} {r.remaining_minor} {r.currency}" for r in rows)
+            text_body = "\n".join(
+                f"{r.number} {format_money(r.remaining_minor, r.currency, content.language)}"
+                for r in rows
+            )
     except RenderError as error:
         message.status = MessageStatus.FAILED
         message.last_error = str(error)[:500]
@@ -361,7 +406,36 @@ def _prepare(
         # The same Message-ID on every attempt: a repeat after a crash is recognisable.
         mime_message_id=f"<reminder-{message.id}.{message.cycle}@{ctx.mail_domain}>",
         letter_pdf=pdf,
+        registered=channel is Channel.LETTER
+        and message.template == REGISTERED_TEMPLATE
+        and settings.reminders.registered_letters != "task",
     )
+
+
+def _sms_template(env: Environment, template: str) -> str:
+    """The email's template as a text when an email falls back to SMS and one exists."""
+    try:
+        env.get_template(f"sms/{template}.txt")
+    except TemplateNotFound:
+        return "reminder_overdue"
+    return template
+
+
+def _channel_and_recipient(
+    customer: Customer, planned: Channel
+) -> tuple[Channel, Contact | None, str]:
+    """The planned channel if someone accepts it, else the next one: texts fall back to
+    email and email to texts (an opted-out number, a bounced address). Letters (legal
+    notices) go to the customer's postal address whatever the contacts' preferences."""
+    if planned is Channel.LETTER:
+        return planned, _reminder_contact(customer, planned), customer.name
+    order = (planned, Channel.EMAIL if planned is Channel.SMS else Channel.SMS)
+    for channel in order:
+        contact = _reminder_contact(customer, channel)
+        if contact is not None:
+            address = contact.phone if channel is Channel.SMS else contact.email
+            return channel, contact, address or ""
+    return planned, None, ""
 
 
 def _reminder_contact(customer: Customer, channel: Channel) -> Contact | None:
@@ -375,12 +449,31 @@ def _reminder_contact(customer: Customer, channel: Channel) -> Contact | None:
 
 def _accepts(contact: Contact, channel: Channel) -> bool:
     if channel is Channel.EMAIL:
-        return contact.accepts_email and bool(contact.email)
+        return contact.accepts_email and bool(contact.email) and contact.email_bounced_at is None
     if channel is Channel.SMS:
         return contact.accepts_sms and bool(contact.phone)
     if channel is Channel.LETTER:
         return contact.accepts_letters
     return contact.accepts_calls
+
+
+def _post_letter_task(
+    session: Session, message: ReminderMessage, customer: Customer, now: dt.datetime
+) -> None:
+    """A registered letter to post by hand: a task that asks for its tracking number."""
+    if session.scalar(select(ReminderTask.id).where(ReminderTask.message_id == message.id)):
+        return  # claimed again after a failed attempt: the task exists
+    session.add(
+        ReminderTask(
+            company_id=message.company_id,
+            customer_id=customer.id,
+            message_id=message.id,
+            kind=TaskKind.POST_LETTER,
+            step=message.step,
+            title=f"{customer.name}: registered letter",
+            created_at=now,
+        )
+    )
 
 
 def _open_task(
@@ -436,6 +529,17 @@ def send(ctx: DeliveryContext, delivery: Delivery) -> Outcome:
         temporary = path.with_suffix(".tmp")
         temporary.write_bytes(delivery.letter_pdf)
         temporary.replace(path)  # the same file whatever the attempt: idempotent
+        if delivery.registered:
+            tracking = ctx.registered_mail().send(
+                RegisteredLetter(
+                    delivery.message_id,
+                    delivery.recipient,
+                    [],
+                    delivery.letter_pdf,
+                    f"reminder-{delivery.message_id}",
+                )
+            )
+            return Outcome(True, tracking)
         return Outcome(True, path.name)
     except DeliveryError as error:
         return Outcome(False, error=str(error), permanent=error.permanent)

@@ -5,8 +5,12 @@ the customer's timezone are read in one query per page and timezone, each with t
 step it already had; each invoice moves to the furthest step its age has reached (missed
 runs are caught up with one message, not repeated). A customer gets at most one message
 per run: the most advanced step among their invoices, listing every invoice at that step.
-Customers with an open call task wait; a message is not planned within ``min_gap_days``
-of the previous one.
+An invoice already in its scenario moves to its next step (a pause that ends resumes
+there, not at the furthest step); an invoice never reminded starts at the furthest step
+its age has reached. The invoices of an open call step wait for it ``call_wait_days``, the
+customer's other invoices follow their own steps. A message is not planned within
+``min_gap_days`` of the previous one, nor past the company's cap per 30 days, nor during a
+quiet period or a freeze.
 """
 
 from __future__ import annotations
@@ -32,15 +36,18 @@ from portal.reminders.models import (
     ReminderMessage,
     ReminderMessageInvoice,
     ReminderTask,
+    TaskKind,
     TaskStatus,
     prefer_indexes,
     take_write_lock,
 )
-from portal.reminders.scenarios import ScenarioBook, Step, StepFacts
+from portal.reminders.policy import Policy, counted_messages, load_policy
+from portal.reminders.scenarios import Scenario, ScenarioBook, Step, StepFacts
 from portal.reminders.schedule import BusinessCalendar
 from portal.timeline.models import Actor, TimelineEvent
 
 PAGE_SIZE = 2000
+MANUAL_STEP_PREFIX = "manual-"  # portal.reminders.manual's steps
 LIVE_STATUSES = (MessageStatus.PENDING, MessageStatus.SENDING, MessageStatus.SENT)
 
 
@@ -102,11 +109,6 @@ def _customer_page(
         )
         .scalar_subquery()
     )
-    open_task = exists(
-        select(ReminderTask.id).where(
-            ReminderTask.customer_id == Customer.id, ReminderTask.status == TaskStatus.OPEN
-        )
-    )
     query = (
         select(
             Customer.id,
@@ -118,7 +120,6 @@ def _customer_page(
             Customer.reminder_scenario,
             Customer.reminders_paused_until,
             (last_message >= gap_start).label("in_gap"),
-            open_task.label("task_open"),
         )
         .where(Customer.id.in_(ids))
         .order_by(Customer.id)
@@ -127,12 +128,34 @@ def _customer_page(
 
 
 def _invoices(
-    session: Session, customer_ids: list[int], today: dt.date, latest_due: dt.date
+    session: Session,
+    customer_ids: list[int],
+    today: dt.date,
+    latest_due: dt.date,
+    call_wait_start: dt.datetime,
 ) -> list[Any]:
     last_offset = (
         select(func.max(ReminderMessageInvoice.offset_days))
-        .where(ReminderMessageInvoice.invoice_id == Invoice.id)
+        .where(
+            ReminderMessageInvoice.invoice_id == Invoice.id,
+            # A reminder sent by hand does not move the invoice along its scenario.
+            not_(ReminderMessageInvoice.step.startswith(MANUAL_STEP_PREFIX)),
+        )
         .scalar_subquery()
+    )
+    # An open call step holds its own invoices for a while, not the customer's others.
+    waiting_for_call = exists(
+        select(ReminderTask.id)
+        .join(
+            ReminderMessageInvoice,
+            ReminderMessageInvoice.message_id == ReminderTask.message_id,
+        )
+        .where(
+            ReminderMessageInvoice.invoice_id == Invoice.id,
+            ReminderTask.status == TaskStatus.OPEN,
+            ReminderTask.kind == TaskKind.STEP,
+            ReminderTask.created_at > call_wait_start,
+        )
     )
     query = (
         select(
@@ -150,6 +173,7 @@ def _invoices(
             Invoice.amount_minor > Invoice.paid_minor,
             Invoice.due_date <= latest_due,
             not_(reminders_paused(today)),
+            not_(waiting_for_call),
         )
         .order_by(Invoice.customer_id, Invoice.due_date, Invoice.id)
     )
@@ -166,11 +190,17 @@ def plan(
     page_size: int = PAGE_SIZE,
     any_time: bool = False,
     reference: str | None = None,
+    policy: Policy | None = None,
 ) -> Iterator[list[PlannedMessage]]:
     """Pages of planned messages; reads only. ``any_time`` ignores business hours (demo);
-    ``reference`` limits the run to one customer."""
+    ``reference`` limits the run to one customer; ``policy``: the company's cap, quiet
+    periods and freeze (read from the database when not given)."""
     now = now or clock.now()
+    policy = policy or load_policy(session, company_id)
+    if policy.frozen:
+        return
     gap_start = now - dt.timedelta(days=book.min_gap_days)
+    call_wait_start = now - dt.timedelta(days=policy.call_wait_days)
     after_id = 0
     send_after_by_zone: dict[str, dt.datetime] = {}
     today_by_zone: dict[str, dt.date] = {}
@@ -182,12 +212,15 @@ def plan(
             return
         after_id = int(customers[-1][0])
         by_zone: dict[str, list[Any]] = defaultdict(list)
+        counted = counted_messages(session, [int(r[0]) for r in customers], now, pending=True)
         for row in customers:
             timezone = str(row.timezone)
             if timezone not in today_by_zone:
                 today_by_zone[timezone] = now.astimezone(ZoneInfo(timezone)).date()
             paused = row.reminders_paused_until
-            if row.task_open or (paused is not None and paused >= today_by_zone[timezone]):
+            if paused is not None and paused >= today_by_zone[timezone]:
+                continue
+            if policy.is_quiet(today_by_zone[timezone]):
                 continue
             by_zone[timezone].append(row)
         page: list[PlannedMessage] = []
@@ -195,7 +228,8 @@ def plan(
             today = today_by_zone[timezone]
             latest_due = today - dt.timedelta(days=book.earliest_days)
             invoices_by_customer: dict[int, list[Any]] = defaultdict(list)
-            for invoice in _invoices(session, [int(r[0]) for r in rows], today, latest_due):
+            ids = [int(r[0]) for r in rows]
+            for invoice in _invoices(session, ids, today, latest_due, call_wait_start):
                 invoices_by_customer[int(invoice[1])].append(invoice)
             for row in rows:
                 planned = _plan_customer(
@@ -207,7 +241,9 @@ def plan(
                 if planned is None:
                     continue
                 step, scenario, chosen = planned
-                if row.in_gap and step.channel is not Channel.TASK:
+                if step.channel is not Channel.TASK and (
+                    row.in_gap or counted.get(int(row[0]), 0) >= policy.monthly_cap
+                ):
                     continue
                 if any_time or step.channel is Channel.TASK:
                     send_after = now
@@ -248,7 +284,8 @@ def _plan_customer(
     by_step: dict[str, list[PlannedInvoice]] = defaultdict(list)
     best: Step | None = None
     for invoice_id, _customer, number, due, currency, remaining, last in invoices:
-        step = scenario.latest_step(
+        step = _step_for(
+            scenario,
             (today - due).days,
             last,
             StepFacts(
@@ -265,6 +302,25 @@ def _plan_customer(
     if best is None:
         return None
     return best, scenario.name, by_step[best.key]
+
+
+def _step_for(
+    scenario: Scenario, days_from_due: int, last: int | None, facts: StepFacts
+) -> Step | None:
+    """Never reminded: the furthest step reached (an old invoice skips the courtesy email).
+    Already in the scenario: the next step after its last one, once reached, so a pause
+    that ends (a broken promise, a dispute rejected) resumes there, not at the furthest.
+    Steps whose condition ``facts`` fail are passed over either way."""
+    if last is None:
+        return scenario.latest_step(days_from_due, None, facts)
+    return next(
+        (
+            step
+            for step in scenario.steps
+            if last < step.days <= days_from_due and step.applies(facts)
+        ),
+        None,
+    )
 
 
 @dataclass
@@ -446,9 +502,11 @@ def run(
     page_size: int = PAGE_SIZE,
     any_time: bool = False,
     reference: str | None = None,
+    policy: Policy | None = None,
 ) -> RunResult:
     """Plan and enqueue, committing page by page (memory stays flat; a rerun resumes)."""
     now = now or clock.now()
+    policy = policy or load_policy(session, company_id)
     result = RunResult()
     for page in plan(
         session,
@@ -459,6 +517,7 @@ def run(
         page_size=page_size,
         any_time=any_time,
         reference=reference,
+        policy=policy,
     ):
         result.planned += len(page)
         result.enqueued += enqueue(session, company_id, page, now)

@@ -16,6 +16,7 @@ from portal.customers.models import Customer
 from portal.i18n import format_date, translate_in
 from portal.invoices.documents import PdfBrand, _Document, _header
 from portal.money import format_money
+from portal.reminders import letters
 from portal.reminders.gsm import SMS_LIMIT, gsm7_length, to_gsm7
 from portal.reminders.penalties import LateCharges, late_charges
 from portal.settings import CompanyIdentity
@@ -62,6 +63,9 @@ class ReminderContent:
     penalties: bool = False
     ecb_rate: str = "0"
     totals: list[Total] = field(default_factory=list)
+    # The promised date of a promise broken since the customer's last message: the first
+    # message after it says the promise was not kept.
+    promise_broken_on: dt.date | None = None
 
     @property
     def overdue(self) -> bool:
@@ -134,20 +138,55 @@ def render_sms(
         i18n.current_locale.reset(token)
 
 
+LINK_MARK = "{link}"
+
+
+def render_edited(message: object, channel: object, link: str) -> tuple[str, str, str]:
+    """A reminder whose text a credit manager edited: (subject, text, html), with the fresh
+    link where ``{link}`` stands (or at the end). Texts must still fit one SMS."""
+    from html import escape
+
+    from portal.reminders.models import Channel, ReminderMessage
+
+    assert isinstance(message, ReminderMessage)
+    text = message.edited_text or ""
+    text = text.replace(LINK_MARK, link) if LINK_MARK in text else f"{text.rstrip()}\n\n{link}"
+    if channel is Channel.SMS:
+        sms = to_gsm7(" ".join(text.split()))
+        if gsm7_length(sms) > SMS_LIMIT:
+            raise RenderError(f"the SMS needs {gsm7_length(sms)} characters, over 160")
+        return "", sms, ""
+    paragraphs = "".join(
+        "<p>" + escape(part).replace("\n", "<br>") + "</p>" for part in text.split("\n\n")
+    )
+    html = paragraphs.replace(escape(link), f'<a href="{escape(link)}">{escape(link)}</a>')
+    return message.edited_subject or "", text, f"<!doctype html><html><body>{html}</body></html>"
+
+
 def render_letter(
-    company: Company, customer: Customer, content: ReminderContent, brand: PdfBrand | None = None
+    company: Company,
+    customer: Customer,
+    content: ReminderContent,
+    brand: PdfBrand | None = None,
+    *,
+    registered: bool = False,
 ) -> bytes:
-    """The formal notice (mise en demeure) as a PDF, in the customer's language."""
+    """The formal notice (mise en demeure) as a PDF, in the customer's language: the
+    address in the envelope's window, the QR codes to the portal and to pay."""
     locale = content.language
     pdf = _Document("", brand)
-    _header(pdf, company, translate_in(locale, "Formal notice to pay"))
-    pdf.write_line(customer.name, bold=True)
-    if content.contact_name:
-        pdf.write_line(
-            translate_in(locale, "For the attention of %(name)s", name=content.contact_name)
-        )
-    for line in postal_address(customer, company.country, locale):
-        pdf.write_line(line)
+    _header(pdf, company, "")
+    attention = (
+        [translate_in(locale, "For the attention of %(name)s", name=content.contact_name)]
+        if content.contact_name
+        else []
+    )
+    letters.place_address(
+        pdf, [customer.name, *attention, *postal_address(customer, company.country, locale)]
+    )
+    pdf.write_line(translate_in(locale, "Formal notice to pay"), size=14, bold=True, height=7)
+    if registered:
+        pdf.write_line(translate_in(locale, "Registered letter with acknowledgement of receipt"))
     pdf.write_line(
         translate_in(locale, "Customer reference: %(reference)s", reference=customer.reference)
     )
@@ -231,6 +270,20 @@ def render_letter(
             ),
             size=9,
         )
+    codes = [(letters.portal_qr_png(content.link), translate_in(locale, "Your invoices online"))]
+    if len(content.totals) == 1:
+        total = content.totals[0]
+        payment = letters.payment_qr_png(
+            name=company.legal_name or company.name,
+            iban=company.iban,
+            bic=company.bic,
+            amount_minor=total.with_charges_minor,
+            currency=total.currency,
+            text=" ".join(invoice.number for invoice in content.invoices),
+        )
+        if payment is not None:
+            codes.append((payment, translate_in(locale, "Scan with your banking app to pay")))
+    letters.draw_codes(pdf, codes)
     return bytes(pdf.output())
 
 

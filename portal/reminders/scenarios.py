@@ -105,8 +105,8 @@ def template_exists(channel: Channel, template: str) -> bool:
         return (TEMPLATES_DIR / "email" / template / "subject.txt").is_file()
     if channel is Channel.SMS:
         return (TEMPLATES_DIR / "sms" / f"{template}.txt").is_file()
-    if channel is Channel.LETTER:
-        return template == "formal_notice"
+    if channel is Channel.LETTER:  # formal_notice_registered: sent as a registered letter
+        return template in ("formal_notice", "formal_notice_registered")
     return template == "call"
 
 

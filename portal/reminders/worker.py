@@ -25,6 +25,7 @@ from portal.reminders.editor.texts import load_custom_texts
 from portal.reminders.editor.versions import stored_book
 from portal.reminders.models import ReminderRun
 from portal.reminders.outbox import DeliveryContext, deliver_due, new_worker_id
+from portal.reminders.policy import load_policy
 from portal.reminders.scenarios import ScenarioBook
 from portal.reminders.schedule import BusinessCalendar
 from portal.settings import Settings
@@ -87,7 +88,13 @@ def run_if_due(
         book = stored_book(session, company_id, book)
     with session_factory() as session:
         result = planning.run(
-            session, company_id, book, calendar_for(settings), now=now, any_time=any_time
+            session,
+            company_id,
+            book,
+            calendar_for(settings),
+            now=now,
+            any_time=any_time,
+            policy=load_policy(session, company_id, settings.reminders),
         )
         session.commit()
     with session_factory() as session, session.begin():

@@ -31,6 +31,7 @@ from portal.invoices.credit_notes import customer_credit_notes
 from portal.links import service as links
 from portal.links.service import FreshLink
 from portal.mail.sender import Mailer, compose
+from portal.reminders.policy import load_policy
 from portal.settings import Settings
 from portal.timeline.models import Actor
 from portal.timeline.service import record
@@ -70,6 +71,10 @@ NOTICES = (
     "payment-recorded",
     "payment-known",
     "segment",
+    # Manual actions (backoffice_reminders).
+    "reminder-queued",
+    "call-logged",
+    "follow-up",
 )
 FORM_FIELD_MAX = 2048
 
@@ -131,6 +136,8 @@ def require_session(request: Request, db: Session, *roles: Role) -> CurrentUser 
     current = current_user(request, db)
     if current is None:
         return _login_redirect(request)
+    # The freeze switch shows on every back-office page while it is on.
+    request.state.reminder_freeze = load_policy(db, request.app.state.company_id)
     if not current.has_role(*roles):
         return render(request, "backoffice/forbidden.html", _context(current.user), status_code=403)
     return current

@@ -32,7 +32,14 @@ from portal.web.rendering import render, unit_of_work
 
 TASKS_PATH = "/admin/tasks"
 OUTBOX_PATH = DEV_OUTBOX_PATH
-TASK_NOTICES = ("done", "already_done", "not_found", "note_too_long")
+TASK_NOTICES = (
+    "done",
+    "already_done",
+    "not_found",
+    "note_too_long",
+    "tracking_required",
+    "tracking_too_long",
+)
 LINK = re.compile(r"https?://[^\s<>\"']+/l/[A-Za-z0-9._\-]+")
 
 
@@ -44,7 +51,9 @@ def tasks(request: Request) -> Response:
         user = require_role(request, db)
         if isinstance(user, Response):
             return user
-        rows = list_tasks(db, state.company_id, show)
+        rows = list_tasks(
+            db, state.company_id, show, call_wait_days=settings.reminders.call_wait_days
+        )
         notice = request.query_params.get("notice")
         return render(
             request,
@@ -63,8 +72,13 @@ def tasks(request: Request) -> Response:
 
 async def task_done(request: Request) -> Response:
     form = await request.form()
-    note = form.get("note")
-    return await _run_sync(request, _task_done, note if isinstance(note, str) else "")
+    note, tracking = form.get("note"), form.get("tracking_number")
+    return await _run_sync(
+        request,
+        _task_done,
+        note if isinstance(note, str) else "",
+        tracking[:200] if isinstance(tracking, str) else "",
+    )
 
 
 async def _run_sync(request: Request, fn: Any, *args: Any) -> Response:
@@ -74,7 +88,7 @@ async def _run_sync(request: Request, fn: Any, *args: Any) -> Response:
     return response
 
 
-def _task_done(request: Request, note: str) -> Response:
+def _task_done(request: Request, note: str, tracking_number: str) -> Response:
     task_id: int = request.path_params["task_id"]
     state = request.app.state
     with unit_of_work(request) as db:
@@ -82,7 +96,14 @@ def _task_done(request: Request, note: str) -> Response:
         if isinstance(user, Response):
             return user
         try:
-            complete_task(db, state.company_id, task_id, user_id=user.id, note=note)
+            complete_task(
+                db,
+                state.company_id,
+                task_id,
+                user_id=user.id,
+                note=note,
+                tracking_number=tracking_number,
+            )
         except TaskError as error:
             if error.key == "not_found":
                 return _not_found(request, user)

@@ -44,6 +44,8 @@ def render(
     full_context = {
         "request": request,
         "settings": state.settings,
+        # Set by the back office's session check (web.backoffice.require_session).
+        "reminder_freeze": getattr(request.state, "reminder_freeze", None),
         "company": state.settings.company,
         "locale": i18n.current_locale.get(),
         "languages": state.settings.languages,

@@ -3,6 +3,7 @@ tasks, letters and SMS."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import itertools
@@ -37,6 +38,7 @@ from portal.reminders.gsm import gsm7_length, to_gsm7
 from portal.reminders.models import Channel, MessageStatus, ReminderTask, TaskStatus
 from portal.reminders.outbox import deliver_due, letter_file
 from portal.reminders.penalties import late_charges
+from portal.reminders.policy import load_policy
 from portal.reminders.scenarios import ScenarioError, load_scenarios, parse_scenarios
 from portal.reminders.schedule import BusinessCalendar
 from portal.reminders.sms import DeliveryError, Sms, TwilioSmsProvider
@@ -453,7 +455,12 @@ def test_segments_give_strategic_customers_a_call_and_the_scenario_waits_for_it(
     assert task is not None
     assert task.status is TaskStatus.OPEN
     at("2026-03-21 10:00")  # the next step (15 days) is reached, but the call is not done
-    assert run(db, company, rs).enqueued == 0
+    patient = dataclasses.replace(
+        rs, reminders=dataclasses.replace(rs.reminders, call_wait_days=30)
+    )
+    db.commit()
+    waiting = load_policy(db, company.id, patient.reminders)
+    assert planning.run(db, company.id, book(rs), calendar_for(rs), policy=waiting).enqueued == 0
     complete_task(db, company.id, task.id, user_id=_user(db), note="Pays Friday")
     with pytest.raises(TaskError) as refused:
         complete_task(db, company.id, task.id, user_id=_user(db), note="")
