@@ -243,10 +243,72 @@ class CaseOut(Out):
 
 class DecisionIn(In):
     """Accept or reject a plan under review; reject a dispute (the note tells the debtor
-    why). Other dispute outcomes change invoices: use the invoice endpoints."""
+    why). A dispute's other outcomes: ``/cases/{case_id}/resolution``."""
 
     decision: Literal["accept", "reject"]
-    note: Annotated[str, Field(max_length=2000)] = ""
+    note: Annotated[str, Field(max_length=5000)] = ""
+
+
+class CounterProposalIn(In):
+    """Other terms for a plan under review: a first payment date and either a number of
+    monthly instalments (``count``) or a monthly amount (``monthly_minor``)."""
+
+    first_date: dt.date
+    count: Annotated[int | None, Field(ge=1, le=60)] = None
+    monthly_minor: Minor | None = None
+    note: Annotated[str, Field(max_length=5000)] = ""
+
+
+class ResolutionIn(In):
+    """How an open dispute ends: ``cancel`` the invoice, ``credit`` ``amount_minor`` off
+    it, ``adjust`` it to ``amount_minor``, or ``reject`` the dispute (``note`` says why).
+    ``invoice_number`` names the invoice of the case it changes."""
+
+    outcome: Literal["cancel", "credit", "adjust", "reject"]
+    invoice_number: Number | None = None
+    amount_minor: Annotated[int | None, Field(ge=0, le=10**13)] = None
+    note: Annotated[str, Field(max_length=5000)] = ""
+
+
+class MessageIn(In):
+    """A message to the debtor in the case's thread (emailed to them with a link)."""
+
+    message: Annotated[str, Field(min_length=1, max_length=5000)]
+
+
+class CloseIn(In):
+    """A broken plan or promise has been dealt with: ``note`` says how."""
+
+    note: Annotated[str, Field(min_length=1, max_length=5000)]
+
+
+class TransferOut(Out):
+    id: int
+    customer_id: int
+    currency: str
+    amount_minor: int
+    status: str
+    reference: str
+    invoice_numbers: list[str]
+    declared_at: dt.datetime | None
+    declared_amount_minor: int | None
+    declared_paid_on: dt.date | None
+
+
+class TransferList(Out):
+    data: list[TransferOut]
+
+
+class TransferConfirmIn(In):
+    """The money of a declared transfer arrived: how much, and when."""
+
+    amount_minor: Minor
+    received_on: dt.date
+
+
+class TransferConfirmed(Out):
+    transfer: TransferOut
+    payment: PaymentOut
 
 
 class PauseIn(In):

@@ -250,7 +250,15 @@ def _run(
 
 def routes() -> list[Route]:
     # Handlers register themselves on import.
-    from portal.web.api import cases, customers, invoices, links, money  # noqa: F401
+    from portal.web.api import (  # noqa: F401
+        cases,
+        casework,
+        customers,
+        invoices,
+        links,
+        money,
+        transfers,
+    )
     from portal.web.api.openapi import docs_page, openapi_json
 
     found = [
