@@ -57,12 +57,40 @@ class ContactIn(In):
 
 class ContactOut(Out):
     id: int
+    customer_id: int
     name: str
     email: str | None
     phone: str | None
     role: str
     is_primary: bool
     receives_reminders: bool
+    accepts_email: bool
+    accepts_sms: bool
+    accepts_calls: bool
+    accepts_letters: bool
+
+
+class NewContactIn(ContactIn):
+    """A contact added to the customer named by ``customer_reference`` (yours) or
+    ``customer_id`` (Relance's): give one of them. The first contact becomes the primary one."""
+
+    customer_reference: Reference | None = None
+    customer_id: Id | None = None
+
+
+class ContactListQuery(In):
+    customer_reference: Reference | None = Field(None, description="Your reference, or:")
+    customer_id: Id | None = Field(None, description="Relance's id of the customer.")
+
+
+class ContactList(Out):
+    data: list[ContactOut]
+
+
+class ContactRemoved(Out):
+    id: int
+    customer_id: int
+    removed: Literal[True] = True
 
 
 class CustomerIn(In):

@@ -78,6 +78,7 @@ class Operation:
     query: type[BaseModel] | None = None
     also: tuple[int, ...] = ()  # other success statuses with the same body (200 and 201)
     fields: dict[str, str] = field(default_factory=dict)  # service field -> body field
+    names_in_query: bool = False  # its query names an object: 404 when there is none
 
     @property
     def write(self) -> bool:
@@ -253,6 +254,7 @@ def routes() -> list[Route]:
     from portal.web.api import (  # noqa: F401
         cases,
         casework,
+        contacts,
         customers,
         invoices,
         links,
