@@ -6,16 +6,15 @@ status and body back; the same key with a different request (method, path, query
 is refused. A twin sent while the first is still running waits on the unique index
 (PostgreSQL) or the write lock (SQLite), then finds the stored answer. Answers that changed
 nothing (validation errors) are not stored: the request can be corrected and sent again
-with the same key. Keys are kept ``KEEP_DAYS`` days.
+with the same key. Keys are kept ``PORTAL_API_IDEMPOTENCY_HOURS`` (``api.retention``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,7 +22,6 @@ from portal import clock
 from portal.api.models import IdempotentRequest
 
 KEY_MAX = 255
-KEEP_DAYS = 7
 
 
 def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
@@ -76,9 +74,3 @@ def remember(session: Session, api_key_id: int, key: str, status_code: int, body
         .where(IdempotentRequest.api_key_id == api_key_id, IdempotentRequest.key == key)
         .values(status_code=status_code, body=body)
     )
-
-
-def purge(session: Session) -> int:
-    cutoff = clock.now() - dt.timedelta(days=KEEP_DAYS)
-    result = session.execute(delete(IdempotentRequest).where(IdempotentRequest.created_at < cutoff))
-    return int(getattr(result, "rowcount", 0) or 0)

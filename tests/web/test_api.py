@@ -256,17 +256,3 @@ def test_the_openapi_document_and_its_readable_page(api: TestClient) -> None:
     page = api.get(f"{PREFIX}/docs")
     assert page.status_code == 200
     assert "POST /api/v1/portal-links" in page.text
-
-
-def test_stored_answers_are_purged_after_their_retention(api: TestClient, db: Session) -> None:
-    import datetime as dt
-
-    from portal import clock
-    from portal.api import idempotency
-    from portal.api.models import IdempotentRequest
-
-    api.post(f"{PREFIX}/customers", json=customer_body(), headers={"Idempotency-Key": "old"})
-    clock.freeze(clock.now() + dt.timedelta(days=idempotency.KEEP_DAYS, minutes=1))
-    api.post(f"{PREFIX}/customers", json=customer_body("C-2"), headers={"Idempotency-Key": "new"})
-    assert idempotency.purge(db) == 1
-    assert list(db.scalars(select(IdempotentRequest.key))) == ["new"]
