@@ -156,7 +156,7 @@ class CaseSettings:
 class ApiSettings:
     """The integrators' API (portal/web/api) and outgoing webhooks (portal/webhooks)."""
 
-    # Requests one API key may make per minute (per worker process), then 429.
+    # Requests one API key may make per calendar minute (all workers together), then 429.
     rate_per_minute: int = 600
     # Networks (CIDR) webhook URLs may resolve to although private, loopback or link-local:
     # empty in production; tests and a local demo receiver list 127.0.0.0/8.

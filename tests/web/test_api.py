@@ -233,13 +233,14 @@ def test_holds_pause_and_resume_a_customers_reminders(api: TestClient, db: Sessi
 
 
 def test_each_key_is_rate_limited_with_retry_after(api: TestClient, read_key: str) -> None:
-    now = [0.0]
+    now = [6_000_000.0 + 40]  # 40 seconds into a minute
     api.app.state.api_rate_limiter = RateLimiter(3, clock=lambda: now[0])  # type: ignore[attr-defined]
     for _ in range(3):
         assert api.get(f"{PREFIX}/customers").status_code == 200
     limited = api.get(f"{PREFIX}/customers")
     assert limited.status_code == 429
-    assert limited.headers["Retry-After"] == "20"
+    assert limited.headers["Retry-After"] == "20"  # the rest of the minute
+    assert limited.headers["content-type"] == "application/problem+json"
     # Another key has its own budget.
     assert (
         api.get(f"{PREFIX}/customers", headers={"Authorization": f"Bearer {read_key}"}).status_code
