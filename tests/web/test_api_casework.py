@@ -190,8 +190,15 @@ def test_replies_reach_the_debtor_and_a_broken_promise_is_closed(
     assert _pointers(api.post(f"{PREFIX}/cases/{case.id}/messages", json={"message": ""})) == [
         "#/message"
     ]
-    replied = api.post(f"{PREFIX}/cases/{case.id}/messages", json={"message": "Thank you."})
+    once = {"Idempotency-Key": "reply-1"}
+    replied = api.post(
+        f"{PREFIX}/cases/{case.id}/messages", json={"message": "Thank you."}, headers=once
+    )
     assert replied.status_code == 200, replied.text
+    retried = api.post(
+        f"{PREFIX}/cases/{case.id}/messages", json={"message": "Thank you."}, headers=once
+    )
+    assert (retried.text, retried.headers["Idempotent-Replayed"]) == (replied.text, "true")
     assert [m.body for m in cases.thread(db, case.id)] == ["Thank you."]
     assert len(sent) == 1
     close = f"{PREFIX}/cases/{case.id}/close"
