@@ -54,8 +54,8 @@ class IdempotentRequest(Base):
 
 
 class ApiRateWindow(Base):
-    """How many requests a key made in its current minute (``window``: minutes since the
-    epoch), counted by one atomic upsert per request: every web worker process shares it."""
+    """How many requests a key was granted in its current minute (``window``: minutes since
+    the epoch), by atomic upserts (``web.api.ratelimit``): every web worker shares it."""
 
     __tablename__ = "api_rate_windows"
 
@@ -63,4 +63,4 @@ class ApiRateWindow(Base):
         ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
     )
     window: Mapped[int] = mapped_column(BigInteger)
-    count: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(BigInteger)  # requests granted this minute
