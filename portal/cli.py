@@ -523,6 +523,23 @@ def cmd_import(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
+def cmd_prune_api(_args: argparse.Namespace) -> int:
+    from portal.api.retention import prune
+
+    settings, engine, factory, _company_id = _import_session()
+    try:
+        pruned = prune(factory, settings.api)
+    finally:
+        engine.dispose()
+    print(
+        f"{pruned.idempotent_requests} stored API answers older than "
+        f"{settings.api.idempotency_hours} hours, {pruned.deliveries} finished webhook "
+        f"deliveries and {pruned.events} events older than "
+        f"{settings.api.webhook_retention_days} days removed."
+    )
+    return 0
+
+
 def cmd_purge_imports(_args: argparse.Namespace) -> int:
     from portal.db import transaction
     from portal.imports.service import purge
@@ -894,6 +911,16 @@ def build_parser() -> argparse.ArgumentParser:
         "(the worker also does it daily). The import history stays.",
     )
     purge.set_defaults(handler=cmd_purge_imports)
+
+    prune_api = commands.add_parser(
+        "prune-api",
+        help="remove stored API answers and finished webhook deliveries past their retention",
+        description="Remove the answers stored for Idempotency-Key retries older than "
+        "PORTAL_API_IDEMPOTENCY_HOURS, and webhook deliveries delivered or failed for good "
+        "longer than PORTAL_WEBHOOK_RETENTION_DAYS ago, with their attempts and events "
+        "(the worker also does it every minute). Deliveries still owed are kept.",
+    )
+    prune_api.set_defaults(handler=cmd_prune_api)
 
     cases = commands.add_parser(
         "cases",

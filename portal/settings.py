@@ -167,7 +167,7 @@ class CaseSettings:
 class ApiSettings:
     """The integrators' API (portal/web/api) and outgoing webhooks (portal/webhooks)."""
 
-    # Requests one API key may make per minute (per worker process), then 429.
+    # Requests one API key may make per calendar minute (all workers together), then 429.
     rate_per_minute: int = 600
     # Networks (CIDR) webhook URLs may resolve to although private, loopback or link-local:
     # empty in production; tests and a local demo receiver list 127.0.0.0/8.
@@ -178,6 +178,10 @@ class ApiSettings:
     webhook_poll_seconds: float = 1.0
     # An endpoint whose every attempt failed for this many days is disabled, admins emailed.
     webhook_disable_after_days: int = 5
+    # Hours a stored answer to a request with an Idempotency-Key is replayed, then pruned.
+    idempotency_hours: int = 24
+    # Days a finished webhook delivery (delivered, or failed for good) stays in the log.
+    webhook_retention_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -319,6 +323,10 @@ class Settings:
                 ) from None
         if self.api.rate_per_minute < 1:
             raise ConfigurationError("PORTAL_API_RATE_PER_MINUTE must be at least 1")
+        if self.api.idempotency_hours < 1 or self.api.webhook_retention_days < 1:
+            raise ConfigurationError(
+                "PORTAL_API_IDEMPOTENCY_HOURS and PORTAL_WEBHOOK_RETENTION_DAYS must be at least 1"
+            )
         if self.clock_shift_days and not self.development:
             raise ConfigurationError("PORTAL_CLOCK_SHIFT_DAYS is for development and tests only")
         if self.dev_outbox and not self.development:

@@ -1,7 +1,7 @@
 """dashboard snapshots
 
 Revision ID: 0021_dashboard_snapshots
-Revises: 0018_manual_reminders
+Revises: 0020_api_rate_windows
 Create Date: 2026-12-03 13:45:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021_dashboard_snapshots"
-down_revision: str | None = "0018_manual_reminders"
+down_revision: str | None = "0020_api_rate_windows"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

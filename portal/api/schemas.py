@@ -57,12 +57,40 @@ class ContactIn(In):
 
 class ContactOut(Out):
     id: int
+    customer_id: int
     name: str
     email: str | None
     phone: str | None
     role: str
     is_primary: bool
     receives_reminders: bool
+    accepts_email: bool
+    accepts_sms: bool
+    accepts_calls: bool
+    accepts_letters: bool
+
+
+class NewContactIn(ContactIn):
+    """A contact added to the customer named by ``customer_reference`` (yours) or
+    ``customer_id`` (Relance's): give one of them. The first contact becomes the primary one."""
+
+    customer_reference: Reference | None = None
+    customer_id: Id | None = None
+
+
+class ContactListQuery(In):
+    customer_reference: Reference | None = Field(None, description="Your reference, or:")
+    customer_id: Id | None = Field(None, description="Relance's id of the customer.")
+
+
+class ContactList(Out):
+    data: list[ContactOut]
+
+
+class ContactRemoved(Out):
+    id: int
+    customer_id: int
+    removed: Literal[True] = True
 
 
 class CustomerIn(In):
@@ -243,10 +271,72 @@ class CaseOut(Out):
 
 class DecisionIn(In):
     """Accept or reject a plan under review; reject a dispute (the note tells the debtor
-    why). Other dispute outcomes change invoices: use the invoice endpoints."""
+    why). A dispute's other outcomes: ``/cases/{case_id}/resolution``."""
 
     decision: Literal["accept", "reject"]
-    note: Annotated[str, Field(max_length=2000)] = ""
+    note: Annotated[str, Field(max_length=5000)] = ""
+
+
+class CounterProposalIn(In):
+    """Other terms for a plan under review: a first payment date and either a number of
+    monthly instalments (``count``) or a monthly amount (``monthly_minor``)."""
+
+    first_date: dt.date
+    count: Annotated[int | None, Field(ge=1, le=60)] = None
+    monthly_minor: Minor | None = None
+    note: Annotated[str, Field(max_length=5000)] = ""
+
+
+class ResolutionIn(In):
+    """How an open dispute ends: ``cancel`` the invoice, ``credit`` ``amount_minor`` off
+    it, ``adjust`` it to ``amount_minor``, or ``reject`` the dispute (``note`` says why).
+    ``invoice_number`` names the invoice of the case it changes."""
+
+    outcome: Literal["cancel", "credit", "adjust", "reject"]
+    invoice_number: Number | None = None
+    amount_minor: Annotated[int | None, Field(ge=0, le=10**13)] = None
+    note: Annotated[str, Field(max_length=5000)] = ""
+
+
+class MessageIn(In):
+    """A message to the debtor in the case's thread (emailed to them with a link)."""
+
+    message: Annotated[str, Field(min_length=1, max_length=5000)]
+
+
+class CloseIn(In):
+    """A broken plan or promise has been dealt with: ``note`` says how."""
+
+    note: Annotated[str, Field(min_length=1, max_length=5000)]
+
+
+class TransferOut(Out):
+    id: int
+    customer_id: int
+    currency: str
+    amount_minor: int
+    status: str
+    reference: str
+    invoice_numbers: list[str]
+    declared_at: dt.datetime | None
+    declared_amount_minor: int | None
+    declared_paid_on: dt.date | None
+
+
+class TransferList(Out):
+    data: list[TransferOut]
+
+
+class TransferConfirmIn(In):
+    """The money of a declared transfer arrived: how much, and when."""
+
+    amount_minor: Minor
+    received_on: dt.date
+
+
+class TransferConfirmed(Out):
+    transfer: TransferOut
+    payment: PaymentOut
 
 
 class PauseIn(In):

@@ -14,7 +14,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.api import idempotency
 from portal.branding.service import load_look
 from portal.cases.checks import run_check
 from portal.cases.digest import deliver_digests
@@ -161,7 +160,6 @@ def run_worker(
             deliver_digests(session_factory, ctx.templates, ctx.mailer, ctx.settings)
             with session_factory() as session, session.begin():
                 throttle.prune(session, clock.now())  # login attempts that no longer count
-                idempotency.purge(session)  # API answers kept past their retention
         except Exception:  # a database hiccup must not end the worker; try again later
             log.exception("reminder worker round failed")
         stop.wait(ctx.settings.reminders.poll_seconds)

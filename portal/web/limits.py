@@ -22,7 +22,11 @@ WEBHOOK_MAX_BYTES = 256 * 1024
 # A multipart form's other fields and the parts' headers, on top of its files.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
+# The API's JSON bodies: a customer with its contacts, a payment over 200 invoices.
+API_BODY_MAX_BYTES = 64 * 1024
+
 WEBHOOK_ROUTES = ("/webhooks/*",)
+API_ROUTES = ("/api/*",)
 # Debtor forms with attachments (the dispute form, a message in a case's thread).
 ATTACHMENT_ROUTES = ("/disputes", "/cases/{case_id}/messages")
 # Back-office uploads: spreadsheet imports and e-invoices. The upload handler refuses a
@@ -78,6 +82,7 @@ def body_limits(settings: Settings) -> BodyLimits:
     return (
         BodyLimits(FORM_MAX_BYTES)
         .add(WEBHOOK_ROUTES, WEBHOOK_MAX_BYTES)
+        .add(API_ROUTES, API_BODY_MAX_BYTES)
         .add(ATTACHMENT_ROUTES, attachments_limit(settings))
         .add(UPLOAD_ROUTES, 2 * settings.import_max_bytes)
         .add(INVOICE_PDF_ROUTES, INVOICE_PDF_FORM_MAX_BYTES)

@@ -1,6 +1,6 @@
 """The worker's share of webhooks: a thread of ``portal worker`` that delivers the outbox
 as it fills, and once a minute disables endpoints failing for days (emailing the admins,
-after the commit)."""
+after the commit) and prunes what the API and the webhooks keep past their retention."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from jinja2 import Environment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.api import retention
 from portal.mail.sender import Mailer, compose
 from portal.settings import Settings
 from portal.users.models import Role, User
@@ -84,6 +85,7 @@ def run_webhooks_worker(
                     pass
                 if time.monotonic() - last_health >= HEALTH_EVERY_SECONDS:
                     check_health(session_factory, settings, templates, mailer)
+                    retention.prune(session_factory, settings.api)
                     last_health = time.monotonic()
             except Exception:  # a database hiccup must not end the worker; try again later
                 log.exception("webhook delivery round failed")

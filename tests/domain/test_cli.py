@@ -51,6 +51,7 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         ["cases", "check"],
         ["import"],
         ["purge-imports"],
+        ["prune-api"],
     ],
 )
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,6 +59,11 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
         build_parser().parse_args([*command, "--help"])
     assert shown.value.code == 0
     assert "usage: portal" in capsys.readouterr().out
+
+
+def test_prune_api_says_what_it_removed(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prune-api"]) == 0
+    assert "0 stored API answers older than 24 hours" in capsys.readouterr().out
 
 
 def test_demo_seeds_idempotently_and_prints_links(

@@ -38,7 +38,8 @@ def test_a_dispute_is_read_and_rejected_through_the_api(
     accept = api.post(f"{PREFIX}/cases/{case.id}/decision", json={"decision": "accept"})
     assert accept.status_code == 409  # a dispute is settled on its invoice, not "accepted"
     silent = api.post(f"{PREFIX}/cases/{case.id}/decision", json={"decision": "reject"})
-    assert silent.status_code == 409  # the debtor must be told why
+    assert silent.status_code == 422  # the debtor must be told why: a problem on #/note
+    assert silent.json()["errors"][0]["pointer"] == "#/note"
     rejected = api.post(
         f"{PREFIX}/cases/{case.id}/decision",
         json={"decision": "reject", "note": "The order said 120."},

@@ -1,22 +1,21 @@
-"""Cases (read; decide where the back office can), a customer's timeline, reminder holds."""
+"""Cases (read; the decisions are in ``casework``), a customer's timeline, reminder holds."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from sqlalchemy import select
-from starlette.background import BackgroundTask
 
 from portal import clock
 from portal.api import schemas as s
-from portal.cases import desk, notify
+from portal.cases import desk
 from portal.cases import service as cases
 from portal.cases.models import Case, CaseInvoice, CaseKind
 from portal.changes import FieldErrors
 from portal.i18n import gettext_ as _
 from portal.invoices.editing import find_invoice
 from portal.invoices.models import Invoice
-from portal.timeline.models import Actor, TimelineEvent
+from portal.timeline.models import TimelineEvent
 from portal.users.models import User
 from portal.web.api import problems
 from portal.web.api.customers import load_customer
@@ -87,57 +86,6 @@ def list_cases(call: Call) -> Result:
 @operation("GET", "/cases/{case_id}", summary="A case", tag=TAG, ok=(200, s.CaseOut))
 def get_case(call: Call) -> Result:
     return Result(200, case_out(call, load_case(call)))
-
-
-def _case_problem(error: cases.CaseError) -> ApiProblem:
-    detail = {
-        cases.CaseError.WRONG_STATE: _("This case is not waiting for this decision."),
-        cases.CaseError.MESSAGE_REQUIRED: _("Say in the note why: the debtor is told."),
-        cases.CaseError.MESSAGE_TOO_LONG: _("The note is too long."),
-    }.get(error.key, _("This decision is not possible for this case."))
-    return ApiProblem(problems.conflict(detail))
-
-
-@operation(
-    "POST",
-    "/cases/{case_id}/decision",
-    summary="Accept or reject a plan under review, or reject a dispute",
-    tag=TAG,
-    body=s.DecisionIn,
-    ok=(200, s.CaseOut),
-)
-def decide_case(call: Call) -> Result:
-    body: s.DecisionIn = call.body
-    case = load_case(call)
-    user = call.db.get(User, call.caller.user_id)
-    assert user is not None
-    accept = body.decision == "accept"
-    try:
-        if case.kind is CaseKind.PLAN:
-            cases.decide_plan(call.db, case, user, accept=accept, note=body.note)
-            event = "plan_accepted" if accept else "plan_rejected"
-        elif case.kind is CaseKind.DISPUTE and not accept:
-            cases.resolve_dispute(call.db, case, user, outcome="reject", note=body.note)
-            event = "dispute_rejected"
-        else:
-            raise cases.CaseError(cases.CaseError.WRONG_STATE)
-    except cases.CaseError as error:
-        raise _case_problem(error) from None
-    state = call.state
-    mail = notify.debtor_email(
-        call.db,
-        state.signer,
-        state.settings,
-        case,
-        event,
-        note=body.note,
-        actor=Actor.USER,
-        actor_id=str(user.id),
-    )
-    call.db.flush()
-    ready = [m for m in [mail] if m is not None]
-    task = BackgroundTask(notify.send_all, state.templates, state.mailer, state.settings, ready)
-    return Result(200, case_out(call, case), background=task if ready else None)
 
 
 @operation(

@@ -78,6 +78,7 @@ class Operation:
     query: type[BaseModel] | None = None
     also: tuple[int, ...] = ()  # other success statuses with the same body (200 and 201)
     fields: dict[str, str] = field(default_factory=dict)  # service field -> body field
+    names_in_query: bool = False  # its query names an object: 404 when there is none
 
     @property
     def write(self) -> bool:
@@ -172,6 +173,58 @@ def endpoint(op: Operation) -> Callable[[Request], Any]:
     return serve
 
 
+def _admit(op: Operation, db: Session, presented: str, limiter: RateLimiter) -> Caller | Response:
+    """The caller, if its key is valid, may do this and is within its rate."""
+    caller = authenticate(db, presented)
+    if caller is None:
+        return unauthorized()
+    if op.write and not caller.can_write:
+        return problems.problem(
+            403,
+            "forbidden",
+            _("This key may only read."),
+            _("Ask an admin for a key that may read and write."),
+        )
+    wait = limiter.wait(db, caller.key_id)
+    if wait:
+        return problems.problem(
+            429,
+            "rate-limited",
+            _("Too many requests."),
+            _("Try again in %(seconds)d seconds.", seconds=wait),
+            headers={"Retry-After": str(wait)},
+        )
+    return caller
+
+
+def _replay(db: Session, request: Request, key_id: int, key: str, raw: bytes) -> Response | None:
+    """The stored answer to this key's first request, or None when this is the first (the
+    key is now taken by this transaction)."""
+    print_ = idempotency.fingerprint(request.method, request.url.path, request.url.query, raw)
+    try:
+        stored = idempotency.claim(db, key_id, key, print_)
+    except idempotency.InFlight:
+        return problems.problem(
+            409,
+            "idempotency-key-in-flight",
+            _("A request with this Idempotency-Key is still being processed."),
+            _("Retry in a moment to get its answer."),
+            headers={"Retry-After": "1"},
+        )
+    if stored is None:
+        return None
+    if not stored.matches:
+        return problems.problem(
+            422,
+            "idempotency-key-reused",
+            _("This Idempotency-Key was used for another request."),
+            _("Use a new key for a new request."),
+        )
+    return Response(
+        stored.body, stored.status_code, media_type=JSON, headers={"Idempotent-Replayed": "true"}
+    )
+
+
 def _run(
     op: Operation,
     request: Request,
@@ -181,8 +234,6 @@ def _run(
     raw: bytes,
 ) -> Response:
     state = request.app.state
-    factory = state.session_factory if op.write else state.read_session_factory
-    limiter: RateLimiter = state.api_rate_limiter
     key = request.headers.get("idempotency-key") if op.write else None
     if key is not None and not 0 < len(key) <= idempotency.KEY_MAX:
         return problems.invalid(
@@ -193,54 +244,28 @@ def _run(
             ]
         )
     try:
-        with factory() as db, db.begin():
-            caller = authenticate(db, presented)
-            if caller is None:
-                return unauthorized()
-            if op.write and not caller.can_write:
-                return problems.problem(
-                    403,
-                    "forbidden",
-                    _("This key may only read."),
-                    _("Ask an admin for a key that may read and write."),
-                )
-            wait = limiter.wait(caller.key_id)
-            if wait:
-                return problems.problem(
-                    429,
-                    "rate-limited",
-                    _("Too many requests."),
-                    _("Try again in %(seconds)d seconds.", seconds=wait),
-                    headers={"Retry-After": str(wait)},
-                )
+        # The key and its rate in autocommit (single statements, no lock held past them),
+        # then a read in the same session; a write in a transaction of its own.
+        with state.read_session_factory() as reader, reader.begin():
+            caller = _admit(op, reader, presented, state.api_rate_limiter)
+            if isinstance(caller, Response):
+                return caller
             if isinstance(checked, Response):
                 return checked
             body, query = checked
-            if key is not None:
-                print_ = idempotency.fingerprint(
-                    request.method, request.url.path, request.url.query, raw
-                )
-                stored = idempotency.claim(db, caller.key_id, key, print_)
-                if stored is not None:
-                    if not stored.matches:
-                        raise ApiProblem(
-                            problems.problem(
-                                422,
-                                "idempotency-key-reused",
-                                _("This Idempotency-Key was used for another request."),
-                                _("Use a new key for a new request."),
-                            )
-                        )
-                    return Response(
-                        stored.body,
-                        stored.status_code,
-                        media_type=JSON,
-                        headers={"Idempotent-Replayed": "true"},
-                    )
-            result = op.handler(Call(request, db, caller, body, query, path))
-            payload = result.model.model_dump_json()
-            if key is not None:
-                idempotency.remember(db, caller.key_id, key, result.status, payload)
+            if not op.write:
+                result = op.handler(Call(request, reader, caller, body, query, path))
+                payload = result.model.model_dump_json()
+        if op.write:
+            with state.session_factory() as db, db.begin():
+                if key is not None:
+                    replay = _replay(db, request, caller.key_id, key, raw)
+                    if replay is not None:
+                        return replay
+                result = op.handler(Call(request, db, caller, body, query, path))
+                payload = result.model.model_dump_json()
+                if key is not None:
+                    idempotency.remember(db, caller.key_id, key, result.status, payload)
     except FieldErrors as errors:
         return problems.field_errors(errors.errors, op.fields)
     except ApiProblem as refused:
@@ -250,7 +275,16 @@ def _run(
 
 def routes() -> list[Route]:
     # Handlers register themselves on import.
-    from portal.web.api import cases, customers, invoices, links, money  # noqa: F401
+    from portal.web.api import (  # noqa: F401
+        cases,
+        casework,
+        contacts,
+        customers,
+        invoices,
+        links,
+        money,
+        transfers,
+    )
     from portal.web.api.openapi import docs_page, openapi_json
 
     found = [
@@ -264,7 +298,9 @@ def routes() -> list[Route]:
         handlers = {method: endpoint(op) for method, op in ops.items()}
 
         async def dispatch(request: Request, handlers: dict[str, Any] = handlers) -> Response:
-            return await handlers[request.method](request)  # type: ignore[no-any-return]
+            # Starlette lets HEAD through wherever GET is: it is answered as GET (no body).
+            method = "GET" if request.method == "HEAD" else request.method
+            return await handlers[method](request)  # type: ignore[no-any-return]
 
         found.append(Route(PREFIX + path, dispatch, methods=list(handlers)))
     return found

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from portal.api import schemas as s
 from portal.changes import FieldErrors
 from portal.i18n import gettext_ as _
 from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
-from portal.payments.models import PaymentAllocation
+from portal.payments.models import Payment, PaymentAllocation
 from portal.payments.offline import record_offline_payment
 from portal.timeline.models import Actor
 from portal.web.api.customers import by_reference
@@ -18,6 +21,27 @@ from portal.web.api.framework import Call, Result, operation
 # The accounting system's payments, whether they come in a file or through the API: one
 # namespace, so the same payment sent both ways is recorded once.
 PROVIDER = "import"
+
+
+def payment_out(
+    db: Session, payment: Payment, outcome: Literal["created", "unchanged"]
+) -> s.PaymentOut:
+    allocations = db.execute(
+        select(Invoice.number, PaymentAllocation.amount_minor)
+        .join(Invoice, Invoice.id == PaymentAllocation.invoice_id)
+        .where(PaymentAllocation.payment_id == payment.id)
+        .order_by(PaymentAllocation.id)
+    ).all()
+    return s.PaymentOut(
+        id=payment.id,
+        customer_id=payment.customer_id,
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+        method=payment.method.value,
+        received_at=payment.received_at,
+        allocations=[s.AllocationOut(invoice_number=n, amount_minor=a) for n, a in allocations],
+        outcome=outcome,
+    )
 
 
 @operation(
@@ -61,20 +85,5 @@ def record_payment(call: Call) -> Result:
         actor_id=call.caller.actor_id,
         provider=PROVIDER,
     )
-    allocations = call.db.execute(
-        select(Invoice.number, PaymentAllocation.amount_minor)
-        .join(Invoice, Invoice.id == PaymentAllocation.invoice_id)
-        .where(PaymentAllocation.payment_id == payment.id)
-        .order_by(PaymentAllocation.id)
-    ).all()
-    out = s.PaymentOut(
-        id=payment.id,
-        customer_id=payment.customer_id,
-        amount_minor=payment.amount_minor,
-        currency=payment.currency,
-        method=payment.method.value,
-        received_at=payment.received_at,
-        allocations=[s.AllocationOut(invoice_number=n, amount_minor=a) for n, a in allocations],
-        outcome="created" if outcome.value == "created" else "unchanged",
-    )
+    out = payment_out(call.db, payment, "created" if outcome.value == "created" else "unchanged")
     return Result(201 if out.outcome == "created" else 200, out)

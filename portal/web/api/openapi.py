@@ -47,7 +47,7 @@ def _responses(op: Operation) -> dict[str, Any]:
     )
     if op.query is not None or op.body is not None or op.write:
         responses["422"] = _problem("Invalid fields: one entry per field")
-    if op.path_params or op.write:
+    if op.path_params or op.write or op.names_in_query:
         responses["404"] = _problem("Not found")
     if op.write:
         responses["403"] = _problem("The key may only read")
