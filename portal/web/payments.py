@@ -30,6 +30,7 @@ from portal.payments.transfer import (
     epc_payload,
     epc_qr_svg,
     format_creditor_reference,
+    format_iban,
 )
 from portal.settings import Settings
 from portal.web.context import choose_language, current_access, use_language
@@ -80,11 +81,6 @@ def error_message(key: str) -> str:
     return messages.get(key, _("Something went wrong. Please try again."))
 
 
-def group_by_four(text: str) -> str:
-    compact = "".join(text.split()).upper()
-    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
-
-
 def _ints(values: list[Any]) -> list[int] | None:
     out = []
     for value in values:
@@ -127,7 +123,7 @@ def _transfer_page(
         "settlement": payment_requests.settlement_preview(
             payment_requests.request_invoices(db, payment), payment.amount_minor
         ),
-        "iban": group_by_four(settings.company.iban),
+        "iban": format_iban(settings.company.iban),
         "iban_compact": "".join(settings.company.iban.split()).upper(),
         "bic": settings.company.bic,
         "beneficiary": settings.company.legal_name,
