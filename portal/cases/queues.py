@@ -177,7 +177,7 @@ def proposed_violations(session: Session, case: Case) -> list[str]:
         select(TimelineEvent.details)
         .where(
             TimelineEvent.subject_type == "case",
-            TimelineEvent.subject_id == case.id,
+            TimelineEvent.subject_id == str(case.id),
             TimelineEvent.action == "plan.proposed",
         )
         .order_by(TimelineEvent.id.desc())
