@@ -160,12 +160,15 @@ def asgi() -> Starlette:
             "show": "all",
             "filters": SHOW_FILTERS,
             "pending_ids": set(),
+            "holds": {},
             "transfer_available": bool(settings.company.iban),
             "card_available": settings.stripe.enabled,
             "partial_payments": settings.partial_payments,
             "partial_minimum_minor": settings.partial_payment_minimum_minor,
             "pay_error": None,
-            "pay_selected": None,
+            "pay_selected": {i.id for i in invoices},
+            # Everything ticked, as the portal's default with no request on hold.
+            "pay_total": (sum(i.remaining_minor for i in invoices), invoices[0].currency),
             "pay_amount": "",
         }
         html = env.get_template(TEMPLATE).render(context)

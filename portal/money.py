@@ -9,7 +9,7 @@ from decimal import Decimal
 from functools import cache, lru_cache
 
 from babel import Locale
-from babel.numbers import NumberPattern, get_currency_precision, parse_pattern
+from babel.numbers import NumberPattern, format_decimal, get_currency_precision, parse_pattern
 
 _PLAIN_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
@@ -45,6 +45,16 @@ def _currency_pattern(locale: str) -> tuple[NumberPattern, Locale]:
 def format_plain(amount_minor: int, currency: str) -> str:
     """Machine-readable decimal (CSV, QR codes): ``123456, "EUR"`` -> ``1234.56``."""
     return f"{to_decimal(amount_minor, currency):f}"
+
+
+def format_for_input(amount_minor: int, currency: str, locale: str) -> str:
+    """What a person types or pastes in their banking app: the locale's decimal sign, no
+    grouping, no symbol (``54960, "EUR", "fr"`` -> ``549,60``); parse_amount reads it back."""
+    digits = minor_digits(currency)
+    pattern = "0." + "0" * digits if digits else "0"
+    return str(
+        format_decimal(to_decimal(amount_minor, currency), pattern, locale=babel_locale(locale))
+    )
 
 
 def parse_amount(text: str, currency: str) -> int:

@@ -9,7 +9,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from portal import i18n
-from portal.money import format_money, format_plain
+from portal.money import format_for_input, format_money, format_plain
+from portal.payments.transfer import format_creditor_reference
 from portal.settings import PROJECT_ROOT
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
@@ -17,6 +18,10 @@ TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
 def _money(amount_minor: int, currency: str) -> str:
     return format_money(amount_minor, currency, i18n.current_locale.get())
+
+
+def _input_amount(amount_minor: int, currency: str) -> str:
+    return format_for_input(amount_minor, currency, i18n.current_locale.get())
 
 
 def _date(value: dt.date | dt.datetime | None, form: str = "medium") -> str:
@@ -55,6 +60,8 @@ def make_environment() -> Environment:
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["money"] = _money
     env.filters["plain_amount"] = format_plain
+    env.filters["input_amount"] = _input_amount
+    env.filters["rf"] = format_creditor_reference
     env.filters["date"] = _date
     env.filters["datetime"] = _datetime
     env.globals["language_name"] = i18n.language_name

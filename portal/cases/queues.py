@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,6 +15,7 @@ from portal.invoices.models import Invoice
 from portal.payments import requests as payment_requests
 from portal.payments.models import PaymentRequest
 from portal.reminders.models import ReminderTask, TaskStatus
+from portal.timeline.models import TimelineEvent
 from portal.users.models import User
 
 QUEUES = ("disputes", "plans", "transfers", "broken")
@@ -40,6 +41,8 @@ class TransferRow:
     customer_id: int
     customer_name: str
     invoice_numbers: list[str]
+    # Invoices of this transfer the debtor disputes: confirming may settle what is contested.
+    disputed_numbers: list[str] = field(default_factory=list)
 
 
 def _pairs(rows: Any) -> dict[Any, Any]:
@@ -115,12 +118,24 @@ def transfer_queue(session: Session, company_id: int) -> list[TransferRow]:
     numbers = _pairs(
         session.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(invoice_ids)))
     )
+    disputed = set(
+        session.scalars(
+            select(CaseInvoice.invoice_id)
+            .join(Case, Case.id == CaseInvoice.case_id)
+            .where(
+                CaseInvoice.invoice_id.in_(sorted(invoice_ids)),
+                Case.kind == CaseKind.DISPUTE,
+                Case.status == CaseStatus.OPEN,
+            )
+        )
+    )
     return [
         TransferRow(
             request=r,
             customer_id=r.customer_id,
             customer_name=names.get(r.customer_id, ""),
             invoice_numbers=[numbers[i] for i in r.invoice_ids if i in numbers],
+            disputed_numbers=[numbers[i] for i in r.invoice_ids if i in disputed and i in numbers],
         )
         for r in declared
     ]
@@ -153,3 +168,21 @@ def counts(session: Session, company_id: int) -> list[QueueCount]:
     ).one()
     out.append(QueueCount("tasks", int(count), first.date() if first is not None else None))
     return out
+
+
+def proposed_violations(session: Session, case: Case) -> list[str]:
+    """The policy rules (policy.py keys) the debtor's plan broke when they proposed it: what
+    the portal told them before it went to review."""
+    details = session.scalar(
+        select(TimelineEvent.details)
+        .where(
+            TimelineEvent.subject_type == "case",
+            TimelineEvent.subject_id == str(case.id),
+            TimelineEvent.action == "plan.proposed",
+        )
+        .order_by(TimelineEvent.id.desc())
+        .limit(1)
+    )
+    if not isinstance(details, dict):
+        return []
+    return [str(key) for key in details.get("violations") or []]

@@ -19,6 +19,7 @@ from portal.i18n import format_date, translate_in
 from portal.invoices.models import Invoice
 from portal.invoices.service import InvoiceLine, summarise
 from portal.money import format_money, format_plain
+from portal.payments.transfer import format_iban
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def invoice_pdf(
         pdf.write_line(
             t(
                 "Pay by bank transfer to IBAN %(iban)s, BIC %(bic)s.",
-                iban=company.iban,
+                iban=format_iban(company.iban),
                 bic=company.bic,
             ),
             size=9,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,9 +146,17 @@ class CurrencyTotals:
     open_count: int
     overdue_count: int
     next_due_date: dt.date | None
+    # Of the total due, what waits on the debtor's own requests (disputes, plans,
+    # promises, transfers declared): not to be paid again now.
+    on_hold_minor: int = 0
+    on_hold_count: int = 0
 
 
-def summarise(invoices: Iterable[InvoiceLine | Invoice], today: dt.date) -> list[CurrencyTotals]:
+def summarise(
+    invoices: Iterable[InvoiceLine | Invoice],
+    today: dt.date,
+    on_hold_ids: Collection[int] = (),
+) -> list[CurrencyTotals]:
     """Totals per currency of open invoices (amounts are never added across currencies)."""
     by_currency: dict[str, list[InvoiceLine | Invoice]] = {}
     for invoice in invoices:
@@ -159,6 +167,7 @@ def summarise(invoices: Iterable[InvoiceLine | Invoice], today: dt.date) -> list
         items = by_currency[currency]
         overdue = [i for i in items if i.due_date < today]
         upcoming = [i.due_date for i in items if i.due_date >= today]
+        held = [i for i in items if i.id in on_hold_ids]
         totals.append(
             CurrencyTotals(
                 currency=currency,
@@ -167,6 +176,8 @@ def summarise(invoices: Iterable[InvoiceLine | Invoice], today: dt.date) -> list
                 open_count=len(items),
                 overdue_count=len(overdue),
                 next_due_date=min(upcoming) if upcoming else None,
+                on_hold_minor=sum(i.remaining_minor for i in held),
+                on_hold_count=len(held),
             )
         )
     return totals

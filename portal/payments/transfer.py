@@ -142,6 +142,12 @@ def parse_creditor_reference(text: str) -> tuple[int, int]:
     return _from_base36(customer), _from_base36(request)
 
 
+def format_iban(text: str) -> str:
+    """For people: groups of four, ``FR7630006000011234567890189`` -> ``FR76 3000 … 189``."""
+    compact = "".join(text.split()).upper()
+    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+
+
 def format_creditor_reference(text: str) -> str:
     """For display: groups of four, ``RF18539007547034`` -> ``RF18 5390 0754 7034``."""
     compact = compact_creditor_reference(text)

@@ -17,6 +17,7 @@ from portal.i18n import format_date, translate_in
 from portal.invoices.documents import PdfBrand, _Document, _header
 from portal.money import format_money
 from portal.reminders import letters
+from portal.payments.transfer import format_iban
 from portal.reminders.gsm import SMS_LIMIT, gsm7_length, to_gsm7
 from portal.reminders.penalties import LateCharges, late_charges
 from portal.settings import CompanyIdentity
@@ -265,7 +266,7 @@ def render_letter(
             translate_in(
                 locale,
                 "Pay by bank transfer to IBAN %(iban)s, BIC %(bic)s.",
-                iban=company.iban,
+                iban=format_iban(company.iban),
                 bic=company.bic,
             ),
             size=9,

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from portal import clock
+from portal import clock, i18n
 from portal.changes import FieldErrors
 from portal.customers.models import Customer
 from portal.invoices import credit_notes, editing
@@ -28,7 +28,7 @@ from portal.invoices.editing import InvoiceFields
 from portal.invoices.models import CreditNote, Invoice
 from portal.invoices.pdf_files import check_pdf, too_large_message
 from portal.invoices.service import InvoiceLine, Scope
-from portal.money import format_plain
+from portal.money import format_for_input
 from portal.settings import Settings
 from portal.timeline.models import Actor
 from portal.users.models import User
@@ -88,7 +88,9 @@ def _invoice_values(invoice: Invoice) -> dict[str, str]:
         "issue_date": invoice.issue_date.isoformat(),
         "due_date": invoice.due_date.isoformat(),
         "currency": invoice.currency,
-        "amount": format_plain(invoice.amount_minor, invoice.currency),
+        "amount": format_for_input(
+            invoice.amount_minor, invoice.currency, i18n.current_locale.get()
+        ),
     }
 
 

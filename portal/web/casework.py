@@ -50,6 +50,7 @@ from portal.web.cases import (
     attachment_response,
     error_message,
     reason_labels,
+    violation_message,
 )
 from portal.web.rendering import render, unit_of_work
 
@@ -119,6 +120,21 @@ def queue_page(request: Request) -> Response:
 # --- a case ----------------------------------------------------------------------------------
 
 
+def policy_breaches(db: Session, case: Case, settings: Settings) -> list[str]:
+    """The rules of the plan policy the debtor's proposal broke, as the portal listed them
+    (worded for the credit manager where the portal spoke to the debtor)."""
+    if case.kind is not CaseKind.PLAN:
+        return []
+    for_manager = {
+        "risk_not_allowed": _("The customer's risk segment is not among those accepted at once."),
+        "currency_not_allowed": _("Plans in this currency are not accepted at once."),
+    }
+    return [
+        for_manager.get(key) or violation_message(key, settings, case.currency)
+        for key in queues.proposed_violations(db, case)
+    ]
+
+
 def _load_case(request: Request, db: Session) -> Case | None:
     return cases.get_case(db, request.app.state.company_id, request.path_params["case_id"])
 
@@ -152,6 +168,7 @@ def _case_page(
             messages=cases.thread(db, case.id),
             agreements=cases.agreements(db, case.id),
             states=cases.instalment_states(db, case) if case.kind is CaseKind.PLAN else [],
+            breaches=policy_breaches(db, case, settings),
             reasons=reason_labels(),
             error=error_message(error, settings) if error else None,
             error_key=error,

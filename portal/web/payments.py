@@ -19,8 +19,9 @@ from starlette.routing import Route
 from portal import clock
 from portal.access.service import PortalAccess
 from portal.cases import service as cases
+from portal.i18n import current_locale
 from portal.i18n import gettext_ as _
-from portal.money import format_plain, parse_amount
+from portal.money import format_for_input, parse_amount
 from portal.payments import requests as payment_requests
 from portal.payments.models import PaymentMethod, PaymentRequest, PaymentRequestStatus
 from portal.payments.requests import PaymentRequestError
@@ -29,6 +30,7 @@ from portal.payments.transfer import (
     epc_payload,
     epc_qr_svg,
     format_creditor_reference,
+    format_iban,
 )
 from portal.settings import Settings
 from portal.web.context import choose_language, current_access, use_language
@@ -79,11 +81,6 @@ def error_message(key: str) -> str:
     return messages.get(key, _("Something went wrong. Please try again."))
 
 
-def group_by_four(text: str) -> str:
-    compact = "".join(text.split()).upper()
-    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
-
-
 def _ints(values: list[Any]) -> list[int] | None:
     out = []
     for value in values:
@@ -114,10 +111,8 @@ def _transfer_page(
     settings: Settings = request.app.state.settings
     today = clock.today_in(access.customer.timezone)
     reference = payment_requests.reference_of(payment)
-    values = form or {
-        "paid_on": today.isoformat(),
-        "amount": format_plain(payment.amount_minor, payment.currency),
-    }
+    amount_input = format_for_input(payment.amount_minor, payment.currency, current_locale.get())
+    values = form or {"paid_on": today.isoformat(), "amount": amount_input}
     context: dict[str, Any] = {
         "access": access,
         "customer": access.customer,
@@ -128,11 +123,13 @@ def _transfer_page(
         "settlement": payment_requests.settlement_preview(
             payment_requests.request_invoices(db, payment), payment.amount_minor
         ),
-        "iban": group_by_four(settings.company.iban),
+        "iban": format_iban(settings.company.iban),
+        "iban_compact": "".join(settings.company.iban.split()).upper(),
         "bic": settings.company.bic,
         "beneficiary": settings.company.legal_name,
-        "amount_plain": format_plain(payment.amount_minor, payment.currency),
+        "amount_input": amount_input,
         "reference": format_creditor_reference(reference),
+        "reference_compact": reference,
         "has_qr": payment.currency == "EUR" and bool(settings.company.iban),
         "error": error_message(error) if error else None,
         "error_key": error,
@@ -198,11 +195,15 @@ def choice_error_page(
     request: Request, db: Session, access: PortalAccess, form: FormData, error: str
 ) -> Response:
     """The home page again, with the choice as it was sent and what is wrong with it."""
-    context = home_context(request, db, access)
-    context["pay_error"] = error_message(error)
-    context["pay_selected"] = {str(v) for v in form.getlist("invoice")}
     raw_amount = form.get("amount")
-    context["pay_amount"] = raw_amount if isinstance(raw_amount, str) else ""
+    context = home_context(
+        request,
+        db,
+        access,
+        pay_selected=[v for v in form.getlist("invoice") if isinstance(v, str)],
+        pay_amount=raw_amount if isinstance(raw_amount, str) else "",
+    )
+    context["pay_error"] = error_message(error)
     return render(request, "portal/home.html", context, status_code=400)
 
 

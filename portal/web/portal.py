@@ -15,11 +15,14 @@ from starlette.routing import Route
 from portal import clock, i18n
 from portal.access import service as access_service
 from portal.access.service import PortalAccess
+from portal.cases import service as cases
+from portal.cases.models import Case
 from portal.company.models import Company
 from portal.invoices import documents
 from portal.invoices import service as invoices
 from portal.invoices.models import InvoiceStatus
 from portal.invoices.service import InvoiceLine, Scope
+from portal.money import parse_amount
 from portal.settings import Settings
 from portal.timeline.models import Actor
 from portal.timeline.service import record
@@ -49,13 +52,39 @@ def _no_session(request: Request) -> Response:
     return render(request, "portal/welcome.html", {"access": None}, status_code=status)
 
 
+def held_invoices(db: Session, open_items: list[InvoiceLine]) -> dict[int, Case]:
+    """The open invoices the debtor already asked about: in a live dispute, plan or promise."""
+    return cases.live_case_of(db, [i.id for i in open_items])
+
+
+def selection_total(
+    open_items: list[InvoiceLine], selected: set[int], amount: int | None = None
+) -> tuple[int, str] | None:
+    """What the pay buttons pay for this selection: (minor units, currency), or None when
+    nothing, or more than one currency, is chosen."""
+    chosen = [i for i in open_items if i.id in selected]
+    currencies = {i.currency for i in chosen}
+    if len(currencies) != 1:
+        return None
+    total = sum(i.remaining_minor for i in chosen)
+    if amount is not None and 0 < amount < total:
+        total = amount
+    return total, currencies.pop()
+
+
 def home_context(
     request: Request,
     db: Session,
     access: PortalAccess,
     open_items: list[InvoiceLine] | None = None,
+    *,
+    pay_selected: list[str] | None = None,
+    pay_amount: str = "",
 ) -> dict[str, Any]:
-    """The home page's context (also re-rendered by the payment form with its error)."""
+    """The home page's context (also re-rendered by the payment form with its error).
+
+    ``pay_selected``: the invoices ticked for payment (posted, or the page asked again with
+    ``choose``); by default every invoice the debtor has not already asked about."""
     settings: Settings = request.app.state.settings
     today = clock.today_in(access.customer.timezone)
     if open_items is None:
@@ -63,25 +92,43 @@ def home_context(
     show = request.query_params.get("show", "all")
     if show not in SHOW_FILTERS:
         show = "all"
+    if pay_selected is None and request.query_params.get("choose"):
+        pay_selected = request.query_params.getlist("invoice")
+        pay_amount = request.query_params.get("amount", "")
     shown = [i for i in open_items if show == "all" or (show == "overdue") == (i.due_date < today)]
+    pending_ids = {i.id for i in open_items if i.payment_pending(today)}
+    holds = held_invoices(db, open_items)
+    if pay_selected is None:
+        selected = {i.id for i in shown if i.id not in pending_ids and i.id not in holds}
+    else:
+        selected = {int(v) for v in pay_selected if v.isdigit()}
+    selected &= {i.id for i in shown}
+    amount: int | None = None
+    if pay_amount.strip():
+        try:
+            amount = parse_amount(pay_amount, settings.company.currency)
+        except ValueError:
+            amount = None
     return {
         "access": access,
         "customer": access.customer,
         "today": today,
-        "totals": invoices.summarise(open_items, today),
+        "totals": invoices.summarise(open_items, today, pending_ids | set(holds)),
         "invoices": shown,
         "open_invoices": open_items,
         "open_count": len(open_items),
         "show": show,
         "filters": SHOW_FILTERS,
-        "pending_ids": {i.id for i in open_items if i.payment_pending(today)},
+        "pending_ids": pending_ids,
+        "holds": holds,
         "transfer_available": bool(settings.company.iban),
         "card_available": settings.stripe.enabled,
         "partial_payments": settings.partial_payments,
         "partial_minimum_minor": settings.partial_payment_minimum_minor,
         "pay_error": None,
-        "pay_selected": None,
-        "pay_amount": "",
+        "pay_selected": selected,
+        "pay_total": selection_total(shown, selected, amount),
+        "pay_amount": pay_amount,
     }
 
 
@@ -92,7 +139,9 @@ def home(request: Request, db: Session) -> Response:
         return _no_session(request)
     use_language(choose_language(request, access))
     context = home_context(request, db, access, open_items)
-    return render(request, "portal/home.html", context, block="invoice_table")
+    # The pay buttons follow the ticked invoices (htmx asks for them alone).
+    block = "pay_actions" if request.query_params.get("part") == "pay" else "invoice_table"
+    return render(request, "portal/home.html", context, block=block)
 
 
 @page_view
@@ -121,7 +170,9 @@ def invoice_detail(request: Request, db: Session) -> Response:
     if invoice is None:
         raise HTTPException(404)
     today = clock.today_in(access.customer.timezone)
-    pending = invoice.status is InvoiceStatus.OPEN and invoice.payment_pending(today)
+    is_open = invoice.status is InvoiceStatus.OPEN and invoice.remaining_minor > 0
+    pending = is_open and invoice.payment_pending(today)
+    settings: Settings = request.app.state.settings
     return render(
         request,
         "portal/invoice.html",
@@ -131,6 +182,10 @@ def invoice_detail(request: Request, db: Session) -> Response:
             "invoice": invoice,
             "today": today,
             "pending": pending,
+            "case": cases.live_case_of(db, [invoice.id]).get(invoice.id) if is_open else None,
+            "can_pay": is_open and not pending,
+            "transfer_available": bool(settings.company.iban),
+            "card_available": settings.stripe.enabled,
         },
     )
 

@@ -8,7 +8,7 @@ import uuid
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
-from playwright.sync_api import Page, Response, expect
+from playwright.sync_api import FrameLocator, Locator, Page, Response, expect
 from sqlalchemy import select
 
 from portal import clock
@@ -164,3 +164,16 @@ def add_customer(
             return customer.reference, numbers, f"{tag.lower()}@debtor.example"
     finally:
         engine.dispose()
+
+
+def pay_button(scope: Page | FrameLocator, method: str, language: str = "fr") -> Locator:
+    """The button that pays by ``method`` ("card" or "transfer"): it states the amount,
+    "Payer 575,50 € par virement"."""
+    message = "Pay %(amount)s by card" if method == "card" else "Pay %(amount)s by bank transfer"
+    pattern = re.escape(translate_in(language, message, amount="\x00")).replace("\x00", ".+")
+    return scope.get_by_role("button", name=re.compile(f"^{pattern}$"))
+
+
+def wait_for_pay_total(scope: Page | FrameLocator, amount: str) -> None:
+    """After a tick changes, wait for the pay buttons htmx swaps in (they move)."""
+    expect(scope.locator("#pay-actions")).to_contain_text(amount)

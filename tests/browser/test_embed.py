@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, BrowserContext, FrameLocator, Page, exp
 from portal.demo.seed import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD
 from tests.browser.conftest import CHROMIUM_ARGS, DEFAULT_TIMEOUT_MS, LiveServer, NewContext
 from tests.browser.embed_site import chromium_profile, host_site
-from tests.browser.helpers import add_customer, assert_no_axe_violations, en
+from tests.browser.helpers import add_customer, assert_no_axe_violations, en, pay_button
 from tests.stripe_server import LocalStripe, stripe_client
 
 pytestmark = pytest.mark.browser
@@ -101,7 +101,7 @@ def test_the_widget_loads_resizes_and_declares_a_transfer(
     )
     _wait_for_fit(page, frame)
 
-    frame.get_by_role("button", name=en("Pay by bank transfer")).click()
+    pay_button(frame, "transfer", "en").click()
     expect(frame.get_by_role("heading", level=1)).to_have_text(en("Pay by bank transfer"))
     frame.get_by_role("button", name=en("I have paid by transfer")).click()
     expect(
@@ -258,7 +258,7 @@ def test_a_card_payment_inside_the_frame_comes_back_to_the_frame(
     page.goto(host)
     frame = page.frame_locator(FRAME)
     _look_up(frame, numbers[0], AMOUNTS[0])
-    frame.get_by_role("button", name=en("Pay by card")).click()
+    pay_button(frame, "card", "en").click()
     expect(frame.get_by_role("heading", level=1)).to_have_text(en("Pay by card"))
     expect(frame.locator("#payment-element input").first).to_be_visible()
     secret = frame.locator("#card-form").get_attribute("data-client-secret")

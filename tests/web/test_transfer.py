@@ -32,6 +32,13 @@ def _field(page: str, field_id: str) -> str:
     return match.group(1)
 
 
+def _detail(page: str, detail_id: str) -> tuple[str, str]:
+    """A transfer detail as shown (text) and as its copy button copies it."""
+    match = re.search(rf'id="{detail_id}" data-copy-value="([^"]*)">([^<]*)<', page)
+    assert match, detail_id
+    return match.group(2), match.group(1)
+
+
 def _start(client: TestClient, *invoice_ids: int) -> str:
     response = client.post("/pay/transfer", data={"invoice": [str(i) for i in invoice_ids]})
     assert response.status_code == 303, response.text
@@ -48,11 +55,11 @@ def test_home_offers_the_open_invoices_all_checked(
     b = make_invoice(db, customer, number="T-B", amount_minor=5_000)
     open_portal(client, db, settings, customer)
     page = client.get("/").text
-    assert "Pay by bank transfer" in page
-    assert "<legend>Invoices to pay</legend>" in page
+    # The buttons say what they pay: everything ticked, what remains on both.
+    assert "Pay €150.00 by bank transfer" in page
     for invoice in (a, b):
         assert f'value="{invoice.id}" id="pay-invoice-{invoice.id}" checked' in page
-    assert "Invoice T-A, €100.00 remaining" in page
+    assert "Pay invoice T-A" in page
 
 
 def test_choose_then_see_the_transfer_details(
@@ -71,13 +78,19 @@ def test_choose_then_see_the_transfer_details(
     text = page.text
     for expected in ("T-1", "T-2", "€123.45", "€90.00", "€213.45"):
         assert expected in text
-    assert _field(text, "transfer-iban") == "FR76 3000 6000 0112 3456 7890 189"
-    assert _field(text, "transfer-bic") == "AGRIFRPPXXX"
-    assert _field(text, "transfer-amount") == "213.45"
-    reference = _field(text, "transfer-reference")
-    assert re.fullmatch(r"RF\d\d( \w{1,4})+", reference)
-    assert iso11649.is_valid(reference)
-    assert "readonly" in text
+    # Shown in full as text (never cut in a read-only field), grouped by four for reading;
+    # copied without the spaces.
+    assert _detail(text, "transfer-iban") == (
+        "FR76 3000 6000 0112 3456 7890 189",
+        "FR7630006000011234567890189",
+    )
+    assert _detail(text, "transfer-bic") == ("AGRIFRPPXXX", "AGRIFRPPXXX")
+    assert _detail(text, "transfer-amount") == ("213.45", "213.45")
+    reference, copied = _detail(text, "transfer-reference")
+    assert re.fullmatch(r"RF\d\d( \w{4})*( \w{1,4})", reference)
+    assert copied == reference.replace(" ", "")
+    assert iso11649.is_valid(copied)
+    assert "readonly" not in text
     assert f'<img src="/pay/transfer/{request.id}/qr.svg"' in text
     assert "<script>" not in text  # no inline script; copy.js is optional
     # A refresh or double click gives the same request.
@@ -144,7 +157,7 @@ def test_declare_then_pending_everywhere(
     client: TestClient, db: Session, settings: Settings, company: Company
 ) -> None:
     customer = make_customer(db, company, language="en")
-    paid = make_invoice(db, customer, number="P-1", amount_minor=30_000)
+    paid = make_invoice(db, customer, number="P-1", amount_minor=30_000, due_in_days=-32)
     other = make_invoice(db, customer, number="P-2")
     open_portal(client, db, settings, customer)
     location = _start(client, paid.id)
@@ -159,6 +172,14 @@ def test_declare_then_pending_everywhere(
     assert response.headers["location"] == location
     page = client.get(location).text
     assert "Declaration received: we will confirm when the money arrives." in page
+    # The page changes with the declaration: what was declared, what happens next, until
+    # when; nothing reads as settled before the money arrives; no form to declare again.
+    assert '<h2 id="declared-title">Transfer declared</h2>' in page
+    assert "What happens next" in page
+    assert "we send you no reminder about these invoices" in page
+    assert "Settled once received" in page
+    assert ">Settled<" not in page
+    assert 'action="/pay/transfer/' not in page.split("declared-title")[1]
     (request,) = _requests(db)
     db.refresh(request)
     assert request.status is PaymentRequestStatus.DECLARED
@@ -171,11 +192,16 @@ def test_declare_then_pending_everywhere(
     assert event.details["invoices"] == ["P-1"]
     assert event.details["amount_minor"] == 30_000
     home = client.get("/").text
-    table = home.split('id="invoice-table"')[1].split('id="pay-title"')[0]
-    row_paid = table.split("P-1")[1].split("</tr>")[0]
+    table = home.split('id="invoice-table"')[1].split('id="help-title"')[0]
+    row_paid = table.split(f'id="pay-invoice-{paid.id}"')[0].rsplit("<tr", 1)[1]
+    row_paid += table.split(f'id="pay-invoice-{paid.id}"')[1].split("</tr>")[0]
     row_other = table.split("P-2")[1].split("</tr>")[0]
     assert "Payment pending" in row_paid
     assert "Payment pending" not in row_other
+    # Not ticked again for payment, and never a red "days late" while the money travels.
+    assert f'id="pay-invoice-{paid.id}" checked' not in table
+    assert f'id="pay-invoice-{other.id}" checked' in table
+    assert "badge overdue" not in row_paid
     assert "Payment pending" in client.get(f"/invoices/{paid.id}").text
     assert "Payment pending" not in client.get(f"/invoices/{other.id}").text
     # After the grace period the invoice is no longer pending.

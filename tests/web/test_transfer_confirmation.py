@@ -23,6 +23,7 @@ from portal.payments.requests import (
     prepare_transfer,
     reference_of,
 )
+from portal.payments.transfer import format_creditor_reference
 from portal.timeline.models import TimelineEvent
 from portal.users import service as users
 from portal.users.models import Role
@@ -112,7 +113,8 @@ def test_credit_manager_confirms_from_the_back_office(
     _log_in(client, db, Role.CREDIT_MANAGER)
     page = client.get("/admin/transfers")
     assert page.status_code == 200
-    assert reference_of(request) in page.text  # type: ignore[arg-type]
+    # Grouped by four for reading, as on the portal.
+    assert format_creditor_reference(reference_of(request)) in page.text  # type: ignore[arg-type]
     url = f"/admin/transfers/{request.id}/confirm"  # type: ignore[attr-defined]
     for data, message in [
         ({"amount": "abc", "received_on": TODAY.isoformat()}, "Enter the amount received"),
