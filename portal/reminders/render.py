@@ -16,8 +16,8 @@ from portal.customers.models import Customer
 from portal.i18n import format_date, translate_in
 from portal.invoices.documents import PdfBrand, _Document, _header
 from portal.money import format_money
-from portal.reminders import letters
 from portal.payments.transfer import format_iban
+from portal.reminders import letters
 from portal.reminders.gsm import SMS_LIMIT, gsm7_length, to_gsm7
 from portal.reminders.penalties import LateCharges, late_charges
 from portal.settings import CompanyIdentity
