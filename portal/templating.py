@@ -9,6 +9,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from portal import i18n
+from portal.assets import static_url
 from portal.money import format_money, format_plain
 from portal.settings import PROJECT_ROOT
 
@@ -58,6 +59,7 @@ def make_environment() -> Environment:
     env.filters["date"] = _date
     env.filters["datetime"] = _datetime
     env.globals["language_name"] = i18n.language_name
+    env.globals["static_url"] = static_url
     return env
 
 
