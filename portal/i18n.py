@@ -42,6 +42,13 @@ def gettext_(message: str, **variables: object) -> str:
     return text % variables if variables else text
 
 
+def pgettext_(context: str, message: str, **variables: object) -> str:
+    """``message`` as said of a ``context`` (French labels agree with the noun's gender:
+    a dispute is "refusée", a payment plan "refusé")."""
+    text = translations(current_locale.get()).pgettext(context, message)
+    return text % variables if variables else text
+
+
 def ngettext_(singular: str, plural: str, n: int, **variables: object) -> str:
     text = translations(current_locale.get()).ngettext(singular, plural, n)
     variables.setdefault("num", n)

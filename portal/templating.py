@@ -10,8 +10,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from portal import i18n
 from portal.assets import static_url
+from portal.cases.labels import debtor_status_name, staff_status_name
 from portal.money import format_money, format_plain
 from portal.settings import PROJECT_ROOT
+from portal.timeline.sentences import channel_name, describe, message_status_name, method_name
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
@@ -40,7 +42,10 @@ def _gettext(message: str, **variables: Any) -> str:
 
 
 def _ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
-    return i18n.ngettext_(singular, plural, n, **variables)
+    # Jinja's newstyle ngettext fills the variables (``num`` and the others) itself.
+    if variables:
+        return i18n.ngettext_(singular, plural, n, **variables)
+    return i18n.translations(i18n.current_locale.get()).ngettext(singular, plural, n)
 
 
 def make_environment() -> Environment:
@@ -53,13 +58,21 @@ def make_environment() -> Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
-    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        _gettext, _ngettext, newstyle=True, pgettext=i18n.pgettext_
+    )
     env.filters["money"] = _money
     env.filters["plain_amount"] = format_plain
     env.filters["date"] = _date
     env.filters["datetime"] = _datetime
     env.globals["language_name"] = i18n.language_name
     env.globals["static_url"] = static_url
+    env.globals["describe_event"] = describe
+    env.globals["case_status_name"] = staff_status_name
+    env.globals["debtor_case_status"] = debtor_status_name
+    env.globals["payment_method_name"] = method_name
+    env.globals["channel_name"] = channel_name
+    env.globals["message_status_name"] = message_status_name
     return env
 
 

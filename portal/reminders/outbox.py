@@ -50,6 +50,7 @@ from portal.invoices.models import Invoice, InvoiceStatus
 from portal.links.service import issue_link
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer, OutgoingEmail
+from portal.money import format_money
 from portal.reminders.models import (
     Channel,
     MessageStatus,
@@ -327,7 +328,10 @@ def _prepare(
             brand = ctx.brand.pdf_brand(content.language) if ctx.brand else None
             pdf = render_letter(company, customer, content, brand)
             subject = f"letter-{message.id}.pdf"
-            text_body = "\n".join(f"{r.number} {r.remaining_minor} {r.currency}" for r in rows)
+            text_body = "\n".join(
+                f"{r.number}: {format_money(r.remaining_minor, r.currency, customer.language)}"
+                for r in rows
+            )
     except RenderError as error:
         message.status = MessageStatus.FAILED
         message.last_error = str(error)[:500]
@@ -409,6 +413,7 @@ def send(ctx: DeliveryContext, delivery: Delivery) -> Outcome:
                     delivery.text,
                     delivery.html,
                     delivery.mime_message_id,
+                    sender_name=ctx.settings.company.name,
                 )
             )
             return Outcome(True, delivery.mime_message_id)

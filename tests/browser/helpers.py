@@ -15,7 +15,7 @@ from portal import clock
 from portal.company.models import Company
 from portal.customers.models import Contact, Customer
 from portal.db import make_engine, make_session_factory, transaction
-from portal.i18n import translate_in
+from portal.i18n import current_locale, pgettext_, translate_in
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.links.tokens import LinkClaims, LinkSigner, decode_claims
 from tests.conftest import TEST_SECRET
@@ -164,3 +164,12 @@ def add_customer(
             return customer.reference, numbers, f"{tag.lower()}@debtor.example"
     finally:
         engine.dispose()
+
+
+def pfr(context: str, message: str) -> str:
+    """``message`` said of a ``context`` (a case's kind) in French: "Refusée" for a dispute."""
+    token = current_locale.set("fr")
+    try:
+        return pgettext_(context, message)
+    finally:
+        current_locale.reset(token)
