@@ -27,14 +27,14 @@ def _date(value: dt.date | dt.datetime | None, form: str = "medium") -> str:
         return ""
     if isinstance(value, dt.datetime):
         value = value.date()
-    return i18n.format_date(value, i18n.current_locale.get(), form)
+    return i18n.format_date(value, i18n.regional(i18n.current_locale.get()), form)
 
 
 def _datetime(value: dt.datetime | None, timezone: str, form: str = "short") -> str:
     """A UTC moment as its date and time in ``timezone`` (a company's or a customer's)."""
     if value is None:
         return ""
-    return i18n.format_moment(value, i18n.current_locale.get(), timezone, form)
+    return i18n.format_moment(value, i18n.regional(i18n.current_locale.get()), timezone, form)
 
 
 def _gettext(message: str, **variables: Any) -> str:
@@ -102,19 +102,22 @@ def _email_overlays(env: Environment) -> tuple[Environment, Environment]:
 
 
 def render_email_parts(
-    env: Environment, name: str, locale: str, context: dict[str, Any]
+    env: Environment, name: str, locale: str, context: dict[str, Any], region: str = ""
 ) -> tuple[str, str, str]:
-    """templates/email/<name>/{subject.txt,body.txt,body.html} in ``locale``: (subject on one
-    line, text, html). Every value is HTML-escaped in the HTML part only."""
+    """templates/email/<name>/{subject.txt,body.txt,body.html} in ``locale``, dates as
+    written in ``region`` (the reader's country): (subject on one line, text, html). Every
+    value is HTML-escaped in the HTML part only."""
     html_env, text_env = _email_overlays(env)
     # The company's own footer texts in this language (branding.service.BrandedIdentity).
     texts_for = getattr(context.get("company"), "texts_for", None)
     context = {"brand_texts": texts_for(locale) if texts_for else None, **context}
     token = i18n.current_locale.set(locale)
+    region_token = i18n.current_region.set(region)
     try:
         subject = text_env.get_template(f"email/{name}/subject.txt").render(context)
         text = text_env.get_template(f"email/{name}/body.txt").render(context)
         html = html_env.get_template(f"email/{name}/body.html").render(context)
     finally:
+        i18n.current_region.reset(region_token)
         i18n.current_locale.reset(token)
     return " ".join(subject.split()), text, html

@@ -50,6 +50,7 @@ class CaseEmail:
     language: str
     template: str
     context: dict[str, Any]
+    country: str = ""  # the reader's, for dates (i18n.regional)
 
 
 def debtor_email(
@@ -85,6 +86,7 @@ def debtor_email(
     return CaseEmail(
         to=contact.email,
         language=customer.language,
+        country=customer.country,
         template="case_update",
         context={
             "event": event,
@@ -152,6 +154,7 @@ def send_all(
                 email.language,
                 domain,
                 sender_name=settings.company.name if email.template in DEBTOR_TEMPLATES else "",
+                region=email.country or settings.company.country,
                 company=settings.company,
                 settings=settings,
                 language=email.language,

@@ -56,12 +56,14 @@ def compose(
     sender_domain: str,
     *,
     sender_name: str = "",
+    region: str = "",
     **context: Any,
 ) -> OutgoingEmail:
     """Render templates/email/<name>/{subject.txt,body.txt,body.html} in ``locale``
     (``templating.render_email_parts``: values escaped in the HTML part only).
-    ``sender_name``: the company's, for an email to its customers (``company_sender``)."""
-    subject, text, html = render_email_parts(env, name, locale, context)
+    ``sender_name``: the company's, for an email to its customers (``company_sender``);
+    ``region``: the reader's country, for its dates (``i18n.regional``)."""
+    subject, text, html = render_email_parts(env, name, locale, context, region)
     return OutgoingEmail(
         to, subject, text, html, make_msgid(domain=sender_domain), sender_name=sender_name
     )

@@ -305,6 +305,7 @@ def _prepare(
         customer_name=customer.name,
         contact_name=contact.name if contact else "",
         language=customer.language,
+        country=customer.country,
         step=message.step,
         link=link,
         today=today,

@@ -62,6 +62,7 @@ class ReminderContent:
     penalties: bool = False
     ecb_rate: str = "0"
     totals: list[Total] = field(default_factory=list)
+    country: str = ""  # the customer's: how its dates are written (i18n.regional)
 
     @property
     def overdue(self) -> bool:
@@ -107,7 +108,9 @@ def render_email(
     env: Environment, template: str, content: ReminderContent, company: CompanyIdentity
 ) -> RenderedEmail:
     context = {"c": content, "company": company}
-    return RenderedEmail(*render_email_parts(env, template, content.language, context))
+    return RenderedEmail(
+        *render_email_parts(env, template, content.language, context, content.country)
+    )
 
 
 def render_sms(
@@ -115,6 +118,7 @@ def render_sms(
 ) -> str:
     """At most 160 GSM-7 septets, link included: the company name shrinks first."""
     token = i18n.current_locale.set(content.language)
+    region_token = i18n.current_region.set(content.country)
     try:
         name = company.name
         while True:
@@ -131,6 +135,7 @@ def render_sms(
                 raise RenderError(f"the SMS needs {gsm7_length(text)} characters, over 160")
             name = name[: len(name) - 4].rstrip() + "."
     finally:
+        i18n.current_region.reset(region_token)
         i18n.current_locale.reset(token)
 
 
@@ -139,6 +144,7 @@ def render_letter(
 ) -> bytes:
     """The formal notice (mise en demeure) as a PDF, in the customer's language."""
     locale = content.language
+    dates = i18n.regional(locale, customer.country)  # 28/09/2026 for a UK customer
     pdf = _Document("", brand)
     _header(pdf, company, translate_in(locale, "Formal notice to pay"))
     pdf.write_line(customer.name, bold=True)
@@ -152,7 +158,7 @@ def render_letter(
         translate_in(locale, "Customer reference: %(reference)s", reference=customer.reference)
     )
     pdf.write_line(
-        translate_in(locale, "Date: %(date)s", date=format_date(content.today, locale, "long"))
+        translate_in(locale, "Date: %(date)s", date=format_date(content.today, dates, "long"))
     )
     pdf.ln(4)
     pdf.write_line(
@@ -173,7 +179,7 @@ def render_letter(
         rows.append(
             (
                 invoice.number,
-                format_date(invoice.due_date, locale, "short"),
+                format_date(invoice.due_date, dates, "short"),
                 str(invoice.days_late),
                 money(invoice.remaining_minor, invoice.currency),
                 money(charges.penalty_minor, invoice.currency) if charges else "-",

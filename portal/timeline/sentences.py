@@ -33,7 +33,7 @@ def _date(value: Any) -> str:
         day = dt.datetime.fromisoformat(str(value)).date()
     except ValueError:
         return str(value)
-    return i18n.format_date(day, i18n.current_locale.get())
+    return i18n.format_date(day, i18n.regional(i18n.current_locale.get()))
 
 
 def _numbers(details: Details, key: str = "invoices") -> str:
