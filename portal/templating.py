@@ -37,6 +37,13 @@ def _datetime(value: dt.datetime | None, timezone: str, form: str = "short") -> 
     return i18n.format_moment(value, i18n.regional(i18n.current_locale.get()), timezone, form)
 
 
+def _iso(value: dt.datetime | dt.date) -> str:
+    """For ``<time datetime>``: HTML allows at most three digits of a second."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="seconds")
+    return value.isoformat()
+
+
 def _gettext(message: str, **variables: Any) -> str:
     return i18n.gettext_(message, **variables)
 
@@ -65,6 +72,7 @@ def make_environment() -> Environment:
     env.filters["plain_amount"] = format_plain
     env.filters["date"] = _date
     env.filters["datetime"] = _datetime
+    env.filters["iso"] = _iso
     env.globals["language_name"] = i18n.language_name
     env.globals["static_url"] = static_url
     env.globals["describe_event"] = describe
