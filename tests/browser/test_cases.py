@@ -95,7 +95,7 @@ def test_a_debtor_opens_a_dispute_and_a_credit_manager_rejects_it(
     page = new_context().new_page()
     debtor(page, staff, "C-1002", "Atelier Dubois", "fr")
     dispute(page, "F2026-0202", "Le prix convenu était de 500 €.")
-    expect(page.get_by_text(fr("Being reviewed"))).to_be_visible()
+    expect(page.get_by_text(pfr("dispute", "Being reviewed"))).to_be_visible()
     expect(page.get_by_text("Le prix convenu était de 500 €.")).to_be_visible()
     with page.expect_download() as download:
         page.get_by_role("link", name="delivery-note.pdf").click()
