@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import format_time as babel_format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -21,6 +22,9 @@ DOMAIN = "messages"
 SUPPORTED = ("fr", "en")
 
 current_locale: ContextVar[str] = ContextVar("current_locale", default="fr")
+# The reader's country (ISO 3166 alpha-2): with the language, how dates are written. A UK
+# customer reading English sees 28/09/2026 (en_GB), an American 9/28/26; "" for none.
+current_region: ContextVar[str] = ContextVar("current_region", default="")
 
 
 @cache
@@ -39,6 +43,13 @@ def translations(locale: str) -> gettext.NullTranslations:
 
 def gettext_(message: str, **variables: object) -> str:
     text = translations(current_locale.get()).gettext(message)
+    return text % variables if variables else text
+
+
+def pgettext_(context: str, message: str, **variables: object) -> str:
+    """``message`` as said of a ``context`` (French labels agree with the noun's gender:
+    a dispute is "refusée", a payment plan "refusé")."""
+    text = translations(current_locale.get()).pgettext(context, message)
     return text % variables if variables else text
 
 
@@ -87,6 +98,25 @@ def negotiate(accept_language: str | None, supported: tuple[str, ...]) -> str | 
     return min(weighted)[2] if weighted else None
 
 
+def regional(language: str, region: str | None = None) -> str:
+    """The Babel locale of ``language`` as written in ``region`` (the current one by
+    default): ``en`` + ``GB`` -> ``en_GB``; the language alone where Babel knows no such
+    pair (French in the United States)."""
+    country = (current_region.get() if region is None else region).strip().upper()
+    if country and _known_locale(f"{language}_{country}"):
+        return f"{language}_{country}"
+    return language
+
+
+@cache
+def _known_locale(code: str) -> bool:
+    try:
+        Locale.parse(code)
+    except (UnknownLocaleError, ValueError):
+        return False
+    return True
+
+
 @lru_cache(maxsize=16384)
 def format_date(value: dt.date, locale: str, form: str = "medium") -> str:
     # Cached like money: lists show the same few hundred dates again and again.
@@ -97,6 +127,15 @@ def format_moment(value: dt.datetime, locale: str, timezone: str, form: str = "s
     return babel_format_datetime(
         value, format=form, tzinfo=ZoneInfo(timezone), locale=_parsed_locale(locale)
     )
+
+
+def format_moment_plainly(value: dt.datetime, locale: str, timezone: str) -> str:
+    """A moment no reader can misread: the month in words, the time to the minute
+    ("1 Dec 2026, 14:30" in en_GB, "1 déc. 2026, 14:30" in French)."""
+    moment = value.astimezone(ZoneInfo(timezone))
+    parsed = _parsed_locale(locale)
+    day = babel_format_date(moment.date(), format="medium", locale=parsed)
+    return f"{day}, {babel_format_time(moment.time(), format='short', locale=parsed)}"
 
 
 @cache

@@ -29,6 +29,8 @@ KEYWORDS = {
     "ngettext_": (1, 2),
     "translate_in": (2,),
     "N_": None,
+    "pgettext": ((1, "c"), 2),
+    "pgettext_": ((1, "c"), 2),
 }
 POT_PATH = LOCALE_DIR / f"{DOMAIN}.pot"
 

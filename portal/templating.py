@@ -9,9 +9,12 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from portal import i18n
+from portal.assets import static_url
+from portal.cases.labels import debtor_status_name, staff_status_name
 from portal.money import format_for_input, format_money, format_plain
 from portal.payments.transfer import format_creditor_reference
 from portal.settings import PROJECT_ROOT
+from portal.timeline.sentences import channel_name, describe, message_status_name, method_name
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
@@ -29,14 +32,21 @@ def _date(value: dt.date | dt.datetime | None, form: str = "medium") -> str:
         return ""
     if isinstance(value, dt.datetime):
         value = value.date()
-    return i18n.format_date(value, i18n.current_locale.get(), form)
+    return i18n.format_date(value, i18n.regional(i18n.current_locale.get()), form)
 
 
 def _datetime(value: dt.datetime | None, timezone: str, form: str = "short") -> str:
     """A UTC moment as its date and time in ``timezone`` (a company's or a customer's)."""
     if value is None:
         return ""
-    return i18n.format_moment(value, i18n.current_locale.get(), timezone, form)
+    return i18n.format_moment(value, i18n.regional(i18n.current_locale.get()), timezone, form)
+
+
+def _iso(value: dt.datetime | dt.date) -> str:
+    """For ``<time datetime>``: HTML allows at most three digits of a second."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="seconds")
+    return value.isoformat()
 
 
 def _gettext(message: str, **variables: Any) -> str:
@@ -44,7 +54,10 @@ def _gettext(message: str, **variables: Any) -> str:
 
 
 def _ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
-    return i18n.ngettext_(singular, plural, n, **variables)
+    # Jinja's newstyle ngettext fills the variables (``num`` and the others) itself.
+    if variables:
+        return i18n.ngettext_(singular, plural, n, **variables)
+    return i18n.translations(i18n.current_locale.get()).ngettext(singular, plural, n)
 
 
 def make_environment() -> Environment:
@@ -57,14 +70,24 @@ def make_environment() -> Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
-    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        _gettext, _ngettext, newstyle=True, pgettext=i18n.pgettext_
+    )
     env.filters["money"] = _money
     env.filters["plain_amount"] = format_plain
     env.filters["input_amount"] = _input_amount
     env.filters["rf"] = format_creditor_reference
     env.filters["date"] = _date
     env.filters["datetime"] = _datetime
+    env.filters["iso"] = _iso
     env.globals["language_name"] = i18n.language_name
+    env.globals["static_url"] = static_url
+    env.globals["describe_event"] = describe
+    env.globals["case_status_name"] = staff_status_name
+    env.globals["debtor_case_status"] = debtor_status_name
+    env.globals["payment_method_name"] = method_name
+    env.globals["channel_name"] = channel_name
+    env.globals["message_status_name"] = message_status_name
     return env
 
 
@@ -94,19 +117,22 @@ def _email_overlays(env: Environment) -> tuple[Environment, Environment]:
 
 
 def render_email_parts(
-    env: Environment, name: str, locale: str, context: dict[str, Any]
+    env: Environment, name: str, locale: str, context: dict[str, Any], region: str = ""
 ) -> tuple[str, str, str]:
-    """templates/email/<name>/{subject.txt,body.txt,body.html} in ``locale``: (subject on one
-    line, text, html). Every value is HTML-escaped in the HTML part only."""
+    """templates/email/<name>/{subject.txt,body.txt,body.html} in ``locale``, dates as
+    written in ``region`` (the reader's country): (subject on one line, text, html). Every
+    value is HTML-escaped in the HTML part only."""
     html_env, text_env = _email_overlays(env)
     # The company's own footer texts in this language (branding.service.BrandedIdentity).
     texts_for = getattr(context.get("company"), "texts_for", None)
     context = {"brand_texts": texts_for(locale) if texts_for else None, **context}
     token = i18n.current_locale.set(locale)
+    region_token = i18n.current_region.set(region)
     try:
         subject = text_env.get_template(f"email/{name}/subject.txt").render(context)
         text = text_env.get_template(f"email/{name}/body.txt").render(context)
         html = html_env.get_template(f"email/{name}/body.html").render(context)
     finally:
+        i18n.current_region.reset(region_token)
         i18n.current_locale.reset(token)
     return " ".join(subject.split()), text, html

@@ -53,7 +53,7 @@ elif ! command -v npm >/dev/null 2>&1; then
     say "install Node.js and npm, then run this script again, for the in-page updates."
 else
     say "Installing htmx (npm ci)"
-    if npm ci --no-audit --no-fund --loglevel=error; then
+    if npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; then
         cp package-lock.json "$npm_stamp"
     else
         say "npm ci failed: continuing without htmx (pages work without JavaScript)."

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Relance checks, from a fresh clone:
-#   setup:  .venv with Relance and its test extras, htmx (npm ci), a Chromium for browser tests;
+#   setup:  .venv with Relance and its test extras, htmx and vnu-jar (npm ci), a Chromium for
+#           browser tests, Java for the HTML checker;
 #   checks: ruff check, ruff format --check, mypy, pytest (on every step, then a summary).
 # Extra arguments go to pytest, e.g.  ./scripts/test.sh -x tests/web
 # Exits non-zero if any step fails, and says which.
@@ -53,11 +54,14 @@ fi
 # --- setup: htmx -----------------------------------------------------------------------------
 step="npm ci"
 npm_stamp=node_modules/.relance-package-lock.json
-if [ -f node_modules/htmx.org/dist/htmx.min.js ] && cmp -s package-lock.json "$npm_stamp"; then
-    say "htmx is already installed in node_modules"
+if [ -f node_modules/htmx.org/dist/htmx.min.js ] && [ -f node_modules/vnu-jar/build/dist/vnu.jar ] \
+    && cmp -s package-lock.json "$npm_stamp"; then
+    say "htmx and the HTML checker are already installed in node_modules"
 elif command -v npm >/dev/null 2>&1; then
-    say "Installing htmx (npm ci)"
-    npm ci --no-audit --no-fund --loglevel=error || die "$step"
+    say "Installing htmx and the HTML checker (npm ci)"
+    # --ignore-scripts: vnu-jar's install script would fetch a Java of its own; the
+    # machine's (apt-get install default-jre-headless) runs the checker.
+    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error || die "$step"
     cp package-lock.json "$npm_stamp"
 elif [ "$IN_CI" = true ]; then
     die "$step" "npm is not installed"
@@ -74,6 +78,7 @@ if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/
 fi
 apt_packages=()
 command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
+command -v java >/dev/null 2>&1 || apt_packages+=(default-jre-headless)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || apt_packages+=(fonts-dejavu-core)
 if [ "$debian_root" = true ] && [ ${#apt_packages[@]} -gt 0 ]; then
     say "Installing Debian packages: ${apt_packages[*]}"

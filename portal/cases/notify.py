@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import Environment
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.cases.models import Case
 from portal.customers.models import Customer
+from portal.invoices.models import Invoice
 from portal.links.service import issue_link
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer, compose
@@ -38,6 +40,8 @@ DEBTOR_EVENTS = (
     "instalment_overdue",
 )
 STAFF_EVENTS = ("dispute_opened", "plan_review", "message", "broken")
+# Emails to the company's customers come from the company (mail.sender.company_sender).
+DEBTOR_TEMPLATES = ("case_update",)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class CaseEmail:
     language: str
     template: str
     context: dict[str, Any]
+    country: str = ""  # the reader's, for dates (i18n.regional)
 
 
 def debtor_email(
@@ -81,6 +86,7 @@ def debtor_email(
     return CaseEmail(
         to=contact.email,
         language=customer.language,
+        country=customer.country,
         template="case_update",
         context={
             "event": event,
@@ -96,6 +102,14 @@ def debtor_email(
             "promised_date": case.promised_date,
             "instalments": [(i.due_date, i.amount_minor) for i in case.instalments],
             "instalment": instalment,
+            "invoice_numbers": ", ".join(
+                session.scalars(
+                    select(Invoice.number)
+                    .where(Invoice.id.in_(case.invoice_ids))
+                    .order_by(Invoice.number)
+                )
+            ),
+            "invoice_count": len(case.invoice_ids),
         },
     )
 
@@ -139,6 +153,8 @@ def send_all(
                 email.to,
                 email.language,
                 domain,
+                sender_name=settings.company.name if email.template in DEBTOR_TEMPLATES else "",
+                region=email.country or settings.company.country,
                 company=settings.company,
                 settings=settings,
                 language=email.language,

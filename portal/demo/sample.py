@@ -1,6 +1,6 @@
 """The demo's sample export: new customers and invoices as a French accounting package
 exports its open items (``;``, Windows-1252, decimal comma, dd/mm/yyyy), in the shape of the
-demo seed (references C-2001…, numbers F2026-2xxx, the seed's amounts). One row has a due
+demo seed (references C-2001…, numbers F2026-2xxx, amounts of the seed's sizes). One row has a due
 date before its issue date and one repeats another's customer, amount and date, so that the
 preview shows a rejected row and a row flagged for review.
 
@@ -27,6 +27,8 @@ NEW_CUSTOMERS = (
 # Existing demo customers get new invoices too (the import finds them by reference).
 EXISTING = (("C-1001", "Boulangerie Martin SARL"), ("C-1003", "Northwind Traders Ltd"))
 PLAN = ((-20, 48_000), (5, 125_050), (35, 9_990))  # (due in days from EXPORTED_ON, amount)
+# Each customer's size, as in the seed: amounts differ from one customer to the next.
+SCALE = (1.0, 2.4, 0.45, 1.3, 0.7, 1.85)
 
 
 def sample_invoices() -> list[ExportedInvoice]:
@@ -41,7 +43,7 @@ def sample_invoices() -> list[ExportedInvoice]:
                     f"F2026-2{index + 1:01d}{position + 1:02d}",
                     due - dt.timedelta(days=30),
                     due,
-                    amount + index * 1_337,
+                    int(round(amount * SCALE[index] * (1 + (index + position) % 5 / 23), -1)),
                 )
             )
     first = rows[0]

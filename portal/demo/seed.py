@@ -1,4 +1,5 @@
-"""Demo data: a company, ten customers and forty invoices, seeded idempotently."""
+"""Demo data: a company, sixteen customers and their invoices, seeded idempotently (the
+last six, each with its own story, in portfolio.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.company.models import Company
 from portal.customers.models import Contact, Customer, RiskSegment
+from portal.demo.portfolio import seed_portfolio
 from portal.invoices.documents import invoice_pdf
 from portal.invoices.models import Invoice
 from portal.payments.models import Payment, PaymentMethod
@@ -162,6 +164,19 @@ INVOICE_PLAN = (
 )
 
 
+# Each customer's size: invoice amounts are the plan's times this (the first, whose figures
+# the browser tests read, keeps the plan's), rounded to ten cents, so no two customers look
+# alike and the amounts do not climb in even steps.
+CUSTOMER_SCALE = (1.0, 0.62, 1.47, 0.81, 2.35, 0.38, 1.13, 0.56, 1.92, 0.74)
+
+
+def _amount(base_amount: int, index: int, position: int) -> int:
+    if index == 0:
+        return base_amount
+    varied = base_amount * CUSTOMER_SCALE[index] * (1 + ((index * 7 + position * 3) % 11) / 40)
+    return int(round(varied, -1))
+
+
 def _ensure_customer(session: Session, company: Company, spec: DemoCustomer) -> Customer:
     customer = session.scalar(
         select(Customer).where(
@@ -209,7 +224,7 @@ def seed_demo(session: Session, company: Company, documents_dir: Path) -> list[C
             ):
                 continue
             due = today + dt.timedelta(days=due_in - index)
-            amount = base_amount + index * 1_337
+            amount = _amount(base_amount, index, position)
             invoice = Invoice(
                 company_id=company.id,
                 customer_id=customer.id,
@@ -247,7 +262,7 @@ def seed_demo(session: Session, company: Company, documents_dir: Path) -> list[C
                     received_at=clock.now() - dt.timedelta(days=max(1, -due_in - index)),
                     invoice_ids=[invoice.id],
                 )
-    return customers
+    return customers + seed_portfolio(session, company)
 
 
 def seed_demo_admin(session: Session, company: Company, *, development: bool) -> User:

@@ -8,7 +8,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formataddr, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +30,43 @@ class OutgoingEmail:
     message_id: str
     # The From header; empty: the mailer's (the company's sender, else PORTAL_SMTP_SENDER).
     sender: str = ""
+    # For the company's customers: the name shown in From when the mailer's sender has only
+    # the product's default name (company_sender).
+    sender_name: str = ""
+
+
+# PORTAL_SMTP_SENDER's name until someone configures one: never what a customer should see.
+DEFAULT_SENDER_NAME = "Relance"
+
+
+def company_sender(sender: str, company_name: str) -> str:
+    """``sender``'s address under the company's name, unless a name was chosen for it:
+    "Relance <no-reply@acme.example>" -> "Acme SAS <no-reply@acme.example>"."""
+    name, address = parseaddr(sender)
+    if name and name != DEFAULT_SENDER_NAME:
+        return sender
+    return formataddr((company_name, address))
 
 
 def compose(
-    env: Environment, name: str, to: str, locale: str, sender_domain: str, **context: Any
+    env: Environment,
+    name: str,
+    to: str,
+    locale: str,
+    sender_domain: str,
+    *,
+    sender_name: str = "",
+    region: str = "",
+    **context: Any,
 ) -> OutgoingEmail:
     """Render templates/email/<name>/{subject.txt,body.txt,body.html} in ``locale``
-    (``templating.render_email_parts``: values escaped in the HTML part only)."""
-    subject, text, html = render_email_parts(env, name, locale, context)
-    return OutgoingEmail(to, subject, text, html, make_msgid(domain=sender_domain))
+    (``templating.render_email_parts``: values escaped in the HTML part only).
+    ``sender_name``: the company's, for an email to its customers (``company_sender``);
+    ``region``: the reader's country, for its dates (``i18n.regional``)."""
+    subject, text, html = render_email_parts(env, name, locale, context, region)
+    return OutgoingEmail(
+        to, subject, text, html, make_msgid(domain=sender_domain), sender_name=sender_name
+    )
 
 
 def to_mime(email: OutgoingEmail, sender: str) -> EmailMessage:
@@ -72,6 +100,8 @@ class Mailer:
 
     def send(self, email: OutgoingEmail) -> None:
         sender = (self.sender_source() if self.sender_source else "") or self.smtp.sender
+        if email.sender_name:
+            sender = company_sender(sender, email.sender_name)
         message = to_mime(email, sender)
         if not self.smtp.enabled:
             self.spool_dir.mkdir(parents=True, exist_ok=True)

@@ -117,6 +117,7 @@ def send_receipt(env: Environment, mailer: Mailer, settings: Settings, receipt: 
         receipt.to,
         receipt.language,
         settings.base_url.split("//")[-1].split(":")[0].split("/")[0],
+        sender_name=settings.company.name,
         company=settings.company,
         receipt=receipt,
         settings=settings,

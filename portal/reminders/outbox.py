@@ -338,6 +338,7 @@ def _prepare(
         customer_name=customer.name,
         contact_name=contact.name if contact else "",
         language=customer.language,
+        country=customer.country,
         step=message.step,
         link=link,
         today=today,
@@ -384,7 +385,7 @@ def _prepare(
                 _post_letter_task(session, message, customer, now)
             subject = f"letter-{message.id}.pdf"
             text_body = "\n".join(
-                f"{r.number} {format_money(r.remaining_minor, r.currency, content.language)}"
+                f"{r.number}: {format_money(r.remaining_minor, r.currency, content.language)}"
                 for r in rows
             )
     except RenderError as error:
@@ -516,6 +517,7 @@ def send(ctx: DeliveryContext, delivery: Delivery) -> Outcome:
                     delivery.text,
                     delivery.html,
                     delivery.mime_message_id,
+                    sender_name=ctx.settings.company.name,
                 )
             )
             return Outcome(True, delivery.mime_message_id)

@@ -67,6 +67,7 @@ class ReminderContent:
     # The promised date of a promise broken since the customer's last message: the first
     # message after it says the promise was not kept.
     promise_broken_on: dt.date | None = None
+    country: str = ""  # the customer's: how its dates are written (i18n.regional)
 
     @property
     def overdue(self) -> bool:
@@ -112,7 +113,9 @@ def render_email(
     env: Environment, template: str, content: ReminderContent, company: CompanyIdentity
 ) -> RenderedEmail:
     context = {"c": content, "company": company}
-    return RenderedEmail(*render_email_parts(env, template, content.language, context))
+    return RenderedEmail(
+        *render_email_parts(env, template, content.language, context, content.country)
+    )
 
 
 def render_sms(
@@ -120,6 +123,7 @@ def render_sms(
 ) -> str:
     """At most 160 GSM-7 septets, link included: the company name shrinks first."""
     token = i18n.current_locale.set(content.language)
+    region_token = i18n.current_region.set(content.country)
     try:
         name = company.name
         while True:
@@ -136,6 +140,7 @@ def render_sms(
                 raise RenderError(f"the SMS needs {gsm7_length(text)} characters, over 160")
             name = name[: len(name) - 4].rstrip() + "."
     finally:
+        i18n.current_region.reset(region_token)
         i18n.current_locale.reset(token)
 
 
@@ -175,6 +180,7 @@ def render_letter(
     """The formal notice (mise en demeure) as a PDF, in the customer's language: the
     address in the envelope's window, the QR codes to the portal and to pay."""
     locale = content.language
+    dates = i18n.regional(locale, customer.country)  # 28/09/2026 for a UK customer
     pdf = _Document("", brand)
     _header(pdf, company, "")
     attention = (
@@ -192,7 +198,7 @@ def render_letter(
         translate_in(locale, "Customer reference: %(reference)s", reference=customer.reference)
     )
     pdf.write_line(
-        translate_in(locale, "Date: %(date)s", date=format_date(content.today, locale, "long"))
+        translate_in(locale, "Date: %(date)s", date=format_date(content.today, dates, "long"))
     )
     pdf.ln(4)
     pdf.write_line(
@@ -213,7 +219,7 @@ def render_letter(
         rows.append(
             (
                 invoice.number,
-                format_date(invoice.due_date, locale, "short"),
+                format_date(invoice.due_date, dates, "short"),
                 str(invoice.days_late),
                 money(invoice.remaining_minor, invoice.currency),
                 money(charges.penalty_minor, invoice.currency) if charges else "-",

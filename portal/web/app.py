@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 
+from portal.assets import STATIC_DIR
+from portal.assets import VENDOR_DIR as HTMX_DIR
 from portal.company.service import sync_company
 from portal.db import (
     make_async_read_engine,
@@ -26,7 +28,7 @@ from portal.embed.handoff import HandoffSigner
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer
 from portal.payments.stripe_gateway import StripeGateway
-from portal.settings import PROJECT_ROOT, Settings, load_settings
+from portal.settings import Settings, load_settings
 from portal.templating import make_environment
 from portal.web import (
     backoffice,
@@ -66,12 +68,13 @@ from portal.web.limits import body_limits
 from portal.web.middleware import CrossSiteRequestGuard, RequestBodyLimit, SecurityHeaders
 from portal.web.overload import InFlightLimit
 from portal.web.site_config import SiteConfig
+from portal.web.static_files import VersionedStaticFiles
 
-STATIC_DIR = PROJECT_ROOT / "static"
-HTMX_DIR = PROJECT_ROOT / "node_modules" / "htmx.org" / "dist"
 WEBHOOK_PREFIX = "/webhooks/"
 # The API authenticates each request by its bearer key, never by a cookie: no CSRF to guard.
 API_PREFIX = "/api/"
+# Smaller answers gain less from gzip than its header costs.
+GZIP_MINIMUM_BYTES = 500
 
 
 def create_app(
@@ -115,6 +118,9 @@ def create_app(
 
     site = SiteConfig(settings)
     middleware = [
+        # Outermost: it compresses every answer, the refusals of the guards below included.
+        # Pure ASGI, so a streamed body (CSV exports) is compressed chunk by chunk.
+        Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES),
         Middleware(SecurityHeaders, frame_ancestors=site, hsts=not settings.development),
         Middleware(
             InFlightLimit,
@@ -164,9 +170,11 @@ def create_app(
         *api_routes(),
         *integrations.routes,
         Mount(
-            "/static/vendor", app=StaticFiles(directory=HTMX_DIR, check_dir=False), name="vendor"
+            "/static/vendor",
+            app=VersionedStaticFiles(directory=HTMX_DIR, check_dir=False),
+            name="vendor",
         ),
-        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/static", app=VersionedStaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(
         debug=False,

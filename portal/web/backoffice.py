@@ -14,9 +14,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote, urlencode
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -175,10 +173,9 @@ def safe_admin_next(target: str | None) -> str:
 
 
 def _format_when(timezone: str) -> Any:
-    zone = ZoneInfo(timezone)
-
     def when(value: dt.datetime) -> str:
-        return format_datetime(value, "short", tzinfo=zone, locale=i18n.current_locale.get())
+        # Unambiguous for colleagues anywhere: "1 Dec 2026, 14:30", never "12/1/26".
+        return i18n.format_moment_plainly(value, i18n.regional(i18n.current_locale.get()), timezone)
 
     return when
 

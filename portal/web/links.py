@@ -143,6 +143,7 @@ def _fresh_link(request: Request, email: str, token: str) -> Response:
                 item.email,
                 item.language,
                 settings.base_url.split("//")[-1].split(":")[0],
+                sender_name=settings.company.name,
                 company=state.site.look.identity(settings.company),
                 link=item,
                 settings=settings,

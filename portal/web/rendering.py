@@ -40,6 +40,10 @@ def render(
     state = request.app.state
     env = state.templates
     access = context.get("access")
+    # Dates as written where the reader is: the customer's country in the portal, the
+    # company's in the back office (i18n.regional).
+    customer = getattr(access, "customer", None)
+    i18n.current_region.set(getattr(customer, "country", "") or state.settings.company.country)
     host = getattr(access, "embed_origin", None) or context.get("embed_host")
     full_context = {
         "request": request,

@@ -14,6 +14,7 @@ from portal.branding.service import Look
 from portal.settings import PROJECT_ROOT, Settings
 
 DEFAULT_LOGO = PROJECT_ROOT / "static" / "img" / "logo.svg"
+FAVICON = PROJECT_ROOT / "static" / "favicon.ico"
 
 
 async def healthz(request: Request) -> Response:
@@ -62,8 +63,14 @@ async def logo(request: Request) -> Response:
     return FileResponse(path, headers={"Cache-Control": "public, max-age=300"})
 
 
+async def favicon(request: Request) -> Response:
+    """Browsers and tools ask for /favicon.ico whatever the page links."""
+    return FileResponse(FAVICON, headers={"Cache-Control": "public, max-age=86400"})
+
+
 routes = [
     Route("/healthz", healthz, name="healthz"),
     Route("/brand.css", brand_css, name="brand_css"),
     Route("/logo", logo, name="logo"),
+    Route("/favicon.ico", favicon, name="favicon"),
 ]

@@ -15,7 +15,7 @@ from portal import clock
 from portal.company.models import Company
 from portal.customers.models import Contact, Customer
 from portal.db import make_engine, make_session_factory, transaction
-from portal.i18n import translate_in
+from portal.i18n import current_locale, pgettext_, translate_in
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.links.tokens import LinkClaims, LinkSigner, decode_claims
 from tests.conftest import TEST_SECRET
@@ -177,3 +177,12 @@ def pay_button(scope: Page | FrameLocator, method: str, language: str = "fr") ->
 def wait_for_pay_total(scope: Page | FrameLocator, amount: str) -> None:
     """After a tick changes, wait for the pay buttons htmx swaps in (they move)."""
     expect(scope.locator("#pay-actions")).to_contain_text(amount)
+
+
+def pfr(context: str, message: str) -> str:
+    """``message`` said of a ``context`` (a case's kind) in French: "Refusée" for a dispute."""
+    token = current_locale.set("fr")
+    try:
+        return pgettext_(context, message)
+    finally:
+        current_locale.reset(token)

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import CLI_TIMEOUT_SECONDS, LiveServer, NewContext
-from tests.browser.helpers import en, fr, open_portal, status
+from tests.browser.helpers import en, fr, open_portal, pfr, status
 from tests.mail_sink import text_body
 
 pytestmark = pytest.mark.browser
@@ -95,7 +95,7 @@ def test_a_debtor_opens_a_dispute_and_a_credit_manager_rejects_it(
     page = new_context().new_page()
     debtor(page, staff, "C-1002", "Atelier Dubois", "fr")
     dispute(page, "F2026-0202", "Le prix convenu était de 500 €.")
-    expect(page.get_by_text(fr("Being reviewed"))).to_be_visible()
+    expect(page.get_by_text(pfr("dispute", "Being reviewed"))).to_be_visible()
     expect(page.get_by_text("Le prix convenu était de 500 €.")).to_be_visible()
     with page.expect_download() as download:
         page.get_by_role("link", name="delivery-note.pdf").click()
@@ -117,7 +117,7 @@ def test_a_debtor_opens_a_dispute_and_a_credit_manager_rejects_it(
     expect(manager.get_by_text(en("Rejected"), exact=True).first).to_be_visible()
 
     page.goto(case_url)
-    expect(page.get_by_text(fr("Declined"))).to_be_visible()
+    expect(page.get_by_text(pfr("dispute", "Declined"))).to_be_visible()  # "Refusée"
     expect(
         page.get_by_text(fr("Our answer: %(note)s", note="Le devis signé indique 640 €."))
     ).to_be_visible()

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from portal.demo.seed import DEMO_SCENARIOS_FILE
 from tests.browser.conftest import CLI_TIMEOUT_SECONDS, LiveServer, NewContext
-from tests.browser.helpers import add_customer, en, fr, is_reminder, open_portal
+from tests.browser.helpers import add_customer, en, is_reminder, open_portal, pfr
 from tests.browser.test_cases import MANAGER, dispute, log_in, staff  # noqa: F401 - fixture
 from tests.mail_sink import text_body
 
@@ -69,7 +69,7 @@ def test_a_dispute_pauses_its_invoice_until_it_is_rejected(
     debtor = new_context().new_page()
     open_portal(debtor, staff.mint_link(reference), "Boucherie Lemaire")
     dispute(debtor, disputed, "Facture déjà réglée par chèque.")
-    expect(debtor.get_by_text(fr("Being reviewed"))).to_be_visible()
+    expect(debtor.get_by_text(pfr("dispute", "Being reviewed"))).to_be_visible()
 
     first = reminder_run(staff, reference, email)
     assert disputed not in first

@@ -75,8 +75,10 @@ def test_demo_seeds_idempotently_and_prints_links(
     assert output.count("http://portal.test/l/") >= 6
     engine = make_engine(cli_env)
     with make_session_factory(engine)() as db:
-        assert db.scalar(select(func.count()).select_from(Customer)) == 10
-        assert db.scalar(select(func.count()).select_from(Invoice)) == 40
+        assert (
+            db.scalar(select(func.count()).select_from(Customer)) == 16
+        )  # ten alike (the tests use them), six with their own story
+        assert db.scalar(select(func.count()).select_from(Invoice)) == 60
         languages = set(db.scalars(select(Customer.language)))
         zones = set(db.scalars(select(Customer.timezone)))
         payments = db.scalar(select(func.count()).select_from(Payment))
@@ -84,7 +86,7 @@ def test_demo_seeds_idempotently_and_prints_links(
     engine.dispose()
     assert languages == {"fr", "en"}
     assert len(zones) >= 5
-    assert payments == 20  # one paid and one partially paid invoice per customer
+    assert payments == 29  # the first ten: one paid, one partly paid each; the six: nine
     assert with_pdf == 10
 
 
@@ -279,8 +281,10 @@ def test_the_demo_shows_how_to_import_its_sample_and_the_import_converges(
     assert "20 rows; 1 rejected, 19 unchanged" in capsys.readouterr().out
     engine = make_engine(cli_env)
     with make_session_factory(engine)() as db:
-        assert db.scalar(select(func.count()).select_from(Customer)) == 14
-        assert db.scalar(select(func.count()).select_from(Invoice)) == 59
+        assert db.scalar(select(func.count()).select_from(Customer)) == 20
+        assert (
+            db.scalar(select(func.count()).select_from(Invoice)) == 79
+        )  # the seed's sixty and the sample's nineteen
     engine.dispose()
 
 

@@ -65,6 +65,8 @@ def _case_context(event: str) -> dict[str, object]:
         "promised_date": dt.date(2026, 12, 20),
         "instalments": [(dt.date(2026, 12, 20), 6_000)],
         "instalment": (dt.date(2026, 12, 20), 6_000),
+        "invoice_numbers": EVIL,
+        "invoice_count": 1,
     }
 
 

@@ -247,4 +247,4 @@ def test_open_call_tasks_are_counted_on_the_back_office_home(
     log_in(client, user.email)
     home = client.get("/admin").text
     assert '<li><a href="/admin/tasks">Call tasks</a>: <strong>1</strong>' in home
-    assert "(first due 3/10/26)" in home
+    assert "(first due 10 Mar 2026)" in home  # the month in words

@@ -90,9 +90,11 @@ def test_confirming_records_allocates_and_ends_payment_pending(
     assert pending_invoice_ids(db, request.customer_id, TODAY) == set()  # type: ignore[attr-defined]
     actions = list(
         db.scalars(
-            select(TimelineEvent.action).where(TimelineEvent.customer_id == request.customer_id)
+            select(TimelineEvent.action)
+            .where(TimelineEvent.customer_id == request.customer_id)  # type: ignore[attr-defined]
+            .order_by(TimelineEvent.id)
         )
-    )  # type: ignore[attr-defined]
+    )
     assert actions[-2:] == ["payment.recorded", "transfer.confirmed"]
     with pytest.raises(PaymentRequestError) as refused:
         confirm_transfer(db, request, amount_minor=12_000, received_on=TODAY, today=TODAY)  # type: ignore[arg-type]

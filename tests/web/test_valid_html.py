@@ -1,0 +1,168 @@
+"""Every page is valid HTML, as the W3C Nu checker (npm package vnu-jar, run with Java)
+reads it: the portal, the back office, error pages and the widget's pages, in one batch.
+
+htmx attributes are written ``data-hx-*``, which HTML allows and htmx reads: a bare
+``hx-*`` attribute fails here even where the checker would not look.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
+
+from portal import clock
+from portal.cases import service as cases
+from portal.company.models import Company
+from portal.payments.requests import prepare_transfer
+from portal.settings import PROJECT_ROOT, Settings
+from portal.users.models import Role
+from tests.factories import make_customer, make_invoice
+from tests.web.embed_helpers import log_in, make_staff
+from tests.web.helpers import open_portal
+
+VNU_JAR = PROJECT_ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+BARE_HTMX = re.compile(r"<[a-z][^>]*\shx-[a-z-]+=", re.IGNORECASE)
+
+
+def _checker() -> list[str]:
+    java = shutil.which("java")
+    if java is None or not VNU_JAR.is_file():
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Java and node_modules/vnu-jar (.ci/run installs them)")
+        pytest.skip("Java or vnu-jar is not installed (npm ci; apt-get install default-jre)")
+    return [java, "-Xss2m", "-jar", str(VNU_JAR)]
+
+
+def _portal_pages(client: TestClient, db: Session, settings: Settings, company: Company) -> dict:
+    today = clock.now().date()
+    customer = make_customer(db, company, email="anne@example.com", language="fr", country="FR")
+    overdue = make_invoice(db, customer, amount_minor=54_960, due_in_days=-32, number="V-1")
+    disputed = make_invoice(db, customer, amount_minor=64_000, due_in_days=-9, number="V-2")
+    planned = make_invoice(db, customer, amount_minor=120_000, due_in_days=-3, number="V-3")
+    make_invoice(db, customer, amount_minor=8_730, due_in_days=21, number="V-4")
+    dispute = cases.open_dispute(
+        db, customer, None, [disputed.id], reason="other", message="Le prix était de 500 €."
+    )
+    plan = cases.propose_plan(
+        db,
+        customer,
+        None,
+        [planned.id],
+        first_date=today + dt.timedelta(days=7),
+        today=today,
+        policy=settings.cases,
+        company_currency="EUR",
+        agreement=cases.AgreementInfo("127.0.0.1", "test"),
+        count=3,
+    )
+    transfer = prepare_transfer(db, customer, None, [overdue.id])
+    db.commit()
+    open_portal(client, db, settings, customer)
+    paths = {
+        "portal-home": "/",
+        "portal-paid": "/paid",
+        "portal-invoice": f"/invoices/{overdue.id}",
+        "portal-cases": "/cases",
+        "portal-dispute": f"/cases/{dispute.id}",
+        "portal-plan": f"/cases/{plan.id}",
+        "portal-new-dispute": "/disputes/new",
+        "portal-new-plan": "/plans/new",
+        "portal-new-promise": "/promises/new",
+        "portal-transfer": f"/pay/transfer/{transfer.id}",
+        "error-404": "/no-such-page",
+    }
+    pages = {name: client.get(path) for name, path in paths.items()}
+    client.post("/logout")
+    client.cookies.clear()
+    pages["portal-logged-out"] = client.get("/logged-out")
+    pages["link-refused"] = client.get("/l/not-a-token")
+    pages["embed"] = client.get("/embed")
+    return {"customer": customer, "invoice": overdue, "cases": (dispute, plan), "pages": pages}
+
+
+def _back_office_pages(client: TestClient, db: Session, seeded: dict) -> dict:
+    customer, invoice = seeded["customer"], seeded["invoice"]
+    dispute, plan = seeded["cases"]
+    pages = {
+        "admin-login": client.get("/admin/login"),
+        "admin-forgot": client.get("/admin/password/forgot"),
+        "admin-reset": client.get("/admin/password/reset?token=bad"),
+        "admin-unlock": client.get("/admin/unlock?token=bad"),
+    }
+    log_in(client, make_staff(db, Role.ADMIN))
+    contact = customer.contacts[0]
+    paths = {
+        "admin-dashboard": "/admin",
+        "admin-customers": "/admin/customers",
+        "admin-account": "/admin/account",
+        "admin-customer": f"/admin/customers/{customer.id}",
+        "admin-customer-new": "/admin/customers/new",
+        "admin-customer-edit": f"/admin/customers/{customer.id}/edit",
+        "admin-contact-new": f"/admin/customers/{customer.id}/contacts/new",
+        "admin-contact-edit": f"/admin/customers/{customer.id}/contacts/{contact.id}/edit",
+        "admin-invoice-new": f"/admin/customers/{customer.id}/invoices/new",
+        "admin-invoice-edit": f"/admin/invoices/{invoice.id}/edit",
+        "admin-credit-note-new": f"/admin/customers/{customer.id}/credit-notes/new",
+        "admin-payment-new": f"/admin/customers/{customer.id}/payments/new",
+        "admin-embed": "/admin/embed",
+        "admin-branding": "/admin/branding",
+        "admin-transfers": "/admin/transfers",
+        "admin-bank": "/admin/bank",
+        "admin-bank-lines": "/admin/bank/lines",
+        "admin-tasks": "/admin/tasks",
+        "admin-queue-disputes": "/admin/queues/disputes",
+        "admin-queue-plans": "/admin/queues/plans",
+        "admin-queue-transfers": "/admin/queues/transfers",
+        "admin-queue-broken": "/admin/queues/broken",
+        "admin-dispute": f"/admin/cases/{dispute.id}",
+        "admin-plan": f"/admin/cases/{plan.id}",
+        "admin-users": "/admin/users",
+        "admin-imports": "/admin/imports",
+        "admin-api-keys": "/admin/api-keys",
+        "admin-webhooks": "/admin/webhooks",
+        "admin-404": "/admin/customers/999999",
+        "api-docs": "/api/v1/docs",
+    }
+    pages.update({name: client.get(path) for name, path in paths.items()})
+    return pages
+
+
+def test_every_page_is_valid_html(
+    client: TestClient, db: Session, settings: Settings, company: Company, tmp_path: Path
+) -> None:
+    command = _checker()
+    seeded = _portal_pages(client, db, settings, company)
+    pages = {**seeded["pages"], **_back_office_pages(client, db, seeded)}
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    bare_htmx = []
+    for name, response in pages.items():
+        assert response.status_code in (200, 400, 403, 404), (name, response.status_code)
+        assert "text/html" in response.headers["content-type"], name
+        (folder / f"{name}.html").write_text(response.text, encoding="utf-8")
+        if BARE_HTMX.search(response.text):
+            bare_htmx.append(name)
+    result = subprocess.run(
+        [*command, "--errors-only", "--format", "json", "--exit-zero-always", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    messages = json.loads(result.stderr or result.stdout)["messages"]
+    errors = [
+        f"{Path(m.get('url', '')).name}:{m.get('lastLine')}: {m['message']}"
+        for m in messages
+        if m.get("type") == "error"
+    ]
+    assert not errors, f"{len(errors)} errors:\n" + "\n".join(errors[:80])
+    assert not bare_htmx, f"hx-* attributes (write data-hx-*) on {bare_htmx}"
