@@ -25,22 +25,21 @@ import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, insert, make_url, text, update  # noqa: E402
+from sqlalchemy import create_engine, insert, make_url, text  # noqa: E402
 
 from portal import clock, migrate  # noqa: E402
 from portal.company.service import sync_company  # noqa: E402
 from portal.customers.models import Contact, Customer  # noqa: E402
 from portal.db import make_engine, make_session_factory  # noqa: E402
 from portal.invoices.models import Invoice  # noqa: E402
-from portal.reminders.models import Channel, ReminderMessage  # noqa: E402
 from portal.settings import load_settings  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -50,7 +49,7 @@ RISKS = ("low", "medium", "medium", "high")
 BATCH = 20_000
 
 
-def _settings(url: str, workdir: Path, smtp_port: int = 0) -> Any:
+def _settings(url: str, workdir: Path, smtp_port: int = 0, sms_port: int = 0) -> Any:
     env = {
         "PORTAL_ENVIRONMENT": "development",
         "PORTAL_DATABASE_URL": url,
@@ -64,6 +63,14 @@ def _settings(url: str, workdir: Path, smtp_port: int = 0) -> Any:
             PORTAL_SMTP_HOST="127.0.0.1",
             PORTAL_SMTP_PORT=str(smtp_port),
             PORTAL_SMTP_SECURITY="none",
+        )
+    if sms_port:
+        env.update(
+            PORTAL_SMS_PROVIDER="twilio",
+            PORTAL_SMS_API_URL=f"http://127.0.0.1:{sms_port}",
+            PORTAL_SMS_ACCOUNT_SID="ACbench",
+            PORTAL_SMS_AUTH_TOKEN="bench-token",  # noqa: S106 - the local stand-in's
+            PORTAL_SMS_SENDER="+33600000000",
         )
     return load_settings(env)
 
@@ -79,27 +86,33 @@ def _rows(company_id: int, customers: int, seed: int = 7) -> Iterator[tuple[str,
     created = NOW - dt.timedelta(days=90)
     invoice_id = 0
     for cid in range(1, customers + 1):
-        yield "customers", {
-            "id": cid,
-            "company_id": company_id,
-            "reference": f"B{cid:07d}",
-            "name": f"Client {cid} SARL",
-            "language": "fr" if cid % 4 else "en",
-            "timezone": ZONES[cid % len(ZONES)],
-            "risk_segment": RISKS[cid % len(RISKS)],
-            "strategic": cid % 50 == 0,
-            "link_version": 1,
-            "created_at": created,
-        }
-        yield "contacts", {
-            "id": cid,
-            "customer_id": cid,
-            "name": f"Contact {cid}",
-            "email": f"ap{cid}@client{cid}.example",
-            "phone": f"+336{cid:08d}",
-            "is_primary": True,
-            "receives_reminders": True,
-        }
+        yield (
+            "customers",
+            {
+                "id": cid,
+                "company_id": company_id,
+                "reference": f"B{cid:07d}",
+                "name": f"Client {cid} SARL",
+                "language": "fr" if cid % 4 else "en",
+                "timezone": ZONES[cid % len(ZONES)],
+                "risk_segment": RISKS[cid % len(RISKS)],
+                "strategic": cid % 50 == 0,
+                "link_version": 1,
+                "created_at": created,
+            },
+        )
+        yield (
+            "contacts",
+            {
+                "id": cid,
+                "customer_id": cid,
+                "name": f"Contact {cid}",
+                "email": f"ap{cid}@client{cid}.example",
+                "phone": f"+336{cid:08d}",
+                "is_primary": True,
+                "receives_reminders": True,
+            },
+        )
         for _ in range(5):
             invoice_id += 1
             due = today + dt.timedelta(days=rng.randint(-60, 30))
@@ -108,19 +121,22 @@ def _rows(company_id: int, customers: int, seed: int = 7) -> Iterator[tuple[str,
             paid, status = (
                 (amount, "paid") if roll < 0.25 else (amount // 3 if roll < 0.35 else 0, "open")
             )
-            yield "invoices", {
-                "id": invoice_id,
-                "company_id": company_id,
-                "customer_id": cid,
-                "number": f"F{invoice_id:08d}",
-                "issue_date": due - dt.timedelta(days=30),
-                "due_date": due,
-                "currency": "EUR",
-                "amount_minor": amount,
-                "paid_minor": paid,
-                "status": status,
-                "created_at": created,
-            }
+            yield (
+                "invoices",
+                {
+                    "id": invoice_id,
+                    "company_id": company_id,
+                    "customer_id": cid,
+                    "number": f"F{invoice_id:08d}",
+                    "issue_date": due - dt.timedelta(days=30),
+                    "due_date": due,
+                    "currency": "EUR",
+                    "amount_minor": amount,
+                    "paid_minor": paid,
+                    "status": status,
+                    "created_at": created,
+                },
+            )
 
 
 TABLES = ("customers", "contacts", "invoices")
@@ -230,103 +246,10 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def phase_send(url: str, workdir: Path, sample: int) -> dict[str, Any]:
-    from aiosmtpd.controller import Controller
+def phase_send(url: str, workdir: Path, sample: int, profile_dir: str) -> dict[str, Any]:
+    from bench.reminders_send import measure
 
-    from portal.cli import _delivery_context
-    from portal.reminders.outbox import claim, deliver_due
-
-    class Count:
-        def __init__(self) -> None:
-            self.n = 0
-
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            self.n += 1
-            return "250 OK"
-
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    sink = Count()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings = _settings(url, workdir, port)
-    # Business hours: the run planned for 10:00 Paris; send a day later so every zone is open.
-    clock.freeze(NOW + dt.timedelta(days=1, hours=5))
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    ctx = _delivery_context(settings)
-    letters = _letters_per_second(factory, ctx, min(50, sample))
-    # The rest measures emails: hold the other channels back (this database is dropped after).
-    with factory() as session:
-        session.execute(
-            update(ReminderMessage)
-            .where(ReminderMessage.channel != Channel.EMAIL)
-            .values(next_attempt_at=NOW + dt.timedelta(days=365))
-        )
-        session.commit()
-    # Render only (claim, re-check, link, render), rolled back: nothing is sent or kept.
-    rendered = 0
-    started = time.perf_counter()
-    with factory() as session:
-        while rendered < sample:
-            batch = claim(session, ctx, "bench-render", limit=50)
-            if not batch:
-                break
-            rendered += len(batch)
-        session.rollback()
-    render_seconds = time.perf_counter() - started
-    # Full delivery to the SMTP sink.
-    sent = 0
-    started = time.perf_counter()
-    while sent < sample:
-        done = deliver_due(factory, ctx, "bench-send", limit=20)
-        if not done:
-            break
-        sent += done
-    send_seconds = time.perf_counter() - started
-    controller.stop()
-    engine.dispose()
-    return {
-        "rendered": rendered,
-        "render_per_second": rendered / render_seconds if render_seconds else 0.0,
-        "sent": sent,
-        "smtp_received": sink.n,
-        "send_per_second": sent / send_seconds if send_seconds else 0.0,
-        "letters_per_second": letters,
-    }
-
-
-def _letters_per_second(factory: Any, ctx: Any, sample: int) -> float:
-    """Formal-notice PDFs rendered per second (claim, re-check, render; rolled back)."""
-    from portal.reminders.outbox import claim
-
-    with factory() as session:
-        ids = list(
-            session.scalars(
-                text(
-                    "SELECT id FROM reminder_messages WHERE channel = 'letter' ORDER BY id LIMIT :n"
-                ),
-                {"n": sample},
-            )
-        )
-        if not ids:
-            return 0.0
-        session.execute(
-            update(ReminderMessage)
-            .where(ReminderMessage.id.in_(ids))
-            .values(next_attempt_at=NOW - dt.timedelta(days=400)),
-        )
-        started = time.perf_counter()
-        done = 0
-        while done < len(ids):
-            batch = claim(session, ctx, "bench-letters", limit=10)
-            done += len(batch)
-        seconds = time.perf_counter() - started
-        session.rollback()
-    return done / seconds
+    return measure(url, workdir, sample, _settings, profile_dir)
 
 
 def _child(args: list[str]) -> dict[str, Any]:
@@ -359,6 +282,37 @@ def _database(backend: str, workdir: Path, pg_url: str) -> tuple[str, Any]:
     return base.set(database=name).render_as_string(hide_password=False), drop
 
 
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _print_send(backend: str, sample: int, send: dict[str, Any]) -> None:
+    app, bare = send["one_worker"], send["bare_smtp"]
+    print(
+        f"{backend} delivery ratio {app / bare:.2f} (goal >= 0.5): worker {app:.0f} emails/s, "
+        f"bare smtplib {bare:.0f}/s, sample {sample:,} ({send['sent_one']:,} sent)",
+        flush=True,
+    )
+    two = send["two_workers"]
+    print(
+        f"{backend} two workers {two / app:.2f}x one (goal >= 1.6): {two:.0f} emails/s "
+        f"({send['sent_two']:,} sent; the sink received {send['smtp_received']:,} in all); "
+        f"load average {_load()} on {os.cpu_count()} cores",
+        flush=True,
+    )
+    print(
+        f"{backend} sms ratio {send['sms_app'] / send['sms_bare']:.2f} (goal >= 0.5): worker "
+        f"{send['sms_app']:.0f} texts/s, bare http.client {send['sms_bare']:.0f}/s",
+        flush=True,
+    )
+    letters_app, letters_bare = send["letters_app"], send["letters_bare"]
+    print(
+        f"{backend} letters ratio {letters_app / letters_bare:.2f} (goal >= 0.5): "
+        f"claim+re-check+render {letters_app:.1f} PDFs/s, bare fpdf2 {letters_bare:.1f}/s",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -375,16 +329,34 @@ def main() -> None:
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    parser.add_argument("--smtp-port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--sms-port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--ids", default="", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile", default="", help="a folder: write pyinstrument profiles of the worker there"
+    )
     args = parser.parse_args()
     if args.phase:
+        sys.path.insert(0, str(ROOT))
         workdir = Path(args.workdir)
         if args.phase == "seed":
             seed(args.url, args.customers, workdir)
             print(json.dumps({}))
         elif args.phase == "run":
             print(json.dumps(phase_run(args.url, workdir)))
+        elif args.phase == "send":
+            print(json.dumps(phase_send(args.url, workdir, args.sample, args.profile)))
         else:
-            print(json.dumps(phase_send(args.url, workdir, args.sample)))
+            from bench import reminders_send
+
+            settings = _settings(args.url, workdir, args.smtp_port, args.sms_port)
+            ids = [int(i) for i in args.ids.split(",") if i]
+            if args.phase == "deliver":
+                print(json.dumps(reminders_send.child_deliver(settings, args.profile)))
+            elif args.phase == "bare-smtp":
+                print(json.dumps(reminders_send.child_bare_smtp(settings, ids)))
+            else:
+                print(json.dumps(reminders_send.child_bare_sms(settings, ids)))
         return
     pg_url = os.environ.get("PORTAL_TEST_DATABASE_URL", DEFAULT_PG)
     sizes = ([args.customers // args.scale] if args.scale > 1 else []) + [args.customers]
@@ -421,6 +393,7 @@ def main() -> None:
                         flush=True,
                     )
                     if size == sizes[0] and args.sample:
+                        profile = ["--profile", args.profile] if args.profile else []
                         send = _child(
                             [
                                 "--phase",
@@ -431,16 +404,10 @@ def main() -> None:
                                 str(workdir),
                                 "--sample",
                                 str(args.sample),
+                                *profile,
                             ]
                         )
-                        print(
-                            f"{'':10} send time, sample of {args.sample:,}: emails "
-                            f"claim+re-check+render {send['render_per_second']:6.0f} msg/s | "
-                            f"delivery to aiosmtpd {send['send_per_second']:6.0f} msg/s "
-                            f"({send['smtp_received']:,} received) | "
-                            f"letters (PDF) {send['letters_per_second']:5.1f}/s",
-                            flush=True,
-                        )
+                        _print_send(backend, args.sample, send)
                 finally:
                     drop()
             if len(runs) == 2:
