@@ -48,6 +48,7 @@ from portal.web import (
     links,
     login,
     lookup,
+    outbox,
     payments,
     portal,
     reminders,
@@ -127,6 +128,7 @@ def create_app(
         ),
     ]
     routes = [
+        *outbox.routes,
         *system.routes,
         *links.routes,
         *embed.routes,
