@@ -286,11 +286,17 @@ def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def _rates(values: list[float]) -> str:
+    return "/".join(f"{v:.0f}" for v in values)
+
+
 def _print_send(backend: str, sample: int, send: dict[str, Any]) -> None:
     app, bare = send["one_worker"], send["bare_smtp"]
     print(
         f"{backend} delivery ratio {app / bare:.2f} (goal >= 0.5): worker {app:.0f} emails/s, "
-        f"bare smtplib {bare:.0f}/s, sample {sample:,} ({send['sent_one']:,} sent)",
+        f"bare smtplib {bare:.0f}/s, sample {sample:,} ({send['sent_one']:,} sent); medians of "
+        f"{len(send['rounds']['one'])} rounds: worker {_rates(send['rounds']['one'])}, "
+        f"bare {_rates(send['rounds']['bare'])}, two workers {_rates(send['rounds']['two'])}",
         flush=True,
     )
     two = send["two_workers"]

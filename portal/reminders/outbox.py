@@ -148,6 +148,17 @@ class DeliveryContext:
         if self._connections is not None:
             self._connections.close()
 
+    def warm_up(self) -> None:
+        """Compile what every message uses before the first one waits for it: the
+        catalogs of each language and the reminder templates (the environment keeps
+        them compiled), and parse the letters' fonts."""
+        from portal import i18n
+        from portal.reminders.render import warm_up_templates
+
+        for language in i18n.SUPPORTED:
+            i18n.translations(language)
+        warm_up_templates(self.templates)
+
     def company(self, session: Session, company_id: int) -> Company:
         company = session.get(Company, company_id)
         assert company is not None

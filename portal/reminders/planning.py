@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, exists, func, insert, not_, select
+from sqlalchemy import Table, case, func, insert, not_, select
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -79,7 +79,7 @@ def _customer_page(
     gap_start: dt.datetime,
     size: int,
     reference: str | None,
-) -> list[Any]:
+) -> list[PageCustomer]:
     # The page's ids first, by the primary key alone: the per-customer lookups below then
     # run for these customers only, whatever plan the database prefers.
     page = (
@@ -93,21 +93,7 @@ def _customer_page(
     ids = list(session.scalars(page))
     if not ids:
         return []
-    last_message = (
-        select(func.max(ReminderMessage.created_at))
-        .where(
-            ReminderMessage.customer_id == Customer.id,
-            ReminderMessage.status.in_(LIVE_STATUSES),
-            ReminderMessage.channel != Channel.TASK,
-        )
-        .scalar_subquery()
-    )
-    open_task = exists(
-        select(ReminderTask.id).where(
-            ReminderTask.customer_id == Customer.id, ReminderTask.status == TaskStatus.OPEN
-        )
-    )
-    query = (
+    customers = session.execute(
         select(
             Customer.id,
             Customer.reference,
@@ -117,13 +103,62 @@ def _customer_page(
             Customer.strategic,
             Customer.reminder_scenario,
             Customer.reminders_paused_until,
-            (last_message >= gap_start).label("in_gap"),
-            open_task.label("task_open"),
         )
         .where(Customer.id.in_(ids))
         .order_by(Customer.id)
+    ).all()
+    # The conditions on status and channel sit inside the aggregates, not in WHERE: then
+    # the only usable index is the one on customer_id. With them in WHERE, stale
+    # statistics (the run fills the table while it reads it) made PostgreSQL intersect
+    # with the status index, scanning every pending message once per customer: quadratic
+    # (a million customers did not finish in an hour).
+    live_message = ReminderMessage.status.in_(LIVE_STATUSES) & (
+        ReminderMessage.channel != Channel.TASK
     )
-    return list(session.execute(query).all())
+    last_message: dict[int, dt.datetime | None] = dict(
+        session.execute(
+            select(
+                ReminderMessage.customer_id,
+                func.max(case((live_message, ReminderMessage.created_at))),
+            )
+            .where(ReminderMessage.customer_id.in_(ids))
+            .group_by(ReminderMessage.customer_id)
+        ).all()
+    )
+    open_tasks = {
+        int(customer_id)
+        for customer_id, open_count in session.execute(
+            select(
+                ReminderTask.customer_id,
+                func.sum(case((ReminderTask.status == TaskStatus.OPEN, 1), else_=0)),
+            )
+            .where(ReminderTask.customer_id.in_(ids))
+            .group_by(ReminderTask.customer_id)
+        )
+        if open_count
+    }
+    return [
+        PageCustomer(
+            *row,
+            in_gap=(last := last_message.get(row[0])) is not None and last >= gap_start,
+            task_open=int(row[0]) in open_tasks,
+        )
+        for row in customers
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class PageCustomer:
+    id: int
+    reference: str
+    name: str
+    timezone: str
+    risk_segment: str
+    strategic: bool
+    reminder_scenario: str | None
+    reminders_paused_until: dt.date | None
+    in_gap: bool
+    task_open: bool
 
 
 def _invoices(
@@ -180,7 +215,7 @@ def plan(
         customers = _customer_page(session, company_id, after_id, gap_start, page_size, reference)
         if not customers:
             return
-        after_id = int(customers[-1][0])
+        after_id = customers[-1].id
         by_zone: dict[str, list[Any]] = defaultdict(list)
         for row in customers:
             timezone = str(row.timezone)
@@ -195,12 +230,12 @@ def plan(
             today = today_by_zone[timezone]
             latest_due = today - dt.timedelta(days=book.earliest_days)
             invoices_by_customer: dict[int, list[Any]] = defaultdict(list)
-            for invoice in _invoices(session, [int(r[0]) for r in rows], today, latest_due):
+            for invoice in _invoices(session, [r.id for r in rows], today, latest_due):
                 invoices_by_customer[int(invoice[1])].append(invoice)
             for row in rows:
                 planned = _plan_customer(
                     row,
-                    invoices_by_customer.get(int(row[0]), []),
+                    invoices_by_customer.get(row.id, []),
                     book,
                     today,
                 )
@@ -217,7 +252,7 @@ def plan(
                     send_after = send_after_by_zone[timezone]
                 page.append(
                     PlannedMessage(
-                        customer_id=int(row[0]),
+                        customer_id=row.id,
                         reference=str(row.reference),
                         name=str(row.name),
                         timezone=timezone,

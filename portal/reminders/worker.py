@@ -165,6 +165,7 @@ def run_worker(
     worker_id = new_worker_id()
     log.info("reminder worker %s started", worker_id)
     configured = ctx.settings
+    ctx.warm_up()
     progress = Progress(configured.reminders.progress_log_seconds)
     while not stop.is_set():
         try:

@@ -70,15 +70,18 @@ def test_the_back_office_shows_the_outbox_and_retries_failed_messages(
     page = admin.get("/admin/outbox")
     assert page.status_code == 200
     assert "connection refused" in page.text
-    assert "Retry failed" not in page.text  # viewers read
+    assert "Relancer les échecs" not in page.text  # viewers read (the page is in French)
     assert admin.post("/admin/outbox/retry-failed").status_code == 403
     manager = make_user(db, Role.CREDIT_MANAGER)
     log_in(admin, manager.email)
-    assert "Retry failed" in admin.get("/admin/outbox").text
+    assert "Relancer les échecs" in admin.get("/admin/outbox").text
     response = admin.post("/admin/outbox/retry-failed")
     assert response.status_code == 303
     assert "requeued=1" in response.headers["location"]
     db.expire_all()
     statuses = sorted(str(s) for s in db.scalars(select(ReminderMessage.status)))
     assert statuses == ["pending", "pending"]
-    assert "1 failed message is back in the queue" in admin.get(response.headers["location"]).text
+    assert (
+        "1 message en échec est de retour dans la file"
+        in admin.get(response.headers["location"]).text
+    )
