@@ -143,11 +143,8 @@ def child_deliver(settings: Any, profile: str = "") -> dict[str, Any]:
     return {"done": done, "start": start, "end": end}
 
 
-def child_bare_smtp(settings: Any, ids: list[int]) -> dict[str, Any]:
-    """smtplib over one connection, the same rendered messages as the worker sent."""
-    import smtplib
-    from email.message import EmailMessage
-
+def _sent(settings: Any, channel: str, ids: list[int]) -> list[Any]:
+    """The rows the worker sent among ``ids``, as it rendered them."""
     from portal.db import make_engine
 
     engine = make_engine(settings.database_url)
@@ -155,12 +152,21 @@ def child_bare_smtp(settings: Any, ids: list[int]) -> dict[str, Any]:
         rows = connection.execute(
             text(
                 "SELECT id, cycle, recipient, subject, body_text, body_html FROM reminder_messages "
-                "WHERE status = 'sent' AND channel = 'email' ORDER BY id"
-            )
+                "WHERE status = 'sent' AND channel = :c ORDER BY id"
+            ),
+            {"c": channel},
         ).all()
     engine.dispose()
     wanted = set(ids)
-    rows = [r for r in rows if r.id in wanted]
+    return [r for r in rows if r.id in wanted]
+
+
+def child_bare_smtp(settings: Any, ids: list[int]) -> dict[str, Any]:
+    """smtplib over one connection, the same rendered messages as the worker sent."""
+    import smtplib
+    from email.message import EmailMessage
+
+    rows = _sent(settings, "email", ids)
     start = _wait_for_go()
     with smtplib.SMTP(settings.smtp.host, settings.smtp.port) as client:
         for row in rows:
@@ -182,19 +188,7 @@ def child_bare_sms(settings: Any, ids: list[int]) -> dict[str, Any]:
     import http.client
     import urllib.parse
 
-    from portal.db import make_engine
-
-    engine = make_engine(settings.database_url)
-    with engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT id, recipient, body_text FROM reminder_messages "
-                "WHERE status = 'sent' AND channel = 'sms' ORDER BY id"
-            )
-        ).all()
-    engine.dispose()
-    wanted = set(ids)
-    rows = [r for r in rows if r.id in wanted]
+    rows = _sent(settings, "sms", ids)
     s = settings.sms
     parts = urllib.parse.urlsplit(s.api_url)
     path = f"/2010-04-01/Accounts/{s.account_sid}/Messages.json"
