@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,14 +33,13 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, insert, make_url, text, update  # noqa: E402
+from sqlalchemy import create_engine, insert, make_url, text  # noqa: E402
 
 from portal import clock, migrate  # noqa: E402
 from portal.company.service import sync_company  # noqa: E402
 from portal.customers.models import Contact, Customer  # noqa: E402
 from portal.db import make_engine, make_session_factory  # noqa: E402
 from portal.invoices.models import Invoice  # noqa: E402
-from portal.reminders.models import Channel, ReminderMessage  # noqa: E402
 from portal.settings import load_settings  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -49,7 +49,7 @@ RISKS = ("low", "medium", "medium", "high")
 BATCH = 20_000
 
 
-def _settings(url: str, workdir: Path, smtp_port: int = 0) -> Any:
+def _settings(url: str, workdir: Path, smtp_port: int = 0, sms_port: int = 0) -> Any:
     env = {
         "PORTAL_ENVIRONMENT": "development",
         "PORTAL_DATABASE_URL": url,
@@ -64,21 +64,30 @@ def _settings(url: str, workdir: Path, smtp_port: int = 0) -> Any:
             PORTAL_SMTP_PORT=str(smtp_port),
             PORTAL_SMTP_SECURITY="none",
         )
+    if sms_port:
+        env.update(
+            PORTAL_SMS_PROVIDER="twilio",
+            PORTAL_SMS_API_URL=f"http://127.0.0.1:{sms_port}",
+            PORTAL_SMS_ACCOUNT_SID="ACbench",
+            PORTAL_SMS_AUTH_TOKEN="bench-token",  # noqa: S106 - the local stand-in's
+            PORTAL_SMS_SENDER="+33600000000",
+        )
     return load_settings(env)
 
 
 # --- data ----------------------------------------------------------------------------------------
 
 
-def _rows(company_id: int, customers: int, seed: int = 7) -> tuple[list[Any], list[Any], list[Any]]:
-    """Generated rows, deterministic; invoices due from 60 days ago to 30 days ahead."""
+def _rows(company_id: int, customers: int, seed: int = 7) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Generated rows as (table, row), deterministic, customer by customer (streamed: a
+    million customers never sit in memory); invoices due from 60 days ago to 30 days ahead."""
     rng = random.Random(seed)
     today = NOW.date()
     created = NOW - dt.timedelta(days=90)
-    customer_rows, contact_rows, invoice_rows = [], [], []
     invoice_id = 0
     for cid in range(1, customers + 1):
-        customer_rows.append(
+        yield (
+            "customers",
             {
                 "id": cid,
                 "company_id": company_id,
@@ -90,9 +99,10 @@ def _rows(company_id: int, customers: int, seed: int = 7) -> tuple[list[Any], li
                 "strategic": cid % 50 == 0,
                 "link_version": 1,
                 "created_at": created,
-            }
+            },
         )
-        contact_rows.append(
+        yield (
+            "contacts",
             {
                 "id": cid,
                 "customer_id": cid,
@@ -101,7 +111,7 @@ def _rows(company_id: int, customers: int, seed: int = 7) -> tuple[list[Any], li
                 "phone": f"+336{cid:08d}",
                 "is_primary": True,
                 "receives_reminders": True,
-            }
+            },
         )
         for _ in range(5):
             invoice_id += 1
@@ -111,7 +121,8 @@ def _rows(company_id: int, customers: int, seed: int = 7) -> tuple[list[Any], li
             paid, status = (
                 (amount, "paid") if roll < 0.25 else (amount // 3 if roll < 0.35 else 0, "open")
             )
-            invoice_rows.append(
+            yield (
+                "invoices",
                 {
                     "id": invoice_id,
                     "company_id": company_id,
@@ -124,19 +135,11 @@ def _rows(company_id: int, customers: int, seed: int = 7) -> tuple[list[Any], li
                     "paid_minor": paid,
                     "status": status,
                     "created_at": created,
-                }
+                },
             )
-    return customer_rows, contact_rows, invoice_rows
 
 
-def _copy(raw: Any, table: str, rows: list[dict[str, Any]]) -> None:
-    columns = list(rows[0])
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row([row[c] for c in columns])
+TABLES = ("customers", "contacts", "invoices")
 
 
 def seed(url: str, customers: int, workdir: Path) -> None:
@@ -147,38 +150,62 @@ def seed(url: str, customers: int, workdir: Path) -> None:
     with factory() as session:
         company_id = sync_company(session, settings.company).id
         session.commit()
-    customer_rows, contact_rows, invoice_rows = _rows(company_id, customers)
     if engine.dialect.name == "postgresql":
         raw = engine.raw_connection()
         try:
             driver = raw.driver_connection
-            for table, rows in (
-                ("customers", customer_rows),
-                ("contacts", contact_rows),
-                ("invoices", invoice_rows),
-            ):
-                _copy(driver, table, rows)
-            for table in ("customers", "contacts", "invoices"):
+            # One COPY per table, fed in chunks of customers (the parents first).
+            for start in range(0, customers, BATCH):
+                chunk = min(BATCH, customers - start)
+                by_table: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
+                for table, row in _rows_range(company_id, start, chunk):
+                    by_table[table].append(row)
+                for table in TABLES:
+                    rows = by_table[table]
+                    columns = list(rows[0])
+                    with (
+                        driver.cursor() as cursor,
+                        cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+                    ):
+                        for r in rows:
+                            copy.write_row([r[c] for c in columns])
+            for table in TABLES:
                 driver.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
                     f"(SELECT max(id) FROM {table}))"
                 )
-            driver.execute("ANALYZE")
             raw.commit()
+            driver.autocommit = True
+            driver.execute("ANALYZE")
         finally:
             raw.close()
     else:
+        models = {"customers": Customer, "contacts": Contact, "invoices": Invoice}
         with engine.begin() as connection:
-            for model, rows in (
-                (Customer, customer_rows),
-                (Contact, contact_rows),
-                (Invoice, invoice_rows),
-            ):
-                for start in range(0, len(rows), BATCH):
-                    connection.execute(insert(model.__table__), rows[start : start + BATCH])  # type: ignore[arg-type]
+            for start in range(0, customers, BATCH):
+                by_table = {t: [] for t in TABLES}
+                for table, row in _rows_range(company_id, start, min(BATCH, customers - start)):
+                    by_table[table].append(row)
+                for table in TABLES:
+                    connection.execute(insert(models[table].__table__), by_table[table])  # type: ignore[attr-defined]
         with engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE")
     engine.dispose()
+
+
+_STREAM: dict[int, Iterator[tuple[str, dict[str, Any]]]] = {}
+
+
+def _rows_range(company_id: int, start: int, count: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The next ``count`` customers of one deterministic stream (called in order)."""
+    stream = _STREAM.setdefault(company_id, _rows(company_id, 10**9))
+    seen = 0
+    for table, row in stream:
+        yield table, row
+        if table == "invoices" and row["id"] % 5 == 0:
+            seen += 1
+            if seen == count:
+                return
 
 
 # --- the measured phases (child processes) ------------------------------------------------------
@@ -219,103 +246,10 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def phase_send(url: str, workdir: Path, sample: int) -> dict[str, Any]:
-    from aiosmtpd.controller import Controller
+def phase_send(url: str, workdir: Path, sample: int, profile_dir: str) -> dict[str, Any]:
+    from bench.reminders_send import measure
 
-    from portal.cli import _delivery_context
-    from portal.reminders.outbox import claim, deliver_due
-
-    class Count:
-        def __init__(self) -> None:
-            self.n = 0
-
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            self.n += 1
-            return "250 OK"
-
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    sink = Count()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings = _settings(url, workdir, port)
-    # Business hours: the run planned for 10:00 Paris; send a day later so every zone is open.
-    clock.freeze(NOW + dt.timedelta(days=1, hours=5))
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    ctx = _delivery_context(settings)
-    letters = _letters_per_second(factory, ctx, min(50, sample))
-    # The rest measures emails: hold the other channels back (this database is dropped after).
-    with factory() as session:
-        session.execute(
-            update(ReminderMessage)
-            .where(ReminderMessage.channel != Channel.EMAIL)
-            .values(next_attempt_at=NOW + dt.timedelta(days=365))
-        )
-        session.commit()
-    # Render only (claim, re-check, link, render), rolled back: nothing is sent or kept.
-    rendered = 0
-    started = time.perf_counter()
-    with factory() as session:
-        while rendered < sample:
-            batch = claim(session, ctx, "bench-render", limit=50)
-            if not batch:
-                break
-            rendered += len(batch)
-        session.rollback()
-    render_seconds = time.perf_counter() - started
-    # Full delivery to the SMTP sink.
-    sent = 0
-    started = time.perf_counter()
-    while sent < sample:
-        done = deliver_due(factory, ctx, "bench-send", limit=20)
-        if not done:
-            break
-        sent += done
-    send_seconds = time.perf_counter() - started
-    controller.stop()
-    engine.dispose()
-    return {
-        "rendered": rendered,
-        "render_per_second": rendered / render_seconds if render_seconds else 0.0,
-        "sent": sent,
-        "smtp_received": sink.n,
-        "send_per_second": sent / send_seconds if send_seconds else 0.0,
-        "letters_per_second": letters,
-    }
-
-
-def _letters_per_second(factory: Any, ctx: Any, sample: int) -> float:
-    """Formal-notice PDFs rendered per second (claim, re-check, render; rolled back)."""
-    from portal.reminders.outbox import claim
-
-    with factory() as session:
-        ids = list(
-            session.scalars(
-                text(
-                    "SELECT id FROM reminder_messages WHERE channel = 'letter' ORDER BY id LIMIT :n"
-                ),
-                {"n": sample},
-            )
-        )
-        if not ids:
-            return 0.0
-        session.execute(
-            update(ReminderMessage)
-            .where(ReminderMessage.id.in_(ids))
-            .values(next_attempt_at=NOW - dt.timedelta(days=400)),
-        )
-        started = time.perf_counter()
-        done = 0
-        while done < len(ids):
-            batch = claim(session, ctx, "bench-letters", limit=10)
-            done += len(batch)
-        seconds = time.perf_counter() - started
-        session.rollback()
-    return done / seconds
+    return measure(url, workdir, sample, _settings, profile_dir)
 
 
 def _child(args: list[str]) -> dict[str, Any]:
@@ -348,6 +282,43 @@ def _database(backend: str, workdir: Path, pg_url: str) -> tuple[str, Any]:
     return base.set(database=name).render_as_string(hide_password=False), drop
 
 
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _rates(values: list[float]) -> str:
+    return "/".join(f"{v:.0f}" for v in values)
+
+
+def _print_send(backend: str, sample: int, send: dict[str, Any]) -> None:
+    app, bare = send["one_worker"], send["bare_smtp"]
+    print(
+        f"{backend} delivery ratio {app / bare:.2f} (goal >= 0.5): worker {app:.0f} emails/s, "
+        f"bare smtplib {bare:.0f}/s, sample {sample:,} ({send['sent_one']:,} sent); medians of "
+        f"{len(send['rounds']['one'])} rounds: worker {_rates(send['rounds']['one'])}, "
+        f"bare {_rates(send['rounds']['bare'])}, two workers {_rates(send['rounds']['two'])}",
+        flush=True,
+    )
+    two = send["two_workers"]
+    print(
+        f"{backend} two workers {two / app:.2f}x one (goal >= 1.6): {two:.0f} emails/s "
+        f"({send['sent_two']:,} sent; the sink received {send['smtp_received']:,} in all); "
+        f"load average {_load()} on {os.cpu_count()} cores",
+        flush=True,
+    )
+    print(
+        f"{backend} sms ratio {send['sms_app'] / send['sms_bare']:.2f} (goal >= 0.5): worker "
+        f"{send['sms_app']:.0f} texts/s, bare http.client {send['sms_bare']:.0f}/s",
+        flush=True,
+    )
+    letters_app, letters_bare = send["letters_app"], send["letters_bare"]
+    print(
+        f"{backend} letters ratio {letters_app / letters_bare:.2f} (goal >= 0.5): "
+        f"claim+re-check+render {letters_app:.1f} PDFs/s, bare fpdf2 {letters_bare:.1f}/s",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -355,23 +326,46 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--backends", default="postgresql,sqlite")
     parser.add_argument("--sample", type=int, default=2_000, help="messages rendered and sent")
-    parser.add_argument("--no-double", action="store_true", help="skip the 2x size")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=10,
+        help="also plan at customers/scale first and compare (1: only the given size)",
+    )
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    parser.add_argument("--smtp-port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--sms-port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--ids", default="", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile", default="", help="a folder: write pyinstrument profiles of the worker there"
+    )
     args = parser.parse_args()
     if args.phase:
+        sys.path.insert(0, str(ROOT))
         workdir = Path(args.workdir)
         if args.phase == "seed":
             seed(args.url, args.customers, workdir)
             print(json.dumps({}))
         elif args.phase == "run":
             print(json.dumps(phase_run(args.url, workdir)))
+        elif args.phase == "send":
+            print(json.dumps(phase_send(args.url, workdir, args.sample, args.profile)))
         else:
-            print(json.dumps(phase_send(args.url, workdir, args.sample)))
+            from bench import reminders_send
+
+            settings = _settings(args.url, workdir, args.smtp_port, args.sms_port)
+            ids = [int(i) for i in args.ids.split(",") if i]
+            if args.phase == "deliver":
+                print(json.dumps(reminders_send.child_deliver(settings, args.profile)))
+            elif args.phase == "bare-smtp":
+                print(json.dumps(reminders_send.child_bare_smtp(settings, ids)))
+            else:
+                print(json.dumps(reminders_send.child_bare_sms(settings, ids)))
         return
     pg_url = os.environ.get("PORTAL_TEST_DATABASE_URL", DEFAULT_PG)
-    sizes = [args.customers] + ([] if args.no_double else [2 * args.customers])
+    sizes = ([args.customers // args.scale] if args.scale > 1 else []) + [args.customers]
     with tempfile.TemporaryDirectory(prefix="relance-bench-") as tmp:
         workdir = Path(tmp)
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
@@ -405,6 +399,7 @@ def main() -> None:
                         flush=True,
                     )
                     if size == sizes[0] and args.sample:
+                        profile = ["--profile", args.profile] if args.profile else []
                         send = _child(
                             [
                                 "--phase",
@@ -415,22 +410,17 @@ def main() -> None:
                                 str(workdir),
                                 "--sample",
                                 str(args.sample),
+                                *profile,
                             ]
                         )
-                        print(
-                            f"{'':10} send time, sample of {args.sample:,}: emails "
-                            f"claim+re-check+render {send['render_per_second']:6.0f} msg/s | "
-                            f"delivery to aiosmtpd {send['send_per_second']:6.0f} msg/s "
-                            f"({send['smtp_received']:,} received) | "
-                            f"letters (PDF) {send['letters_per_second']:5.1f}/s",
-                            flush=True,
-                        )
+                        _print_send(backend, args.sample, send)
                 finally:
                     drop()
             if len(runs) == 2:
                 ratio = runs[1]["seconds"] / runs[0]["seconds"]
                 print(
-                    f"{backend:10} ratio of run time at 2x data: {ratio:.2f} (goal <= 2.2); "
+                    f"{backend:10} ratio of run time at {args.scale}x data: {ratio:.2f} "
+                    f"(goal <= {args.scale * 1.1:.1f}); "
                     f"peak RSS {runs[0]['peak_rss_mib']:.0f} -> {runs[1]['peak_rss_mib']:.0f} MiB",
                     flush=True,
                 )

@@ -382,6 +382,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             worker_id, sent = new_worker_id(), 0
             while delivered := deliver_due(factory, ctx, worker_id):
                 sent += delivered
+            ctx.close_connections()
             receipts = deliver_pending(factory, ctx.templates, ctx.mailer, settings)
             imports.run_once(factory, settings)
             digests = deliver_digests(factory, ctx.templates, ctx.mailer, settings)

@@ -121,6 +121,10 @@ class ReminderSettings:
     # A claimed message not recorded as sent within this time is claimed again.
     lease_seconds: int = 300
     poll_seconds: float = 30.0
+    # /healthz/outbox reports "stalled" when due messages waited this long and nothing left.
+    stall_seconds: int = 900
+    # The worker logs its progress (messages/s, queue, retries, failures) this often.
+    progress_log_seconds: float = 60.0
     plan_hour: int = 6  # the worker plans once a day from this hour (company timezone)
     letters_dir: Path = PROJECT_ROOT / "var" / "letters"
     # An open call step holds its invoices this many days; then the scenario goes on and

@@ -1,7 +1,7 @@
 """api rate windows: the per-key request counter every web worker shares
 
 Revision ID: 0020_api_rate_windows
-Revises: 0018_manual_reminders
+Revises: 0019_outbox_last_delivery
 Create Date: 2026-12-03 13:45:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020_api_rate_windows"
-down_revision: str | None = "0018_manual_reminders"
+down_revision: str | None = "0019_outbox_last_delivery"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import logging
@@ -9,8 +10,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
+from fontTools import ttLib  # type: ignore[import-untyped]
 from fpdf import FPDF
+from fpdf.fonts import SubsetMap, TTFFont
 
 from portal import csvsafe
 from portal.company.models import Company
@@ -43,6 +47,50 @@ def _unicode_font(configured: str) -> Path | None:
     return None
 
 
+@cache
+def _parsed_font(path: str, style: str) -> TTFFont:
+    """A TTF parsed once per process (fpdf2 takes about 0.1 s per font and document)."""
+    host = FPDF()
+    host.add_font("body", style, path)
+    font = host.fonts[f"body{style}"]
+    assert isinstance(font, TTFFont)
+    return font
+
+
+def _loaded_font(path: str, style: str, index: int) -> TTFFont:
+    """A document's own handle on the parsed font: the tables and width maps are shared
+    (documents only read them), what a document changes (the glyphs it uses) is its own."""
+    font = copy.copy(_parsed_font(path, style))
+    font.i = index
+    font.missing_glyphs = []
+    font.biggest_size_pt = 0
+    font.subset = SubsetMap(font)
+    return font
+
+
+# Tables fpdf2 drops when it embeds a font (fpdf/output.py), removed once here: otherwise
+# each document decompiles them (GSUB, GPOS: most of the embedding's time) only to drop them.
+_DROPPED_TABLES = (
+    "FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT", "CBLC", "EBDT",
+    "EBLC", "EBSC", "SVG ", "CPAL", "COLR",
+)  # fmt: skip
+
+
+@cache
+def _font_bytes(path: str) -> bytes:
+    font = ttLib.TTFont(path, recalcTimestamp=False, lazy=True)
+    for tag in _DROPPED_TABLES:
+        if tag in font:
+            del font[tag]
+    out = io.BytesIO()
+    font.save(out)  # tables never read are copied as they are: quick
+    return out.getvalue()
+
+
+def _fresh_tables(path: str) -> ttLib.TTFont:
+    return ttLib.TTFont(io.BytesIO(_font_bytes(path)), recalcTimestamp=False, lazy=True)
+
+
 @dataclass(frozen=True)
 class PdfBrand:
     """The company's look on its documents (``branding.service.Look.pdf_brand``): the
@@ -63,14 +111,23 @@ class _Document(FPDF):
         self.set_auto_page_break(auto=True, margin=18)
         font = _unicode_font(font_path)
         if font is not None:
-            self.add_font("body", "", str(font))
             bold = font.with_name(font.name.replace(".ttf", "-Bold.ttf"))
-            self.add_font("body", "B", str(bold if bold.is_file() else font))
+            for style, path in (("", font), ("B", bold if bold.is_file() else font)):
+                self.fonts[f"body{style}"] = _loaded_font(str(path), style, len(self.fonts) + 1)
             self.family = "body"
             self.unicode = True
         else:
             self.family = "helvetica"
             self.unicode = False
+
+    def output(self, *args: Any, **kwargs: Any) -> Any:
+        # Embedding subsets each font in place: give this document's fonts their own
+        # tables first, read lazily from the bytes kept in memory (cheap), so the parsed
+        # fonts shared by every document stay whole.
+        for font in self.fonts.values():
+            if isinstance(font, TTFFont):
+                font.ttfont = _fresh_tables(str(font.ttffile))
+        return super().output(*args, **kwargs)
 
     def footer(self) -> None:
         if not self.brand.legal:

@@ -83,6 +83,28 @@ def issue_link(
     return link_url(base_url, token)
 
 
+def issue_reminder_link(
+    signer: LinkSigner, base_url: str, customer: Customer, events: list[dict[str, object]]
+) -> str:
+    """A fresh unscoped link for a reminder, its ``link.issued`` event appended to
+    ``events`` for the caller to write with the rest of its batch
+    (``timeline.service.record_many``): the outbox issues one per message it claims."""
+    token = signer.sign(LinkClaims(customer.id, customer.link_version, None, None))
+    events.append(
+        {
+            "company_id": customer.company_id,
+            "customer_id": customer.id,
+            "actor": Actor.SYSTEM,
+            "actor_id": None,
+            "action": "link.issued",
+            "subject_type": "customer",
+            "subject_id": customer.id,
+            "details": {"purpose": "reminder", "invoices": [], "lifetime_days": None},
+        }
+    )
+    return link_url(base_url, token)
+
+
 @dataclass(frozen=True)
 class OpenedLink:
     session_secret: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -98,26 +99,102 @@ class Mailer:
             self._context = ssl.create_default_context()
         return self._context
 
+    def sender(self) -> str:
+        return (self.sender_source() if self.sender_source else "") or self.smtp.sender
+
     def send(self, email: OutgoingEmail) -> None:
-        sender = (self.sender_source() if self.sender_source else "") or self.smtp.sender
-        if email.sender_name:
-            sender = company_sender(sender, email.sender_name)
-        message = to_mime(email, sender)
-        if not self.smtp.enabled:
-            self.spool_dir.mkdir(parents=True, exist_ok=True)
-            name = email.message_id.strip("<>").replace("@", "_").replace("/", "_")
-            (self.spool_dir / f"{name}.eml").write_bytes(bytes(message))
-            log.info(
-                "email to %s spooled in %s (no SMTP host configured)", email.to, self.spool_dir
-            )
-            return
+        """One message over its own connection (receipts, case emails: one at a time)."""
+        with self.connection() as connection:
+            connection.send(email)
+
+    def connection(self) -> MailConnection:
+        """A connection that stays open for many messages: the outbox's batches."""
+        return MailConnection(self)
+
+    def _spool(self, email: OutgoingEmail, message: EmailMessage) -> None:
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        name = email.message_id.strip("<>").replace("@", "_").replace("/", "_")
+        (self.spool_dir / f"{name}.eml").write_bytes(bytes(message))
+        log.info("email to %s spooled in %s (no SMTP host configured)", email.to, self.spool_dir)
+
+    def _open(self) -> smtplib.SMTP:
         smtp_class = smtplib.SMTP_SSL if self.smtp.security == "tls" else smtplib.SMTP
         kwargs: dict[str, Any] = {"timeout": self.smtp.timeout_seconds}
         if self.smtp.security == "tls":
             kwargs["context"] = self._tls_context()
-        with smtp_class(self.smtp.host, self.smtp.port, **kwargs) as client:
+        client = smtp_class(self.smtp.host, self.smtp.port, **kwargs)
+        try:
             if self.smtp.security == "starttls":
                 client.starttls(context=self._tls_context())
             if self.smtp.username:
                 client.login(self.smtp.username, self.smtp.password)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+
+# An SMTP server drops idle clients after a few minutes: check with NOOP after this pause.
+IDLE_CHECK_SECONDS = 15.0
+
+
+class MailConnection:
+    """One SMTP session reused across messages (connecting, TLS and login cost more than a
+    message on a nearby server). A refusal of one message (its recipient, its content)
+    leaves the session usable, since smtplib resets it; a broken connection is closed and
+    the next message opens a new one. Use as a context manager, or ``close()``."""
+
+    def __init__(self, mailer: Mailer) -> None:
+        self.mailer = mailer
+        self._client: smtplib.SMTP | None = None
+        self._last_used = 0.0
+
+    def __enter__(self) -> MailConnection:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def send(self, email: OutgoingEmail) -> None:
+        """Raises smtplib's errors (OSError subclasses) as ``smtplib.SMTP.send_message``."""
+        sender = self.mailer.sender()
+        if email.sender_name:
+            sender = company_sender(sender, email.sender_name)
+        message = to_mime(email, sender)
+        if not self.mailer.smtp.enabled:
+            self.mailer._spool(email, message)
+            return
+        client = self._ready()
+        try:
             client.send_message(message)
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
+            # smtplib reset the session: it stays usable, unless the server is closing it.
+            if getattr(error, "smtp_code", 0) == 421:
+                self.close()
+            raise
+        except OSError:
+            self.close()
+            raise
+        self._last_used = time.monotonic()
+
+    def _ready(self) -> smtplib.SMTP:
+        if self._client is not None and time.monotonic() - self._last_used > IDLE_CHECK_SECONDS:
+            try:
+                code, _ = self._client.noop()
+                if code != 250:
+                    self.close()
+            except OSError:
+                self.close()
+        if self._client is None:
+            self._client = self.mailer._open()
+            self._last_used = time.monotonic()
+        return self._client
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.quit()
+        except OSError:
+            client.close()

@@ -60,6 +60,8 @@ class ReminderMessage(Base):
         # The unique key leads with customer_id: it also serves the planner's per-customer
         # lookups (last message, for the minimum gap), so no second index is kept for them.
         Index("ix_reminder_messages_due", "status", "next_attempt_at"),
+        # The last delivery, for the back office's outbox and the health check.
+        Index("ix_reminder_messages_sent_at", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -11,9 +11,20 @@ Exactly once, and where the boundary lies:
    from what is left (or cancelled, on the timeline, when nothing is), and the row
    becomes ``sending`` with a lease (``claimed_until``).
 2. *Send*, after the commit: SMTP, the SMS provider, or the letter file.
-3. *Record* (one transaction): ``sent`` with its timeline event, or a retry with
-   exponential backoff, ``failed`` after the last attempt, ``bounced`` when the recipient
-   was refused.
+3. *Record* (one short transaction per message, right after its send): ``sent`` with its
+   timeline event, or a retry with exponential backoff, ``failed`` after the last attempt,
+   ``bounced`` when the recipient was refused (SMTP 5xx on RCPT; a 4xx is retried).
+
+The shape for speed (docs/architecture.md): a batch of ``CLAIM_BATCH`` messages is claimed,
+re-checked (``recheck.load_batch``: a few queries for the whole batch) and rendered in one
+transaction; the sends reuse the worker's connections (``sending.Connections``: one SMTP
+session, one kept-alive HTTP connection to the SMS provider); each record is two
+statements, committed without waiting for the disk on PostgreSQL (``synchronous_commit``
+off: a worker killed after the commit keeps it; only a database crash within a fraction
+of a second could forget it, and the message would be sent again with its Message-ID, the
+at-least-once boundary below). Recording each message before the next is sent keeps that
+boundary at one message. A batch stops sending when its lease runs short: the messages it
+did not attempt go back to the queue without counting an attempt.
 
 A worker killed before step 2 completes leaves a ``sending`` row whose lease expires: the
 next claim takes it again and sends it (nothing is lost). A worker killed after the SMTP
@@ -31,44 +42,50 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, TemplateNotFound
-from sqlalchemy import delete, not_, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.branding.service import Look
 from portal.company.models import Company
 from portal.customers.models import Contact, Customer
-from portal.holds.service import reminders_paused
-from portal.invoices.models import Invoice, InvoiceStatus
-from portal.links.service import issue_link
+from portal.links.service import issue_reminder_link
 from portal.links.tokens import LinkSigner
-from portal.mail.sender import Mailer, OutgoingEmail
+from portal.mail.sender import Mailer
 from portal.money import format_money
 from portal.reminders.editor.texts import CustomTexts
 from portal.reminders.letters import (
     REGISTERED_TEMPLATE,
     LocalRegisteredMail,
-    RegisteredLetter,
     RegisteredMailProvider,
 )
 from portal.reminders.models import (
     Channel,
     MessageStatus,
     ReminderMessage,
-    ReminderMessageInvoice,
     ReminderTask,
     TaskKind,
     prefer_indexes,
-    take_write_lock,
 )
 from portal.reminders.policy import Policy, load_policy
+from portal.reminders.recheck import (
+    Batch,
+    cancel,
+    drop_invoices,
+    event,
+    load_batch,
+    local_today,
+    open_task,
+    reminder_contact,
+)
+from portal.reminders.recording import record_outcome
 from portal.reminders.render import (
     ReminderContent,
     RenderError,
@@ -84,43 +101,29 @@ from portal.reminders.sendcheck import (
     over_cap,
     promise_broken_since_last_message,
 )
-from portal.reminders.sms import DeliveryError, Sms, SmsProvider
+from portal.reminders.sending import DEFERRED, Connections, Delivery, Outcome, letter_path
+from portal.reminders.sms import SmsProvider
 from portal.settings import Settings
-from portal.timeline.models import Actor
-from portal.timeline.service import record
+from portal.timeline.service import record_many
+
+__all__ = [
+    "Delivery",
+    "DeliveryContext",
+    "Outcome",
+    "claim",
+    "deliver_due",
+    "letter_file",
+    "record_outcome",
+]
 
 log = logging.getLogger(__name__)
 
-CLAIM_BATCH = 20
+CLAIM_BATCH = 50
 MAX_BACKOFF_SECONDS = 6 * 3600
 
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """A claimed message, rendered, to send after the claim commits."""
-
-    message_id: int
-    channel: Channel
-    recipient: str
-    subject: str
-    text: str
-    html: str
-    mime_message_id: str
-    letter_pdf: bytes = b""
-    # A registered letter for the postal provider (PORTAL_REMINDER_REGISTERED_LETTERS=local).
-    registered: bool = False
-
-
-@dataclass(frozen=True)
-class Outcome:
-    ok: bool
-    external_id: str = ""
-    error: str = ""
-    permanent: bool = False
 
 
 @dataclass
@@ -138,9 +141,9 @@ class DeliveryContext:
     brand: Look | None = None
     # Texts written in the back office for this round (worker.apply_branding); None: files.
     custom_texts: CustomTexts | None = None
-
     # Registered letters; None: the local stand-in (portal.reminders.letters).
     registered_provider: RegisteredMailProvider | None = None
+    _connections: Connections | None = field(default=None, repr=False)
 
     def registered_mail(self) -> RegisteredMailProvider:
         if self.registered_provider is None:
@@ -158,6 +161,39 @@ class DeliveryContext:
     @property
     def mail_domain(self) -> str:
         return self.settings.base_url.split("//")[-1].split(":")[0].split("/")[0] or "localhost"
+
+    @property
+    def connections(self) -> Connections:
+        if self._connections is None:
+            self._connections = Connections(
+                self.mailer,
+                self.sms,
+                self.settings.reminders.letters_dir,
+                sender_name=self.settings.company.name,
+                registered_mail=self.registered_mail,
+            )
+        return self._connections
+
+    def close_connections(self) -> None:
+        """When the queue is empty: an idle SMTP session would be dropped by the server."""
+        if self._connections is not None:
+            self._connections.close()
+
+    def warm_up(self) -> None:
+        """Compile what every message uses before the first one waits for it: the
+        catalogs of each language and the reminder templates (the environment keeps
+        them compiled), and parse the letters' fonts."""
+        from portal import i18n
+        from portal.reminders.render import warm_up_templates
+
+        for language in i18n.SUPPORTED:
+            i18n.translations(language)
+        warm_up_templates(self.templates)
+
+    def company(self, session: Session, company_id: int) -> Company:
+        company = session.get(Company, company_id)
+        assert company is not None
+        return company
 
 
 def _claim_ids(session: Session, worker_id: str, now: dt.datetime, limit: int) -> list[int]:
@@ -185,78 +221,28 @@ def _claim_ids(session: Session, worker_id: str, now: dt.datetime, limit: int) -
     return sorted(int(row[0]) for row in claimed)
 
 
-def _still_due(session: Session, message: ReminderMessage, today: dt.date) -> list[Invoice]:
-    return list(
-        session.scalars(
-            select(Invoice)
-            .join(ReminderMessageInvoice, ReminderMessageInvoice.invoice_id == Invoice.id)
-            .where(
-                ReminderMessageInvoice.message_id == message.id,
-                Invoice.status == InvoiceStatus.OPEN,
-                Invoice.amount_minor > Invoice.paid_minor,
-                not_(reminders_paused(today)),
-            )
-            .order_by(Invoice.due_date, Invoice.id)
-        )
-    )
-
-
-def _event(session: Session, message: ReminderMessage, action: str, **details: object) -> None:
-    record(
-        session,
-        company_id=message.company_id,
-        customer_id=message.customer_id,
-        actor=Actor.SYSTEM,
-        actor_id="reminders",
-        action=action,
-        subject_type="reminder_message",
-        subject_id=message.id,
-        details={"step": message.step, "channel": str(message.channel), **details},
-    )
-
-
-def _cancel(session: Session, message: ReminderMessage, reason: str, **details: object) -> None:
-    message.status = MessageStatus.CANCELLED
-    message.claimed_until = None
-    # The invoices may be reminded again at this step once their pause ends.
-    session.execute(
-        delete(ReminderMessageInvoice).where(ReminderMessageInvoice.message_id == message.id)
-    )
-    _event(session, message, "reminder.cancelled", reason=reason, **details)
-
-
 def claim(
     session: Session, ctx: DeliveryContext, worker_id: str, *, limit: int = CLAIM_BATCH
 ) -> list[Delivery]:
-    """Claim due messages, re-check and render them; the caller commits, then sends."""
+    """Claim due messages, re-check and render them; the caller commits, then sends.
+
+    The whole batch is read in a few queries (``recheck.load_batch``), and its timeline
+    events are written together at the end."""
     now = clock.now()
     prefer_indexes(session)
     ids = _claim_ids(session, worker_id, now, limit)
     if not ids:
         return []
-    messages = list(
-        session.scalars(
-            select(ReminderMessage).where(ReminderMessage.id.in_(ids)).order_by(ReminderMessage.id)
-        )
-    )
-    customers = {
-        c.id: c
-        for c in session.scalars(
-            select(Customer)
-            .where(Customer.id.in_({m.customer_id for m in messages}))
-            .options(selectinload(Customer.contacts))
-        )
-    }
+    batch = load_batch(session, ids, now)
     lease = now + dt.timedelta(seconds=ctx.settings.reminders.lease_seconds)
     policies: dict[int, Policy] = {}
     deliveries = []
-    for message in messages:
-        customer = customers[message.customer_id]
+    for message in batch.messages:
         if message.company_id not in policies:
             policies[message.company_id] = load_policy(
                 session, message.company_id, ctx.settings.reminders
             )
-        delivery = _prepare(session, ctx, message, customer, now, policies[message.company_id])
+        delivery = _prepare(session, ctx, batch, message, now, policies[message.company_id])
         if delivery is None:
             continue
         message.status = MessageStatus.SENDING
@@ -265,17 +251,20 @@ def claim(
         message.attempts += 1
         deliveries.append(delivery)
     session.flush()
+    record_many(session, batch.events)
     return deliveries
 
 
 def _prepare(
     session: Session,
     ctx: DeliveryContext,
+    batch: Batch,
     message: ReminderMessage,
-    customer: Customer,
     now: dt.datetime,
     policy: Policy,
 ) -> Delivery | None:
+    customer = batch.customers[message.customer_id]
+    events = batch.events
     if not ctx.any_time and message.channel is not Channel.TASK:
         # A worker that was down may wake up at night: messages still wait for business hours.
         opens = ctx.calendar.next_send_time(now, customer.timezone)
@@ -291,47 +280,37 @@ def _prepare(
         message.next_attempt_at = reopens
         message.claimed_until = None
         return None
-    today = now.astimezone(ZoneInfo(customer.timezone)).date()
+    today = local_today(now, customer.timezone)
     if customer.reminders_paused_until is not None and customer.reminders_paused_until >= today:
-        _cancel(session, message, "customer_paused")
+        cancel(session, events, message, "customer_paused")
         return None
-    planned_ids = set(
-        session.scalars(
-            select(ReminderMessageInvoice.invoice_id).where(
-                ReminderMessageInvoice.message_id == message.id
-            )
-        )
-    )
-    invoices = _still_due(session, message, today)
+    invoices = batch.still_due.get(message.id, [])
     kept = {invoice.id for invoice in invoices}
-    dropped = sorted(planned_ids - kept)
+    dropped = sorted(batch.planned.get(message.id, set()) - kept)
     if not invoices:
-        _cancel(session, message, "nothing_due", dropped_invoices=dropped)
+        cancel(session, events, message, "nothing_due", dropped_invoices=dropped)
         return None
     if dropped:
-        session.execute(
-            delete(ReminderMessageInvoice).where(
-                ReminderMessageInvoice.message_id == message.id,
-                ReminderMessageInvoice.invoice_id.in_(dropped),
-            )
-        )
+        drop_invoices(session, message, dropped)
     if message.channel is Channel.TASK:
-        _open_task(session, message, customer, invoices, now)
+        open_task(session, events, message, customer, invoices, now)
         return None
     if over_cap(session, message, policy, now):
-        _cancel(session, message, "monthly_cap", cap=policy.monthly_cap)
+        cancel(session, events, message, "monthly_cap", cap=policy.monthly_cap)
         return None
     channel, contact, recipient = _channel_and_recipient(customer, message.channel)
     if not recipient:
-        _cancel(session, message, "no_recipient")
+        cancel(session, events, message, "no_recipient")
         return None
     settings = ctx.settings
-    link = issue_link(session, ctx.signer, settings.base_url, customer, purpose="reminder")
+    link = issue_reminder_link(ctx.signer, settings.base_url, customer, events)
+    penalties = settings.reminders.formal_notice_penalties and message.template.startswith(
+        "formal_notice"
+    )
     rows, totals = due_invoices(
-        [(i.id, i.number, i.due_date, i.currency, i.remaining_minor) for i in invoices],
+        [invoice.as_row() for invoice in invoices],
         today,
-        penalties=settings.reminders.formal_notice_penalties
-        and message.template.startswith("formal_notice"),
+        penalties=penalties,
         ecb_rate=settings.reminders.ecb_rate,
     )
     content = ReminderContent(
@@ -343,8 +322,7 @@ def _prepare(
         link=link,
         today=today,
         invoices=rows,
-        penalties=settings.reminders.formal_notice_penalties
-        and message.template.startswith("formal_notice"),
+        penalties=penalties,
         ecb_rate=settings.reminders.ecb_rate,
         totals=totals,
         promise_broken_on=promise_broken_since_last_message(session, customer.id),
@@ -376,8 +354,7 @@ def _prepare(
                 )
             )
         else:
-            company = session.get(Company, message.company_id)
-            assert company is not None
+            company = ctx.company(session, message.company_id)
             brand = ctx.brand.pdf_brand(content.language) if ctx.brand else None
             registered = message.template == REGISTERED_TEMPLATE
             pdf = render_letter(company, customer, content, brand, registered=registered)
@@ -391,7 +368,7 @@ def _prepare(
     except RenderError as error:
         message.status = MessageStatus.FAILED
         message.last_error = str(error)[:500]
-        _event(session, message, "reminder.failed", error=str(error)[:300])
+        event(events, message, "reminder.failed", error=str(error)[:300])
         return None
     message.recipient = recipient[:254]
     message.subject = subject[:255] or None
@@ -410,6 +387,11 @@ def _prepare(
         registered=channel is Channel.LETTER
         and message.template == REGISTERED_TEMPLATE
         and settings.reminders.registered_letters != "task",
+        company_id=message.company_id,
+        customer_id=message.customer_id,
+        step=message.step,
+        planned_channel=str(message.channel),
+        attempt=message.attempts + 1,  # the claim counts this attempt
     )
 
 
@@ -429,33 +411,14 @@ def _channel_and_recipient(
     email and email to texts (an opted-out number, a bounced address). Letters (legal
     notices) go to the customer's postal address whatever the contacts' preferences."""
     if planned is Channel.LETTER:
-        return planned, _reminder_contact(customer, planned), customer.name
+        return planned, reminder_contact(customer, planned), customer.name
     order = (planned, Channel.EMAIL if planned is Channel.SMS else Channel.SMS)
     for channel in order:
-        contact = _reminder_contact(customer, channel)
+        contact = reminder_contact(customer, channel)
         if contact is not None:
             address = contact.phone if channel is Channel.SMS else contact.email
             return channel, contact, address or ""
     return planned, None, ""
-
-
-def _reminder_contact(customer: Customer, channel: Channel) -> Contact | None:
-    """Who gets this reminder: among the contacts who receive reminders and accept the
-    channel (and have an address for it), the primary one, else the first."""
-    contacts = [c for c in customer.contacts if c.receives_reminders and _accepts(c, channel)]
-    primary = [c for c in contacts if c.is_primary]
-    chosen = primary or contacts
-    return chosen[0] if chosen else None
-
-
-def _accepts(contact: Contact, channel: Channel) -> bool:
-    if channel is Channel.EMAIL:
-        return contact.accepts_email and bool(contact.email) and contact.email_bounced_at is None
-    if channel is Channel.SMS:
-        return contact.accepts_sms and bool(contact.phone)
-    if channel is Channel.LETTER:
-        return contact.accepts_letters
-    return contact.accepts_calls
 
 
 def _post_letter_task(
@@ -477,158 +440,62 @@ def _post_letter_task(
     )
 
 
-def _open_task(
-    session: Session,
-    message: ReminderMessage,
-    customer: Customer,
-    invoices: list[Invoice],
-    now: dt.datetime,
-) -> None:
-    task = ReminderTask(
-        company_id=message.company_id,
-        customer_id=customer.id,
-        message_id=message.id,
-        step=message.step,
-        title=f"{customer.name}: " + ", ".join(invoice.number for invoice in invoices),
-        created_at=now,
-    )
-    session.add(task)
-    session.flush()
-    message.status = MessageStatus.SENT
-    message.sent_at = now
-    message.claimed_until = None
-    _event(
-        session,
-        message,
-        "reminder.task_opened",
-        task_id=task.id,
-        invoices=[invoice.number for invoice in invoices],
-    )
-
-
 def send(ctx: DeliveryContext, delivery: Delivery) -> Outcome:
     """Hand a claimed message to its channel; never raises for delivery problems."""
-    try:
-        if delivery.channel is Channel.EMAIL:
-            ctx.mailer.send(
-                OutgoingEmail(
-                    delivery.recipient,
-                    delivery.subject,
-                    delivery.text,
-                    delivery.html,
-                    delivery.mime_message_id,
-                    sender_name=ctx.settings.company.name,
-                )
-            )
-            return Outcome(True, delivery.mime_message_id)
-        if delivery.channel is Channel.SMS:
-            sid = ctx.sms.send(
-                Sms(delivery.recipient, delivery.text, f"reminder-{delivery.message_id}")
-            )
-            return Outcome(True, sid)
-        path = _letter_path(ctx.settings.reminders.letters_dir, delivery.message_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(delivery.letter_pdf)
-        temporary.replace(path)  # the same file whatever the attempt: idempotent
-        if delivery.registered:
-            tracking = ctx.registered_mail().send(
-                RegisteredLetter(
-                    delivery.message_id,
-                    delivery.recipient,
-                    [],
-                    delivery.letter_pdf,
-                    f"reminder-{delivery.message_id}",
-                )
-            )
-            return Outcome(True, tracking)
-        return Outcome(True, path.name)
-    except DeliveryError as error:
-        return Outcome(False, error=str(error), permanent=error.permanent)
-    except _smtp_refusals() as error:
-        return Outcome(False, error=f"refused: {error}", permanent=True)
-    except OSError as error:  # smtplib errors, timeouts, connection refused
-        return Outcome(False, error=f"{type(error).__name__}: {error}")
-
-
-def _smtp_refusals() -> tuple[type[Exception], ...]:
-    import smtplib
-
-    return (smtplib.SMTPRecipientsRefused,)
-
-
-def _letter_path(letters_dir: Path, message_id: int) -> Path:
-    return letters_dir / f"reminder-{message_id}.pdf"
+    return ctx.connections.send(delivery)
 
 
 def letter_file(settings: Settings, message_id: int) -> Path:
-    return _letter_path(settings.reminders.letters_dir, message_id)
+    return letter_path(settings.reminders.letters_dir, message_id)
 
 
-def record_outcome(
-    session: Session, settings: Settings, worker_id: str, delivery: Delivery, outcome: Outcome
-) -> None:
-    """Record what happened, unless another worker took the row over meanwhile."""
-    take_write_lock(session)
-    message = session.scalar(
-        select(ReminderMessage)
-        .where(
-            ReminderMessage.id == delivery.message_id,
-            ReminderMessage.status == MessageStatus.SENDING,
-            ReminderMessage.claimed_by == worker_id,
-        )
-        .with_for_update()
-    )
-    if message is None:
-        log.warning("reminder %s was taken over by another worker", delivery.message_id)
-        return
-    now = clock.now()
-    message.claimed_until = None
-    if outcome.ok:
-        message.status = MessageStatus.SENT
-        message.sent_at = now
-        message.external_id = outcome.external_id[:255]
-        message.last_error = None
-        _event(
-            session,
-            message,
-            "reminder.sent",
-            to=delivery.recipient,
-            sent_by=str(delivery.channel),
-            external_id=outcome.external_id,
-            attempt=message.attempts,
-        )
-        return
-    message.last_error = outcome.error[:500]
-    if outcome.permanent:
-        message.status = MessageStatus.BOUNCED
-        _event(
-            session, message, "reminder.bounced", to=delivery.recipient, error=outcome.error[:300]
-        )
-    elif message.attempts >= settings.reminders.max_attempts:
-        message.status = MessageStatus.FAILED
-        _event(
-            session,
-            message,
-            "reminder.failed",
-            error=outcome.error[:300],
-            attempts=message.attempts,
-        )
-    else:
-        delay = min(
-            settings.reminders.retry_base_seconds * 2 ** (message.attempts - 1),
-            MAX_BACKOFF_SECONDS,
-        )
-        message.status = MessageStatus.PENDING
-        message.next_attempt_at = now + dt.timedelta(seconds=delay)
-        _event(
-            session,
-            message,
-            "reminder.retry",
-            error=outcome.error[:300],
-            attempt=message.attempts,
-            next_attempt_at=message.next_attempt_at.isoformat(),
-        )
+@dataclass
+class RoundResult:
+    """What one round did: the worker's progress log adds these up."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0  # failed or bounced
+    deferred: int = 0
+
+    def __bool__(self) -> bool:
+        return self.claimed > 0
+
+    def add(self, action: str) -> None:
+        if action == "reminder.sent":
+            self.sent += 1
+        elif action == "reminder.retry":
+            self.retried += 1
+        elif action in ("reminder.failed", "reminder.bounced"):
+            self.failed += 1
+        elif action == "deferred":
+            self.deferred += 1
+
+
+def deliver_round(
+    session_factory: Callable[[], Session],
+    ctx: DeliveryContext,
+    worker_id: str,
+    *,
+    limit: int = CLAIM_BATCH,
+) -> RoundResult:
+    """One round: claim a batch (one commit), then send each and record it (a short commit
+    each), until the batch is done or its lease runs short."""
+    settings = ctx.settings
+    # Stop sending while a last send, even one that runs into its timeout, fits in the lease.
+    slowest = 2 * max(settings.smtp.timeout_seconds, settings.sms.timeout_seconds)
+    started = time.monotonic()
+    deadline = started + settings.reminders.lease_seconds - slowest
+    with session_factory() as session, session.begin():
+        deliveries = claim(session, ctx, worker_id, limit=limit)
+    result = RoundResult(claimed=len(deliveries))
+    for index, delivery in enumerate(deliveries):
+        late = index > 0 and time.monotonic() > deadline  # the first always fits (settings)
+        outcome = DEFERRED if late else ctx.connections.send(delivery)
+        with session_factory() as session, session.begin():
+            result.add(record_outcome(session, settings, worker_id, delivery, outcome))
+    return result
 
 
 def deliver_due(
@@ -638,16 +505,5 @@ def deliver_due(
     *,
     limit: int = CLAIM_BATCH,
 ) -> int:
-    """One round: claim (commit), send each, record each (commit). Returns how many were
-    handed to a channel."""
-    # A batch must be sent within its lease even if every send runs into its timeout.
-    settings = ctx.settings
-    slowest = 2 * max(settings.smtp.timeout_seconds, settings.sms.timeout_seconds)
-    limit = max(1, min(limit, int(settings.reminders.lease_seconds // slowest)))
-    with session_factory() as session, session.begin():
-        deliveries = claim(session, ctx, worker_id, limit=limit)
-    for delivery in deliveries:
-        outcome = send(ctx, delivery)
-        with session_factory() as session, session.begin():
-            record_outcome(session, ctx.settings, worker_id, delivery, outcome)
-    return len(deliveries)
+    """One round (``deliver_round``); returns how many messages were claimed and handed on."""
+    return deliver_round(session_factory, ctx, worker_id, limit=limit).claimed

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, exists, func, insert, not_, select
+from sqlalchemy import Table, case, exists, func, insert, not_, select
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -86,7 +86,7 @@ def _customer_page(
     gap_start: dt.datetime,
     size: int,
     reference: str | None,
-) -> list[Any]:
+) -> list[PageCustomer]:
     # The page's ids first, by the primary key alone: the per-customer lookups below then
     # run for these customers only, whatever plan the database prefers.
     page = (
@@ -100,16 +100,7 @@ def _customer_page(
     ids = list(session.scalars(page))
     if not ids:
         return []
-    last_message = (
-        select(func.max(ReminderMessage.created_at))
-        .where(
-            ReminderMessage.customer_id == Customer.id,
-            ReminderMessage.status.in_(LIVE_STATUSES),
-            ReminderMessage.channel != Channel.TASK,
-        )
-        .scalar_subquery()
-    )
-    query = (
+    customers = session.execute(
         select(
             Customer.id,
             Customer.reference,
@@ -119,12 +110,48 @@ def _customer_page(
             Customer.strategic,
             Customer.reminder_scenario,
             Customer.reminders_paused_until,
-            (last_message >= gap_start).label("in_gap"),
         )
         .where(Customer.id.in_(ids))
         .order_by(Customer.id)
+    ).all()
+    # The conditions on status and channel sit inside the aggregates, not in WHERE: then
+    # the only usable index is the one on customer_id. With them in WHERE, stale
+    # statistics (the run fills the table while it reads it) made PostgreSQL intersect
+    # with the status index, scanning every pending message once per customer: quadratic
+    # (a million customers did not finish in an hour).
+    live_message = ReminderMessage.status.in_(LIVE_STATUSES) & (
+        ReminderMessage.channel != Channel.TASK
     )
-    return list(session.execute(query).all())
+    last_message: dict[int, dt.datetime | None] = dict(
+        session.execute(
+            select(
+                ReminderMessage.customer_id,
+                func.max(case((live_message, ReminderMessage.created_at))),
+            )
+            .where(ReminderMessage.customer_id.in_(ids))
+            .group_by(ReminderMessage.customer_id)
+        ).all()
+    )
+    return [
+        PageCustomer(
+            *row,
+            in_gap=(last := last_message.get(row[0])) is not None and last >= gap_start,
+        )
+        for row in customers
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class PageCustomer:
+    id: int
+    reference: str
+    name: str
+    timezone: str
+    risk_segment: str
+    strategic: bool
+    reminder_scenario: str | None
+    reminders_paused_until: dt.date | None
+    in_gap: bool
 
 
 def _invoices(
@@ -210,9 +237,9 @@ def plan(
         customers = _customer_page(session, company_id, after_id, gap_start, page_size, reference)
         if not customers:
             return
-        after_id = int(customers[-1][0])
+        after_id = customers[-1].id
         by_zone: dict[str, list[Any]] = defaultdict(list)
-        counted = counted_messages(session, [int(r[0]) for r in customers], now, pending=True)
+        counted = counted_messages(session, [r.id for r in customers], now, pending=True)
         for row in customers:
             timezone = str(row.timezone)
             if timezone not in today_by_zone:
@@ -228,13 +255,13 @@ def plan(
             today = today_by_zone[timezone]
             latest_due = today - dt.timedelta(days=book.earliest_days)
             invoices_by_customer: dict[int, list[Any]] = defaultdict(list)
-            ids = [int(r[0]) for r in rows]
+            ids = [r.id for r in rows]
             for invoice in _invoices(session, ids, today, latest_due, call_wait_start):
                 invoices_by_customer[int(invoice[1])].append(invoice)
             for row in rows:
                 planned = _plan_customer(
                     row,
-                    invoices_by_customer.get(int(row[0]), []),
+                    invoices_by_customer.get(row.id, []),
                     book,
                     today,
                 )
@@ -242,7 +269,7 @@ def plan(
                     continue
                 step, scenario, chosen = planned
                 if step.channel is not Channel.TASK and (
-                    row.in_gap or counted.get(int(row[0]), 0) >= policy.monthly_cap
+                    row.in_gap or counted.get(row.id, 0) >= policy.monthly_cap
                 ):
                     continue
                 if any_time or step.channel is Channel.TASK:
@@ -253,7 +280,7 @@ def plan(
                     send_after = send_after_by_zone[timezone]
                 page.append(
                     PlannedMessage(
-                        customer_id=int(row[0]),
+                        customer_id=row.id,
                         reference=str(row.reference),
                         name=str(row.name),
                         timezone=timezone,

@@ -118,6 +118,18 @@ def render_email(
     )
 
 
+def warm_up_templates(env: Environment) -> None:
+    """Load and compile the reminder templates (and the letters' fonts) once, up front."""
+    from portal.invoices.documents import _Document
+    from portal.templating import _email_overlays
+
+    html_env, text_env = _email_overlays(env)
+    for name in env.list_templates(filter_func=lambda n: n.startswith(("email/reminder_", "sms/"))):
+        (html_env if name.endswith(".html") else text_env).get_template(name)
+        env.get_template(name)
+    _Document("")  # parses the fonts (portal.invoices.documents: once per process)
+
+
 def render_sms(
     env: Environment, template: str, content: ReminderContent, company: CompanyIdentity
 ) -> str:

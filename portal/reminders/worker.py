@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from zoneinfo import ZoneInfo
@@ -23,10 +24,11 @@ from portal.reminders import planning
 from portal.reminders.editor.texts import load_custom_texts
 from portal.reminders.editor.versions import stored_book
 from portal.reminders.models import ReminderRun
-from portal.reminders.outbox import DeliveryContext, deliver_due, new_worker_id
+from portal.reminders.outbox import DeliveryContext, RoundResult, deliver_round, new_worker_id
 from portal.reminders.policy import load_policy
 from portal.reminders.scenarios import ScenarioBook
 from portal.reminders.schedule import BusinessCalendar
+from portal.reminders.status import outbox_status
 from portal.settings import Settings
 from portal.users import throttle
 
@@ -130,6 +132,45 @@ def apply_branding(
     ctx.mailer.sender_source = lambda: look.sender
 
 
+class Progress:
+    """Adds up the rounds and logs, at most every ``interval`` seconds while there is work:
+    messages per second, retries, failures and the queue's length."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.since = time.monotonic()
+        self.total = RoundResult()
+
+    def add(self, result: RoundResult) -> None:
+        for name in ("claimed", "sent", "retried", "failed", "deferred"):
+            setattr(self.total, name, getattr(self.total, name) + getattr(result, name))
+
+    def maybe_log(
+        self, session_factory: Callable[[], Session], company_id: int, *, force: bool = False
+    ) -> None:
+        elapsed = time.monotonic() - self.since
+        if not self.total.claimed or (elapsed < self.interval and not force):
+            return
+        with session_factory() as session:
+            queue = outbox_status(session, company_id, clock.now())
+        t = self.total
+        log.info(
+            "outbox: %s sent in %.0f s (%.1f msg/s), %s retried, %s failed, %s deferred; "
+            "queue: %s waiting, %s due, %s failed in all",
+            t.sent,
+            elapsed,
+            t.sent / elapsed if elapsed > 0 else 0.0,
+            t.retried,
+            t.failed,
+            t.deferred,
+            queue.waiting,
+            queue.due,
+            queue.failed,
+        )
+        self.since = time.monotonic()
+        self.total = RoundResult()
+
+
 def run_worker(
     session_factory: Callable[[], Session],
     company_id: int,
@@ -145,13 +186,20 @@ def run_worker(
     worker_id = new_worker_id()
     log.info("reminder worker %s started", worker_id)
     configured = ctx.settings
+    ctx.warm_up()
+    progress = Progress(configured.reminders.progress_log_seconds)
     while not stop.is_set():
         try:
             apply_branding(session_factory, company_id, ctx, configured)
             if plan:
                 run_if_due(session_factory, company_id, ctx.settings, book, any_time=any_time)
-            while not stop.is_set() and deliver_due(session_factory, ctx, worker_id):
-                pass
+            while not stop.is_set():
+                result = deliver_round(session_factory, ctx, worker_id)
+                progress.add(result)
+                progress.maybe_log(session_factory, company_id, force=not result)
+                if not result:
+                    break
+            ctx.close_connections()  # idle now: an SMTP server would drop the session
             # The whole-company dashboard, computed ahead once its figures are a few minutes old.
             refresh_dashboard(session_factory, company_id, ctx.settings)
             # Payment receipts owed since the last round (claimed, so several workers share).

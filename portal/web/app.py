@@ -55,6 +55,7 @@ from portal.web import (
     links,
     login,
     lookup,
+    outbox,
     payments,
     portal,
     reminder_policy,
@@ -139,6 +140,7 @@ def create_app(
         ),
     ]
     routes = [
+        *outbox.routes,
         *system.routes,
         *links.routes,
         *embed.routes,

@@ -1,0 +1,139 @@
+"""Delivery in batches: one SMTP session for a batch, and one refused recipient in the
+middle of it is recorded on its own (a retry for 4xx, a bounce for 5xx) while the others
+are sent."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal import clock
+from portal.company.models import Company
+from portal.reminders import planning
+from portal.reminders.models import MessageStatus, ReminderMessage
+from portal.reminders.outbox import deliver_round
+from portal.reminders.status import outbox_status, retry_failed
+from portal.reminders.worker import calendar_for
+from portal.settings import Settings
+from portal.timeline.models import TimelineEvent
+from tests.factories import make_customer, make_invoice
+from tests.mail_sink import free_port
+from tests.reminders_helpers import at, book, context, reminder_settings
+
+REFUSED = "refuse-me@example.com"
+
+
+class RefusingOne:
+    """Accepts every recipient but one; notes the SMTP sessions and what arrived."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.peers: set[Any] = set()
+        self.delivered: list[str] = []
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        self.peers.add(session.peer)
+        if address == REFUSED:
+            return self.reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.delivered.extend(envelope.rcpt_tos)
+        return "250 OK"
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "action"),
+    [
+        ("450 4.2.1 Mailbox busy, try later", MessageStatus.PENDING, "reminder.retry"),
+        ("550 5.1.1 No such user", MessageStatus.BOUNCED, "reminder.bounced"),
+    ],
+)
+def test_one_refused_recipient_in_a_batch_is_recorded_alone_and_the_others_are_sent(
+    db: Session,
+    company: Company,
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+    reply: str,
+    status: MessageStatus,
+    action: str,
+) -> None:
+    handler = RefusingOne(reply)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        s = reminder_settings(settings, tmp_path, port)
+        at("2026-03-10 10:00")
+        emails = [f"ap{i}@example.com" for i in range(3)] + [REFUSED] + ["ap9@example.com"]
+        for email in emails:
+            make_invoice(db, make_customer(db, company, email=email), due_in_days=-2)
+        db.commit()
+        planning.run(db, company.id, book(s), calendar_for(s))
+        db.commit()
+        result = deliver_round(session_factory, context(s), "batch-test", limit=50)
+    finally:
+        controller.stop()
+    db.expire_all()
+    by_recipient = {m.recipient: m for m in db.scalars(select(ReminderMessage))}
+    refused = by_recipient.pop(REFUSED)
+    assert refused.status is status
+    assert reply[:3] in (refused.last_error or "")
+    assert {m.status for m in by_recipient.values()} == {MessageStatus.SENT}
+    assert sorted(handler.delivered) == sorted(by_recipient)  # the others arrived, once each
+    assert len(handler.peers) == 1  # one SMTP session for the whole batch
+    assert (result.claimed, result.sent) == (5, 4)
+    assert (result.retried, result.failed) == (
+        (1, 0) if status is MessageStatus.PENDING else (0, 1)
+    )
+    events = Counter(
+        db.scalars(
+            select(TimelineEvent.action).where(TimelineEvent.subject_type == "reminder_message")
+        )
+    )
+    assert events["reminder.sent"] == 4
+    assert events[action] == 1
+    if status is MessageStatus.PENDING:
+        assert refused.attempts == 1
+        assert refused.next_attempt_at > clock.now()
+
+
+def test_the_outbox_status_tells_a_stalled_queue_and_retry_failed_requeues(
+    db: Session, company: Company, settings: Settings, tmp_path: Path
+) -> None:
+    s = reminder_settings(settings, tmp_path)
+    now = at("2026-03-10 10:00")
+    for _ in range(3):
+        make_invoice(db, make_customer(db, company), due_in_days=-2)
+    db.commit()
+    planning.run(db, company.id, book(s), calendar_for(s), any_time=True)
+    db.commit()
+    status = outbox_status(db, company.id, now)
+    assert (status.waiting, status.due, status.failed) == (3, 3, 0)
+    assert status.last_sent_at is None
+    assert not status.stalled(now, 900)  # due for no time yet
+    later = now + dt.timedelta(seconds=901)
+    assert outbox_status(db, company.id, later).stalled(later, 900)  # nothing left meanwhile
+    first, *_ = db.scalars(select(ReminderMessage).order_by(ReminderMessage.id))
+    first.status, first.sent_at = MessageStatus.SENT, later
+    second = db.scalars(select(ReminderMessage).order_by(ReminderMessage.id)).all()[1]
+    second.status, second.attempts = MessageStatus.FAILED, 5
+    db.flush()
+    status = outbox_status(db, company.id, later)
+    assert not status.stalled(later, 900)  # something left within the window
+    assert (status.waiting, status.failed, status.last_sent_at) == (1, 1, later)
+    assert retry_failed(db, company.id, user_id=1, now=later) == 1
+    db.expire_all()
+    assert (second.status, second.attempts) == (MessageStatus.PENDING, 0)
+    assert "reminder.requeued" in set(db.scalars(select(TimelineEvent.action)))
