@@ -121,7 +121,7 @@ def test_the_letter_carries_the_address_in_the_window_and_both_qr_codes(
         assert 40 * MM <= height - y <= 95 * MM, line
     text = page.extract_text()
     assert re.search(r"1\s234,56", text)  # money, never cents
-    assert re.search(r"F-WIN-1 1\s234,56\s€", message.body_text or "")
+    assert re.search(r"F-WIN-1: 1\s234,56\s€", message.body_text or "")
     codes = _codes(pdf)
     assert len(codes) == 2
     [portal] = [code for code in codes if "/l/" in code]

@@ -156,7 +156,7 @@ def test_a_broken_promise_resumes_at_the_next_step_and_says_the_promise_was_not_
     db.refresh(resumed)
     assert resumed.status is MessageStatus.SENT
     assert resumed.channel is Channel.SMS  # no mobile number: the email said it
-    assert "You promised to pay by Mar 20, 2026" in (resumed.body_text or "")
+    assert "You promised to pay by 20 Mar 2026" in (resumed.body_text or "")
     assert "You promised to pay by" in (resumed.body_html or "")
     # Only the first message after the broken promise says so.
     at("2026-04-06 10:00")
