@@ -143,7 +143,7 @@ def _event(
         company_id=company_id,
         customer_id=contact.customer_id,
         actor=Actor.PROVIDER,
-        actor_id="sms" if action.startswith("contact.sms") else "dsn",
+        actor_id="dsn" if action == "contact.email_bounced" else "sms",
         action=action,
         subject_type="contact",
         subject_id=contact.id,

@@ -86,6 +86,7 @@ def _cancel_reason(details: Details) -> str:
         "customer_paused": _("reminders are paused"),
         "no_recipient": _("no address to send it to"),
         "nothing_due": _("nothing is due any more"),
+        "monthly_cap": _("the customer has had as many messages as the monthly limit allows"),
     }.get(str(details.get("reason")), _("nothing left to remind"))
 
 
@@ -213,6 +214,11 @@ SENTENCES: dict[str, Sentence] = {
         reason=_cancel_reason(d),
     ),
     "reminder.task_opened": lambda d: _("Call to make about %(invoices)s", invoices=_numbers(d)),
+    "reminder.follow_up_scheduled": lambda d: (
+        _("Follow-up call scheduled for %(date)s", date=_date(d.get("on")))
+        + (f": {d['note']}" if d.get("note") else "")
+    ),
+    "reminder.requeued": lambda d: _("Failed reminder queued to be sent again"),
     "reminder.task_done": lambda d: _("Call done") + (f": {d['note']}" if d.get("note") else ""),
     "reminders.paused": lambda d: (
         _("Reminders paused until %(date)s", date=_date(d.get("until")))
@@ -268,6 +274,14 @@ SENTENCES: dict[str, Sentence] = {
     "contact.added": lambda d: _("Contact %(name)s added", name=d.get("name", "")),
     "contact.updated": lambda d: _("Contact %(name)s changed", name=d.get("name", "")),
     "contact.removed": lambda d: _("Contact %(name)s removed", name=d.get("name", "")),
+    "contact.email_bounced": lambda d: _(
+        "Email to %(to)s bounced: other channels are used until the address changes",
+        to=d.get("to") or "—",
+    ),
+    "contact.sms_opted_out": lambda d: _(
+        "%(phone)s answered STOP: no more text messages to this number",
+        phone=d.get("phone") or "—",
+    ),
     # Users, integrations and settings (the company's own history)
     "user.created": lambda d: _("User %(email)s created", email=d.get("email", "")),
     "user.updated": lambda d: _("User changed"),
@@ -299,6 +313,26 @@ SENTENCES: dict[str, Sentence] = {
         else _("Opening invoices without a link turned off")
     ),
     "branding.changed": lambda d: _("Colours, logo or texts changed"),
+    "reminders.scenarios_changed": lambda d: (
+        _("Reminder scenarios changed") + (f": {d['subject']}" if d.get("subject") else "")
+    ),
+    "reminders.text_changed": lambda d: _(
+        "Reminder text %(template)s (%(channel)s, %(language)s) changed",
+        template=d.get("template", ""),
+        channel=channel_name(d.get("channel")),
+        language=d.get("language", ""),
+    ),
+    "reminders.text_reset": lambda d: _(
+        "Reminder text %(template)s (%(channel)s, %(language)s) back to the default",
+        template=d.get("template", ""),
+        channel=channel_name(d.get("channel")),
+        language=d.get("language", ""),
+    ),
+    "reminders.policy_changed": lambda d: _("Reminder limits changed (monthly cap, quiet periods)"),
+    "reminders.frozen": lambda d: (
+        _("Every reminder frozen") + (f": {d['reason']}" if d.get("reason") else "")
+    ),
+    "reminders.unfrozen": lambda d: _("Reminders running again"),
 }
 
 

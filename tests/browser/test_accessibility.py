@@ -352,14 +352,16 @@ def admin_customer(page: Page, server: LiveServer, revoked: str) -> None:
 
 def admin_users(page: Page, server: LiveServer, revoked: str) -> None:
     _admin(page)
-    page.get_by_role("link", name=en("Users")).click()
+    page.get_by_role("link", name=en("Settings"), exact=True).click()
+    page.get_by_role("link", name=en("Users"), exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(en("Users"))
 
 
 def admin_api_keys(page: Page, server: LiveServer, revoked: str) -> None:
     """A key just created: shown once, above the list and the form."""
     _admin(page)
-    page.get_by_role("link", name=en("API keys")).click()
+    page.get_by_role("link", name=en("Settings"), exact=True).click()
+    page.get_by_role("link", name=en("API keys"), exact=True).click()
     page.get_by_label(en("Name (which system uses it)")).fill("Nightly ERP sync")
     page.get_by_role("button", name=en("Create the key")).click()
     expect(page.get_by_role("heading", name=en("Your new key"))).to_be_visible()
@@ -368,7 +370,8 @@ def admin_api_keys(page: Page, server: LiveServer, revoked: str) -> None:
 def admin_webhook_refused(page: Page, server: LiveServer, revoked: str) -> None:
     """An internal address refused next to its field."""
     _admin(page)
-    page.get_by_role("link", name=en("Webhooks")).click()
+    page.get_by_role("link", name=en("Settings"), exact=True).click()
+    page.get_by_role("link", name=en("Webhooks"), exact=True).click()
     page.get_by_label(en("Address (https://…)")).fill("https://169.254.169.254/latest")
     page.get_by_role("checkbox", name="invoice.paid").check()
     page.get_by_role("button", name=en("Add the endpoint")).click()

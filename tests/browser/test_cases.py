@@ -223,6 +223,7 @@ def test_authorization_debtor_viewer_and_credit_manager(
 
     manager = new_context().new_page()
     log_in(manager, MANAGER)
+    expect(manager.get_by_role("link", name=en("Settings"), exact=True)).to_have_count(0)
     expect(manager.get_by_role("link", name=en("Users"))).to_have_count(0)
     assert status(manager.goto("/admin/users")) == 403
     data = {"email": "intruder@relance.example", "role": "admin", "password": "x" * 20}

@@ -32,7 +32,8 @@ def host(live_server: LiveServer, browser: Browser) -> Iterator[str]:
         context = browser.new_context(base_url=live_server.url, locale="en-GB")
         page = context.new_page()
         _admin(page)
-        page.get_by_role("link", name=en("Company website")).click()
+        page.get_by_role("link", name=en("Settings"), exact=True).click()
+        page.get_by_role("link", name=en("Company website"), exact=True).click()
         page.get_by_label(en("Site address")).fill(origin)
         page.get_by_role("button", name=en("Allow this site")).click()
         expect(page.get_by_role("status")).to_have_text(en("The site is allowed."))
@@ -220,7 +221,8 @@ def test_no_cookie_in_the_frame_the_debtor_continues_in_a_new_tab(
 
 def test_a_colour_that_fails_contrast_is_refused(page: Page, axe: Axe) -> None:
     _admin(page)
-    page.get_by_role("link", name=en("Branding")).click()
+    page.get_by_role("link", name=en("Settings"), exact=True).click()
+    page.get_by_role("link", name=en("Branding"), exact=True).click()
     main = page.get_by_label(
         re.compile(
             "^" + re.escape(en("Main colour (header, links), default %(colour)s", colour=""))

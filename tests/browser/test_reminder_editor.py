@@ -27,7 +27,7 @@ def _step(page: Page, number: int):  # type: ignore[no-untyped-def]
 
 def test_the_scenario_editor_and_its_dates_preview(page: Page, axe: Axe) -> None:
     log_in(page, *ADMIN)
-    page.get_by_role("link", name=en("Reminder scenarios")).first.click()
+    page.get_by_role("link", name=en("Reminders"), exact=True).first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text(en("Reminder scenarios"))
     assert_no_axe_violations(axe, page, "scenarios")
 

@@ -145,6 +145,7 @@ def _back_office_pages(client: TestClient, db: Session, seeded: dict) -> dict:
         "admin-message": "/admin/messages/email/reminder_overdue/fr",
         "admin-message-sms": "/admin/messages/sms/reminder_overdue/en",
         "admin-reminder-policy": "/admin/reminders/policy",
+        "admin-outbox": "/admin/outbox",
         "admin-remind": f"/admin/customers/{customer.id}/remind",
         "admin-call": f"/admin/customers/{customer.id}/call",
         "admin-404": "/admin/customers/999999",
