@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.access.models import DebtorSession
+from portal.cases.models import LIVE_CASE_STATUSES, Case, CaseInvoice
 from portal.customers.models import Customer
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.invoices.service import LINE_TABLE_COLUMNS, InvoiceLine
@@ -89,8 +90,32 @@ _ACCESS_QUERY = (
     .where(DebtorSession.id == bindparam("session_id"))
 )
 _invoices = cast(Table, Invoice.__table__)
+_case_invoices = cast(Table, CaseInvoice.__table__)
+_cases = cast(Table, Case.__table__)
+
+
+def _live_case_column(column: Any) -> Any:
+    """One column of the live case an invoice row is in (at most one: cases.service)."""
+    return (
+        select(column)
+        .select_from(_case_invoices.join(_cases, _cases.c.id == _case_invoices.c.case_id))
+        .where(
+            _case_invoices.c.invoice_id == _invoices.c.id,
+            _cases.c.status.in_(LIVE_CASE_STATUSES),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 _ACCESS_AND_OPEN_INVOICES_QUERY = (
-    select(*_SESSION_COLUMNS, Customer, *LINE_TABLE_COLUMNS)
+    select(
+        *_SESSION_COLUMNS,
+        Customer,
+        *LINE_TABLE_COLUMNS,
+        _live_case_column(_cases.c.kind),
+        _live_case_column(_cases.c.promised_date),
+    )
     .join(Customer, Customer.id == DebtorSession.customer_id)
     .outerjoin(
         _invoices,
@@ -115,7 +140,8 @@ def load_access(session: Session, secret: str | None, idle: dt.timedelta) -> Por
 def load_access_and_open_invoices(
     session: Session, secret: str | None, idle: dt.timedelta
 ) -> tuple[PortalAccess | None, list[InvoiceLine]]:
-    """The home page's data in one round trip: the session, its customer, their open invoices.
+    """The home page's data in one round trip: the session, its customer, their open invoices
+    and the live case each is in.
 
     Same answers as load_access() followed by invoices.service.open_invoices(); the page
     most debtors land on saves a round trip to the database.
@@ -130,7 +156,12 @@ def load_access_and_open_invoices(
     if access is None:
         return None, []
     first_line = _SESSION_FIELDS + 1
-    lines = [InvoiceLine(*row[first_line:]) for row in rows if row[first_line] is not None]
+    lines = [
+        # The line's columns, then hold_loaded and the live case's two (typed by the query).
+        cast(Any, InvoiceLine)(*row[first_line:-2], True, *row[-2:])
+        for row in rows
+        if row[first_line] is not None
+    ]
     if access.invoice_ids is not None:
         lines = [line for line in lines if line.id in access.invoice_ids]
     return access, lines

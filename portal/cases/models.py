@@ -42,6 +42,10 @@ class CaseStatus(enum.StrEnum):
     CLOSED = "closed"  # a broken plan or promise a credit manager has dealt with
 
 
+# A case in one of these still covers its invoices: no reminder, not ticked for payment.
+LIVE_CASE_STATUSES = (CaseStatus.OPEN, CaseStatus.REVIEW, CaseStatus.COUNTERED, CaseStatus.ACTIVE)
+
+
 class DisputeReason(enum.StrEnum):
     NOT_RECEIVED = "not_received"
     WRONG_AMOUNT = "wrong_amount"

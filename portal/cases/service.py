@@ -21,6 +21,7 @@ from portal.cases import attachments as files
 from portal.cases import policy as plans
 from portal.cases.attachments import CheckedFile
 from portal.cases.models import (
+    LIVE_CASE_STATUSES,
     Agreement,
     Attachment,
     Case,
@@ -47,7 +48,7 @@ HOLD_SUBJECT = "case"
 MESSAGE_MAX = 5000
 NOTE_MAX = 2000
 # Cases that still cover their invoices: an invoice is in at most one of them.
-LIVE = (CaseStatus.OPEN, CaseStatus.REVIEW, CaseStatus.COUNTERED, CaseStatus.ACTIVE)
+LIVE = LIVE_CASE_STATUSES
 DECIDERS = (Role.ADMIN, Role.CREDIT_MANAGER)
 
 

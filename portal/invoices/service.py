@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -41,6 +41,11 @@ class InvoiceLine:
     paid_minor: int
     status: InvoiceStatus
     transfer_pending_until: dt.date | None = None
+    # The live case the invoice is in (a dispute, a plan, a promise), when the query that
+    # read the line asked (access.service's home-page query): its kind and promised date.
+    hold_loaded: bool = field(default=False, compare=False)
+    hold_kind: Any = field(default=None, compare=False)
+    hold_promised_date: dt.date | None = field(default=None, compare=False)
 
     def payment_pending(self, today: dt.date) -> bool:
         return self.transfer_pending_until is not None and self.transfer_pending_until >= today

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -16,7 +18,7 @@ from portal import clock, i18n
 from portal.access import service as access_service
 from portal.access.service import PortalAccess
 from portal.cases import service as cases
-from portal.cases.models import Case
+from portal.cases.models import CaseKind
 from portal.company.models import Company
 from portal.invoices import documents
 from portal.invoices import service as invoices
@@ -52,9 +54,25 @@ def _no_session(request: Request) -> Response:
     return render(request, "portal/welcome.html", {"access": None}, status_code=status)
 
 
-def held_invoices(db: Session, open_items: list[InvoiceLine]) -> dict[int, Case]:
-    """The open invoices the debtor already asked about: in a live dispute, plan or promise."""
-    return cases.live_case_of(db, [i.id for i in open_items])
+@dataclass(frozen=True)
+class Hold:
+    """What the home page says of an invoice the debtor already asked about."""
+
+    kind: CaseKind
+    promised_date: dt.date | None
+
+
+def held_invoices(db: Session, open_items: list[InvoiceLine]) -> dict[int, Hold]:
+    """The open invoices the debtor already asked about: in a live dispute, plan or promise.
+    Read with the lines when the home page's query brought them, else asked for."""
+    if all(i.hold_loaded for i in open_items):
+        return {
+            i.id: Hold(CaseKind(i.hold_kind), i.hold_promised_date)
+            for i in open_items
+            if i.hold_kind is not None
+        }
+    live = cases.live_case_of(db, [i.id for i in open_items])
+    return {number: Hold(case.kind, case.promised_date) for number, case in live.items()}
 
 
 def selection_total(
