@@ -33,7 +33,9 @@ def debtor(db: Session, company: Company) -> tuple[Customer, Invoice, Invoice]:
 
 
 def _events(db: Session, action: str) -> list[TimelineEvent]:
-    return list(db.scalars(select(TimelineEvent).where(TimelineEvent.action == action)))
+    # In the order they were recorded: without ORDER BY, PostgreSQL may answer in any order.
+    query = select(TimelineEvent).where(TimelineEvent.action == action)
+    return list(db.scalars(query.order_by(TimelineEvent.id)))
 
 
 def test_the_welcome_page_offers_the_lookup(quick: TestClient) -> None:
