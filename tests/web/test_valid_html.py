@@ -25,6 +25,7 @@ from portal.company.models import Company
 from portal.payments.requests import prepare_transfer
 from portal.settings import PROJECT_ROOT, Settings
 from portal.users.models import Role
+from portal.webhooks.endpoints import create_endpoint
 from tests.factories import make_customer, make_invoice
 from tests.web.embed_helpers import log_in, make_staff
 from tests.web.helpers import open_portal
@@ -38,6 +39,7 @@ REFUSED_PAGES = {
     "admin-reset": 400,
     "admin-unlock": 400,
     "embed": 403,
+    "error-413": 413,
 }
 BARE_HTMX = re.compile(r"<[a-z][^>]*\shx-[a-z-]+=", re.IGNORECASE)
 
@@ -107,8 +109,19 @@ def _back_office_pages(client: TestClient, db: Session, seeded: dict) -> dict:
         "admin-reset": client.get("/admin/password/reset?token=bad"),
         "admin-unlock": client.get("/admin/unlock?token=bad"),
     }
-    log_in(client, make_staff(db, Role.ADMIN))
+    admin = make_staff(db, Role.ADMIN)
+    log_in(client, admin)
     contact = customer.contacts[0]
+    hook = create_endpoint(
+        db,
+        customer.company_id,
+        url="http://127.0.0.1:9/hooks",
+        events=["invoice.paid"],
+        description="ERP",
+        user_id=admin.id,
+        allowed=("127.0.0.0/8",),  # no name resolution here: a loopback receiver
+    )
+    db.commit()
     paths = {
         "admin-dashboard": "/admin",
         "admin-customers": "/admin/customers",
@@ -138,6 +151,7 @@ def _back_office_pages(client: TestClient, db: Session, seeded: dict) -> dict:
         "admin-imports": "/admin/imports",
         "admin-api-keys": "/admin/api-keys",
         "admin-webhooks": "/admin/webhooks",
+        "admin-webhook": f"/admin/webhooks/{hook.id}",
         "admin-scenarios": "/admin/scenarios",
         "admin-scenario": "/admin/scenarios/standard",
         "admin-scenarios-history": "/admin/scenarios/history",
@@ -152,6 +166,12 @@ def _back_office_pages(client: TestClient, db: Session, seeded: dict) -> dict:
         "api-docs": "/api/v1/docs",
     }
     pages.update({name: client.get(path) for name, path in paths.items()})
+    # A body over the form limit: the translated 413 page, before the body is read.
+    pages["error-413"] = client.post(
+        "/fresh-link",
+        content=b"x" * (1024 * 1024),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     return pages
 
 
