@@ -55,7 +55,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.branding.service import Look
 from portal.company.models import Company
-from portal.customers.models import Contact, Customer
+from portal.customers.models import Customer
 from portal.links.service import issue_reminder_link
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer
@@ -78,12 +78,12 @@ from portal.reminders.policy import Policy, load_policy
 from portal.reminders.recheck import (
     Batch,
     cancel,
+    channel_and_recipient,
     drop_invoices,
     event,
     load_batch,
     local_today,
     open_task,
-    reminder_contact,
 )
 from portal.reminders.recording import record_outcome
 from portal.reminders.render import (
@@ -298,7 +298,7 @@ def _prepare(
     if over_cap(session, message, policy, now):
         cancel(session, events, message, "monthly_cap", cap=policy.monthly_cap)
         return None
-    channel, contact, recipient = _channel_and_recipient(customer, message.channel)
+    channel, contact, recipient = channel_and_recipient(customer, message.channel)
     if not recipient:
         cancel(session, events, message, "no_recipient")
         return None
@@ -402,23 +402,6 @@ def _sms_template(env: Environment, template: str) -> str:
     except TemplateNotFound:
         return "reminder_overdue"
     return template
-
-
-def _channel_and_recipient(
-    customer: Customer, planned: Channel
-) -> tuple[Channel, Contact | None, str]:
-    """The planned channel if someone accepts it, else the next one: texts fall back to
-    email and email to texts (an opted-out number, a bounced address). Letters (legal
-    notices) go to the customer's postal address whatever the contacts' preferences."""
-    if planned is Channel.LETTER:
-        return planned, reminder_contact(customer, planned), customer.name
-    order = (planned, Channel.EMAIL if planned is Channel.SMS else Channel.SMS)
-    for channel in order:
-        contact = reminder_contact(customer, channel)
-        if contact is not None:
-            address = contact.phone if channel is Channel.SMS else contact.email
-            return channel, contact, address or ""
-    return planned, None, ""
 
 
 def _post_letter_task(

@@ -152,6 +152,23 @@ def drop_invoices(session: Session, message: ReminderMessage, dropped: list[int]
     )
 
 
+def channel_and_recipient(
+    customer: Customer, planned: Channel
+) -> tuple[Channel, Contact | None, str]:
+    """The planned channel if someone accepts it, else the next one: texts fall back to
+    email and email to texts (an opted-out number, a bounced address). Letters (legal
+    notices) go to the customer's postal address whatever the contacts' preferences."""
+    if planned is Channel.LETTER:
+        return planned, reminder_contact(customer, planned), customer.name
+    order = (planned, Channel.EMAIL if planned is Channel.SMS else Channel.SMS)
+    for channel in order:
+        contact = reminder_contact(customer, channel)
+        if contact is not None:
+            address = contact.phone if channel is Channel.SMS else contact.email
+            return channel, contact, address or ""
+    return planned, None, ""
+
+
 def reminder_contact(customer: Customer, channel: Channel) -> Contact | None:
     """Who gets this reminder: among the contacts who receive reminders and accept the
     channel (and have an address for it), the primary one, else the first."""
