@@ -19,7 +19,7 @@ from portal import clock
 from portal.branding import colours
 from portal.branding.logo import LogoRefused, check_logo
 from portal.branding.models import Branding, BrandingText
-from portal.invoices.documents import PdfBrand
+from portal.invoices.pdf_brand import PdfBrand
 from portal.settings import CompanyIdentity, Settings
 from portal.timeline.models import Actor
 from portal.timeline.service import record

@@ -7,7 +7,6 @@ import datetime as dt
 import io
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from portal.company.models import Company
 from portal.customers.models import Customer
 from portal.i18n import format_date, translate_in
 from portal.invoices.models import Invoice
+from portal.invoices.pdf_brand import PdfBrand
 from portal.invoices.service import InvoiceLine, summarise
 from portal.money import format_money, format_plain
 from portal.payments.transfer import format_iban
@@ -89,17 +89,6 @@ def _font_bytes(path: str) -> bytes:
 
 def _fresh_tables(path: str) -> ttLib.TTFont:
     return ttLib.TTFont(io.BytesIO(_font_bytes(path)), recalcTimestamp=False, lazy=True)
-
-
-@dataclass(frozen=True)
-class PdfBrand:
-    """The company's look on its documents (``branding.service.Look.pdf_brand``): the
-    main colour for the company's name, the logo, and legal mentions in the page footer."""
-
-    colour: str = ""
-    logo: bytes | None = None
-    logo_type: str = ""
-    legal: str = ""
 
 
 class _Document(FPDF):

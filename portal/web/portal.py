@@ -20,7 +20,6 @@ from portal.access.service import PortalAccess
 from portal.cases import service as cases
 from portal.cases.models import CaseKind
 from portal.company.models import Company
-from portal.invoices import documents
 from portal.invoices import service as invoices
 from portal.invoices.models import InvoiceStatus
 from portal.invoices.service import InvoiceLine, Scope
@@ -215,6 +214,8 @@ def _company(request: Request, db: Session) -> Company:
 
 
 def invoice_pdf(request: Request) -> Response:
+    from portal.invoices import documents  # fpdf2 loads with the first PDF: see pdf_brand
+
     invoice_id: int = request.path_params["invoice_id"]
     settings: Settings = request.app.state.settings
     with unit_of_work(request) as db:
@@ -260,6 +261,8 @@ def invoice_pdf(request: Request) -> Response:
 
 
 def statement(request: Request) -> Response:
+    from portal.invoices import documents  # fpdf2 loads with the first PDF: see pdf_brand
+
     kind = request.path_params["kind"]
     if kind not in ("pdf", "csv"):
         raise HTTPException(404)
