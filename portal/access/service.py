@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -101,7 +101,8 @@ def _live_case_column(column: Any) -> Any:
         .select_from(_case_invoices.join(_cases, _cases.c.id == _case_invoices.c.case_id))
         .where(
             _case_invoices.c.invoice_id == _invoices.c.id,
-            _cases.c.status.in_(LIVE_CASE_STATUSES),
+            # Equalities rather than IN: an IN list is expanded again at every execution.
+            or_(*(_cases.c.status == status for status in LIVE_CASE_STATUSES)),
         )
         .limit(1)
         .scalar_subquery()
