@@ -204,7 +204,11 @@ def _async_sqlite_engine(url: URL) -> AsyncEngine:
         async_creator=sqlite_async.connector(url.database or "", SQLITE_BUSY_SECONDS),
         isolation_level="AUTOCOMMIT",
         skip_autocommit_rollback=True,
+        # As on PostgreSQL, no overflow: a busy worker would otherwise open a connection (and
+        # its thread, and its PRAGMAs) for a page view and close it again; beyond ten, page
+        # views wait their turn on the loop.
         pool_size=ASYNC_POOL_SIZE,
+        max_overflow=0,
     )
 
     @event.listens_for(async_engine.sync_engine, "connect")

@@ -81,6 +81,8 @@ GZIP_MINIMUM_BYTES = 500
 def create_app(
     settings: Settings | None = None,
     session_factory: sessionmaker[Session] | None = None,
+    *,
+    freeze_after_startup: bool = False,
 ) -> Starlette:
     settings = settings or load_settings()
     settings.check()
@@ -109,6 +111,11 @@ def create_app(
         app.state.session_factory = factory
         app.state.read_session_factory = read_factory
         app.state.company_id = company_id
+        if freeze_after_startup:
+            # The engines, pools and caches built above live as long as the process, as
+            # the modules do (asgi()): out of the cycle collector's full scans too.
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
@@ -210,7 +217,7 @@ def create_app(
 
 def asgi() -> Starlette:
     """Entry point for ``uvicorn --factory portal.web.app:asgi``."""
-    app = create_app()
+    app = create_app(freeze_after_startup=True)
     # Everything imported so far lives as long as the process: keep it out of the cyclic
     # garbage collector's scans, which otherwise walk it again and again under load.
     gc.collect()
