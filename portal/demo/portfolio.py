@@ -1,15 +1,16 @@
-"""The rest of the demo's portfolio: customers who behave as real ones do.
+"""The demo's portfolio: customers who behave as real ones do, and their seeding.
 
-The first ten demo customers (seed.py) share one shape, on which the browser tests rely.
-These six make the portfolio look like a company's: a payer who is always on time, one who
-is months late, a large account, small invoices paid in part, a disputed invoice and a
-payment plan running. Seeded idempotently, like the rest.
+Each customer has its own history (the first ten are in customers.py): payers who are
+always on time, some weeks late, some months late, a large account, small invoices paid in
+part, a new customer with nothing due yet, a disputed invoice and a payment plan running.
+Fixed figures, seeded idempotently: every run and every test sees the same portfolio.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from portal.cases import service as cases
 from portal.cases.models import Case
 from portal.company.models import Company
 from portal.customers.models import Contact, Customer, RiskSegment
+from portal.invoices.documents import invoice_pdf
 from portal.invoices.models import Invoice
 from portal.payments.models import Payment, PaymentMethod
 from portal.payments.service import record_payment
@@ -31,6 +33,7 @@ class DemoInvoice:
     amount_minor: int
     paid_percent: int = 0
     paid_days_before_due: int = 0  # when it was paid, relative to its due date
+    pdf: bool = False  # a PDF stored with it (else the portal generates one on demand)
 
 
 @dataclass(frozen=True)
@@ -38,13 +41,15 @@ class Profile:
     reference: str
     name: str
     language: str
-    country: str
+    country: str  # ISO 3166 code, or "" when not known
     timezone: str
     risk: RiskSegment
     contact: str
     email: str
     invoices: tuple[DemoInvoice, ...]
     story: str = ""  # "dispute" or "plan": a case opened on its overdue invoices
+    phone: str = ""
+    strategic: bool = False
 
 
 PROFILES = (
@@ -135,17 +140,30 @@ PROFILES = (
     ),
 )
 
-FIRST_INDEX = 11  # invoice numbers F2026-11xx onwards, after the first ten's
+
+def invoice_number(index: int, position: int) -> str:
+    """The number of a customer's invoice: both count from 1, in the demo's order."""
+    return f"F2026-{index:02d}{position:02d}"
 
 
-def seed_portfolio(session: Session, company: Company) -> list[Customer]:
+def seed_portfolio(
+    session: Session, company: Company, documents_dir: Path, profiles: tuple[Profile, ...]
+) -> list[Customer]:
     today = clock.now().date()
     customers = []
-    for index, profile in enumerate(PROFILES, start=FIRST_INDEX):
+    for index, profile in enumerate(profiles, start=1):
         customer = _customer(session, company, profile)
         customers.append(customer)
         invoices = [
-            _invoice(session, company, customer, f"F2026-{index:02d}{position:02d}", spec, today)
+            _invoice(
+                session,
+                company,
+                customer,
+                invoice_number(index, position),
+                spec,
+                today,
+                documents_dir,
+            )
             for position, spec in enumerate(profile.invoices, start=1)
         ]
         if profile.story:
@@ -166,14 +184,22 @@ def _customer(session: Session, company: Company, profile: Profile) -> Customer:
         reference=profile.reference,
         name=profile.name,
         language=profile.language,
-        country=profile.country,
+        # No country given: the company's default (the model's).
+        **({"country": profile.country} if profile.country else {}),
         timezone=profile.timezone,
         risk_segment=profile.risk,
+        strategic=profile.strategic,
         link_version=1,
         created_at=clock.now(),
     )
     customer.contacts.append(
-        Contact(name=profile.contact, email=profile.email, is_primary=True, receives_reminders=True)
+        Contact(
+            name=profile.contact,
+            email=profile.email,
+            phone=profile.phone or None,
+            is_primary=True,
+            receives_reminders=True,
+        )
     )
     session.add(customer)
     session.flush()
@@ -187,6 +213,7 @@ def _invoice(
     number: str,
     spec: DemoInvoice,
     today: dt.date,
+    documents_dir: Path,
 ) -> Invoice:
     existing = session.scalar(
         select(Invoice).where(Invoice.company_id == company.id, Invoice.number == number)
@@ -207,6 +234,12 @@ def _invoice(
     )
     session.add(invoice)
     session.flush()
+    if spec.pdf:
+        relative = f"invoices/{number}.pdf"
+        path = documents_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(invoice_pdf(company, customer, invoice, customer.language))
+        invoice.pdf_path = relative
     paid = spec.amount_minor * spec.paid_percent // 100
     reference = f"demo-{number}"
     if paid and not session.scalar(

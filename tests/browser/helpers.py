@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,8 @@ from portal import clock
 from portal.company.models import Company
 from portal.customers.models import Contact, Customer
 from portal.db import make_engine, make_session_factory, transaction
+from portal.demo.portfolio import invoice_number
+from portal.demo.seed import DEMO_PROFILES
 from portal.i18n import current_locale, pgettext_, translate_in
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.links.tokens import LinkClaims, LinkSigner, decode_claims
@@ -28,14 +32,84 @@ if TYPE_CHECKING:
 
 LINK_MAX_AGE_DAYS = 45
 
-# The demo seed (portal/demo/seed.py): C-1001 writes in French, C-1003 in English.
-FRENCH_CUSTOMER = ("C-1001", "Boulangerie Martin SARL")
-ENGLISH_CUSTOMER = ("C-1003", "Northwind Traders Ltd")
-CLAIRE = "claire.martin@boulangerie-martin.example"  # C-1001's contact
-# C-1001's invoices: F2026-0101 paid, 0102 and 0103 overdue (0103 has a stored PDF), 0104 not due.
-C1001_OPEN = ["F2026-0102", "F2026-0103", "F2026-0104"]
-C1001_OVERDUE = ["F2026-0102", "F2026-0103"]
-C1001_PAID = ["F2026-0101"]
+
+@dataclass(frozen=True)
+class DemoAccount:
+    """A demo customer as its portal shows it, read from the seed's figures
+    (portal/demo): invoice numbers in the portal's order (by due date)."""
+
+    reference: str
+    name: str
+    language: str
+    email: str
+    paid: list[str]
+    overdue: list[str]  # open, past their due date
+    upcoming: list[str]  # open, not yet due
+    stored_pdf: set[str]  # those with a PDF stored by the seed (others are generated)
+
+    @property
+    def open(self) -> list[str]:
+        return self.overdue + self.upcoming
+
+    @property
+    def generated_pdf(self) -> list[str]:
+        return [n for n in self.open if n not in self.stored_pdf]
+
+
+def _accounts() -> list[DemoAccount]:
+    accounts = []
+    for index, profile in enumerate(DEMO_PROFILES, start=1):
+        numbers = [
+            (invoice_number(index, position), spec)
+            for position, spec in enumerate(profile.invoices, start=1)
+        ]
+        ordered = sorted(numbers, key=lambda pair: (pair[1].due_in, pair[0]))
+        accounts.append(
+            DemoAccount(
+                profile.reference,
+                profile.name,
+                profile.language,
+                profile.email,
+                paid=[n for n, spec in ordered if spec.paid_percent == 100],
+                overdue=[n for n, spec in ordered if spec.paid_percent < 100 and spec.due_in < 0],
+                upcoming=[n for n, spec in ordered if spec.paid_percent < 100 and spec.due_in >= 0],
+                stored_pdf={n for n, spec in ordered if spec.pdf},
+            )
+        )
+    return accounts
+
+
+DEMO_ACCOUNTS = _accounts()
+
+
+def demo_account(reference: str) -> DemoAccount:
+    return next(a for a in DEMO_ACCOUNTS if a.reference == reference)
+
+
+def pick_account(wanted: Callable[[DemoAccount], bool]) -> DemoAccount:
+    """The first demo customer with the wanted history (tests say what they need, not who)."""
+    found = next((a for a in DEMO_ACCOUNTS if wanted(a)), None)
+    assert found is not None, "no demo customer has that history"
+    return found
+
+
+# The French account the portal tests read: something paid, two or more overdue (the first
+# with a generated PDF, a later one with a stored PDF) and something not yet due. Its demo
+# link is printed by `portal demo`, like the English one's (a paid invoice and open ones).
+FRENCH = pick_account(
+    lambda a: (
+        a.language == "fr"
+        and bool(a.paid)
+        and len(a.overdue) >= 2
+        and bool(a.upcoming)
+        and a.overdue[0] not in a.stored_pdf
+        and any(n in a.stored_pdf for n in a.overdue[1:])
+    )
+)
+ENGLISH = pick_account(lambda a: a.language == "en" and bool(a.paid) and bool(a.open))
+FRENCH_CUSTOMER = (FRENCH.reference, FRENCH.name)
+ENGLISH_CUSTOMER = (ENGLISH.reference, ENGLISH.name)
+CLAIRE = FRENCH.email  # the French account's contact
 
 
 def fr(message: str, **variables: object) -> str:
@@ -66,7 +140,7 @@ def claims_of(url: str) -> LinkClaims:
     return decode_claims(token.split(".", 1)[0])
 
 
-def expired_link(server: LiveServer, reference: str = "C-1001") -> str:
+def expired_link(server: LiveServer, reference: str = FRENCH.reference) -> str:
     """A one-day link signed two days ago (frozen clock); the server checks the real one."""
     claims = claims_of(server.demo_links[reference])
     signer = LinkSigner((TEST_SECRET,), LINK_MAX_AGE_DAYS * 86400)

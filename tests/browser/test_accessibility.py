@@ -13,9 +13,11 @@ from portal.i18n import language_name
 from tests.browser.conftest import LiveServer, NewContext
 from tests.browser.helpers import (
     ENGLISH_CUSTOMER,
+    FRENCH,
     FRENCH_CUSTOMER,
     add_customer,
     assert_no_axe_violations,
+    demo_account,
     en,
     expired_link,
     fr,
@@ -28,6 +30,13 @@ from tests.browser.helpers import (
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 360, "height": 740}
+# The French account's first overdue invoice (a generated PDF) and one with a stored PDF.
+GENERATED = FRENCH.overdue[0]
+STORED = next(n for n in FRENCH.overdue if n in FRENCH.stored_pdf)
+# Customers whose cases these pages show, each with its own overdue invoices.
+DISPUTING = demo_account("C-1006")
+REVIEWED_PLAN = demo_account("C-1005")  # high risk: its plans wait for a review
+PLANNING = demo_account("C-1008")
 
 
 def _french_account(page: Page, server: LiveServer) -> None:
@@ -58,14 +67,14 @@ def home_filtered(page: Page, server: LiveServer, revoked: str) -> None:
     page.get_by_role("navigation", name=fr("Filter invoices")).get_by_role(
         "link", name=fr("Not yet due"), exact=True
     ).click()
-    expect(page.get_by_role("table").get_by_role("link")).to_have_count(1)
+    expect(page.get_by_role("table").get_by_role("link")).to_have_count(len(FRENCH.upcoming))
 
 
 def invoice(page: Page, server: LiveServer, revoked: str) -> None:
     _french_account(page, server)
-    page.get_by_role("link", name="F2026-0102", exact=True).click()
+    page.get_by_role("link", name=GENERATED, exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
-        fr("Invoice %(number)s", number="F2026-0102")
+        fr("Invoice %(number)s", number=GENERATED)
     )
 
 
@@ -200,12 +209,12 @@ def _existing_case(page: Page, kind: str) -> bool:
 
 
 def _dispute_case(page: Page, server: LiveServer) -> str:
-    """C-1006's dispute on F2026-0602 (the same case on every visit): its portal URL."""
-    _debtor(page, server, "C-1006", "Café du Port", "fr")
+    """C-1006's dispute on its first overdue invoice (the same case on every visit): its URL."""
+    _debtor(page, server, DISPUTING.reference, DISPUTING.name, "fr")
     if _existing_case(page, fr("Dispute")):
         return page.url
     page.goto("/disputes/new")
-    page.get_by_role("checkbox", name=re.compile("F2026-0602")).check()
+    page.get_by_role("checkbox", name=re.compile(DISPUTING.overdue[0])).check()
     page.get_by_label(fr("Reason")).select_option("not_received")
     page.get_by_label(fr("Message"), exact=True).fill("Jamais livré.")
     page.get_by_role("button", name=fr("Send the dispute")).click()
@@ -215,11 +224,11 @@ def _dispute_case(page: Page, server: LiveServer) -> str:
 
 def _review_plan(page: Page, server: LiveServer) -> str:
     """C-1005 (high risk) proposes a plan, which waits for review: its case id."""
-    _debtor(page, server, "C-1005", "Transports Lefèvre", "fr")
+    _debtor(page, server, REVIEWED_PLAN.reference, REVIEWED_PLAN.name, "fr")
     if _existing_case(page, fr("Payment plan")):
         return page.url.rsplit("/", 1)[1]
     page.goto("/plans/new")
-    page.get_by_role("checkbox", name=re.compile("F2026-0502")).check()
+    page.get_by_role("checkbox", name=re.compile(REVIEWED_PLAN.overdue[0])).check()
     # Wait for the preview, which pushes the button down, before clicking it.
     expect(page.get_by_role("table", name=fr("Your schedule"))).to_be_visible()
     page.get_by_role("button", name=fr("Propose this plan")).click()
@@ -238,7 +247,7 @@ def dispute_case(page: Page, server: LiveServer, revoked: str) -> None:
 
 
 def dispute_form_error(page: Page, server: LiveServer, revoked: str) -> None:
-    _debtor(page, server, "C-1006", "Café du Port", "fr")
+    _debtor(page, server, DISPUTING.reference, DISPUTING.name, "fr")
     page.goto("/disputes/new")
     page.get_by_label(fr("Reason")).select_option("other")
     page.get_by_label(fr("Message"), exact=True).fill("?")
@@ -248,24 +257,24 @@ def dispute_form_error(page: Page, server: LiveServer, revoked: str) -> None:
 
 def plan_preview(page: Page, server: LiveServer, revoked: str) -> None:
     """The htmx verdict swapped in, outside policy (too many instalments)."""
-    _debtor(page, server, "C-1008", "Pharmacie Girard", "fr")
+    _debtor(page, server, PLANNING.reference, PLANNING.name, "fr")
     page.goto("/plans/new")
-    page.get_by_role("checkbox", name=re.compile("F2026-0802")).check()
+    page.get_by_role("checkbox", name=re.compile(PLANNING.overdue[0])).check()
     page.get_by_label(fr("Number of instalments"), exact=True).fill("12")
     expect(page.get_by_text(fr("More than %(count)d instalments.", count=6))).to_be_visible()
 
 
 def plan_checked_by_a_plain_post(page: Page, server: LiveServer, revoked: str) -> None:
     """The "Check the schedule" button posts the form (the no-JavaScript path, whole page)."""
-    _debtor(page, server, "C-1008", "Pharmacie Girard", "fr")
+    _debtor(page, server, PLANNING.reference, PLANNING.name, "fr")
     page.goto("/plans/new")
-    page.get_by_role("checkbox", name=re.compile("F2026-0803")).check()
+    page.get_by_role("checkbox", name=re.compile(PLANNING.overdue[1])).check()
     page.get_by_role("button", name=fr("Check the schedule")).click()
     expect(page.get_by_role("heading", name=fr("Your schedule"))).to_be_visible()
 
 
 def promise_form(page: Page, server: LiveServer, revoked: str) -> None:
-    _debtor(page, server, "C-1008", "Pharmacie Girard", "fr")
+    _debtor(page, server, PLANNING.reference, PLANNING.name, "fr")
     page.goto("/promises/new")
     expect(page.get_by_role("heading", level=1)).to_have_text(fr("Promise to pay by a date"))
 
@@ -344,9 +353,9 @@ def admin_customer(page: Page, server: LiveServer, revoked: str) -> None:
     _dispute_case(page, server)
     _admin(page)
     page.get_by_role("link", name=en("Customers"), exact=True).click()
-    page.get_by_role("searchbox", name=en("Name or reference")).fill("C-1006")
+    page.get_by_role("searchbox", name=en("Name or reference")).fill(DISPUTING.reference)
     page.get_by_role("button", name=en("Search")).click()
-    page.get_by_role("link", name="Café du Port").click()
+    page.get_by_role("link", name=DISPUTING.name).click()
     expect(page.get_by_role("heading", name=en("Reminders and notes"))).to_be_visible()
 
 
@@ -526,13 +535,13 @@ def test_keyboard_only_reaches_the_skip_link_the_invoices_and_opens_one(
             break
     else:
         pytest.fail(f"Tab never reached an invoice link; focus went through {visited}")
-    assert focused["text"] == "F2026-0102"
+    assert focused["text"] == GENERATED
     assert fr("Log out") not in visited
 
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/invoices/\d+$"))
     expect(page.get_by_role("heading", level=1)).to_have_text(
-        fr("Invoice %(number)s", number="F2026-0102")
+        fr("Invoice %(number)s", number=GENERATED)
     )
 
     # And on to the download, by keyboard again.
@@ -544,7 +553,7 @@ def test_keyboard_only_reaches_the_skip_link_the_invoices_and_opens_one(
         pytest.fail("Tab never reached the PDF download")
     with page.expect_download() as downloading:
         page.keyboard.press("Enter")
-    assert downloading.value.suggested_filename == "F2026-0102.pdf"
+    assert downloading.value.suggested_filename == f"{GENERATED}.pdf"
 
 
 SIDEWAYS = """() => {
@@ -573,9 +582,9 @@ def test_a_360px_screen_never_scrolls_sideways(
         page.goto("/")
         expect(page.locator("html")).to_have_attribute("lang", language)
         check(f"home ({language})")
-        page.get_by_role("link", name="F2026-0103", exact=True).click()
+        page.get_by_role("link", name=STORED, exact=True).click()
         expect(page.get_by_role("heading", level=1)).to_have_text(
-            t("Invoice %(number)s", number="F2026-0103")
+            t("Invoice %(number)s", number=STORED)
         )
         check(f"invoice ({language})")
         page.get_by_role("link", name=t("Paid invoices")).click()

@@ -1,8 +1,8 @@
 """Cases in a real browser: a debtor disputes, proposes plans, and credit managers decide.
 
 Each test works on its own demo customer, so the shared server's state never couples them:
-C-1002 disputes, C-1004 a plan within policy, C-1009 (high risk) a plan outside policy,
-C-1007 the authorization checks.
+C-1002 disputes, C-1004 (low risk) a plan within policy, C-1009 (high risk) a plan outside
+policy, C-1007 the authorization checks; each on that customer's first overdue invoice.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import CLI_TIMEOUT_SECONDS, LiveServer, NewContext
-from tests.browser.helpers import en, fr, open_portal, pfr, status
+from tests.browser.helpers import demo_account, en, fr, open_portal, pfr, status
 from tests.mail_sink import text_body
 
 pytestmark = pytest.mark.browser
@@ -27,6 +27,10 @@ MANAGER = "manager@relance.example"
 VIEWER = "viewer@relance.example"
 ADMIN = ("admin@relance.example", "relance-demo-admin")  # the demo seed's administrator
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+DISPUTING = demo_account("C-1002")
+PLAN_WITHIN_POLICY = demo_account("C-1004")
+PLAN_OUTSIDE_POLICY = demo_account("C-1009")
+AUTHORIZATION = demo_account("C-1007")
 
 
 def create_user(server: LiveServer, email: str, role: str) -> None:
@@ -93,8 +97,8 @@ def test_a_debtor_opens_a_dispute_and_a_credit_manager_rejects_it(
     new_context: NewContext, staff: LiveServer
 ) -> None:
     page = new_context().new_page()
-    debtor(page, staff, "C-1002", "Atelier Dubois", "fr")
-    dispute(page, "F2026-0202", "Le prix convenu était de 500 €.")
+    debtor(page, staff, DISPUTING.reference, DISPUTING.name, "fr")
+    dispute(page, DISPUTING.overdue[0], "Le prix convenu était de 500 €.")
     expect(page.get_by_text(pfr("dispute", "Being reviewed"))).to_be_visible()
     expect(page.get_by_text("Le prix convenu était de 500 €.")).to_be_visible()
     with page.expect_download() as download:
@@ -105,7 +109,7 @@ def test_a_debtor_opens_a_dispute_and_a_credit_manager_rejects_it(
     manager = new_context().new_page()
     log_in(manager, MANAGER)
     manager.get_by_role("link", name=re.compile(en("Open disputes"))).click()
-    manager.get_by_role("row").filter(has_text="Atelier Dubois").get_by_role("link").first.click()
+    manager.get_by_role("row").filter(has_text=DISPUTING.name).get_by_role("link").first.click()
     expect(manager.get_by_text("Le prix convenu était de 500 €.")).to_be_visible()
     manager.get_by_label(en("Reject the dispute")).check()
     manager.get_by_label(en("Message to the customer (required when rejecting)")).fill(
@@ -122,7 +126,7 @@ def test_a_debtor_opens_a_dispute_and_a_credit_manager_rejects_it(
         page.get_by_text(fr("Our answer: %(note)s", note="Le devis signé indique 640 €."))
     ).to_be_visible()
     staff.inbox.wait_for_message(
-        "julien@atelier-dubois.example",
+        DISPUTING.email,
         since=since,
         where=lambda m: "Le devis signé indique 640 €." in text_body(m),
     )
@@ -138,8 +142,8 @@ def test_a_plan_within_policy_is_accepted_at_once(
     new_context: NewContext, staff: LiveServer
 ) -> None:
     page = new_context().new_page()
-    debtor(page, staff, "C-1004", "Maple Leaf Supplies Inc.", "en")
-    _plan(page, "F2026-0402", "3")
+    debtor(page, staff, PLAN_WITHIN_POLICY.reference, PLAN_WITHIN_POLICY.name, "en")
+    _plan(page, PLAN_WITHIN_POLICY.overdue[0], "3")
     # htmx shows the verdict as the form changes, before anything is sent.
     expect(
         page.get_by_text(en("Within our usual terms: the plan is accepted as soon as you confirm."))
@@ -161,15 +165,15 @@ def test_a_plan_within_policy_is_accepted_at_once(
             )
         )
     ).to_be_visible()
-    staff.inbox.wait_for_message("ap@mapleleaf.example", subject="is accepted", since=since)
+    staff.inbox.wait_for_message(PLAN_WITHIN_POLICY.email, subject="is accepted", since=since)
 
 
 def test_a_plan_outside_policy_is_countered_and_accepted_by_the_debtor(
     new_context: NewContext, staff: LiveServer
 ) -> None:
     page = new_context().new_page()
-    debtor(page, staff, "C-1009", "Brightside Studio LLC", "en")
-    _plan(page, "F2026-0902", "4")
+    debtor(page, staff, PLAN_OUTSIDE_POLICY.reference, PLAN_OUTSIDE_POLICY.name, "en")
+    _plan(page, PLAN_OUTSIDE_POLICY.overdue[0], "4")
     expect(page.get_by_text(re.compile(en("Outside our usual terms")))).to_be_visible()
     expect(page.get_by_text(en("Your account's plans are agreed with our team."))).to_be_visible()
     # The preview follows the typed count after a short delay; clicking before it lands would
@@ -183,7 +187,7 @@ def test_a_plan_outside_policy_is_countered_and_accepted_by_the_debtor(
     manager = new_context().new_page()
     log_in(manager, MANAGER)
     manager.get_by_role("link", name=re.compile(en("Plan proposals"))).click()
-    manager.get_by_role("row").filter(has_text="Brightside Studio LLC").get_by_role(
+    manager.get_by_role("row").filter(has_text=PLAN_OUTSIDE_POLICY.name).get_by_role(
         "link"
     ).first.click()
     manager.get_by_label(en("Number of instalments")).fill("2")
@@ -205,8 +209,8 @@ def test_authorization_debtor_viewer_and_credit_manager(
     new_context: NewContext, staff: LiveServer
 ) -> None:
     page = new_context().new_page()
-    debtor(page, staff, "C-1007", "Harbour Logistics Pty", "en")
-    dispute(page, "F2026-0702", "Wrong pallet count.", "en")
+    debtor(page, staff, AUTHORIZATION.reference, AUTHORIZATION.name, "en")
+    dispute(page, AUTHORIZATION.overdue[0], "Wrong pallet count.", "en")
     case_id = page.url.rstrip("/").rsplit("/", 1)[1]
     # The debtor's session does not open the back office.
     page.goto("/admin/queues/disputes")

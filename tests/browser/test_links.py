@@ -10,6 +10,7 @@ from portal.settings import CompanyIdentity
 from tests.browser.conftest import LiveServer, NewContext
 from tests.browser.helpers import (
     CLAIRE,
+    ENGLISH_CUSTOMER,
     FRENCH_CUSTOMER,
     en,
     expired_link,
@@ -79,7 +80,7 @@ def test_a_tampered_link_shows_the_invalid_page(
 ) -> None:
     context = new_context()
     page = context.new_page()
-    assert status(page.goto(tampered_link(live_server.demo_links["C-1003"]))) == 400
+    assert status(page.goto(tampered_link(live_server.demo_links[ENGLISH_CUSTOMER[0]]))) == 400
     expect(page.get_by_role("heading", level=1)).to_have_text(en("This link is not valid"))
     expect(page.get_by_text(INCOMPLETE_LINK_HINT)).to_be_visible()
     expect_fresh_link_form(page, "en")
@@ -90,7 +91,7 @@ def test_a_tampered_link_shows_the_invalid_page(
 def test_a_revoked_link_shows_the_replaced_page_and_ends_earlier_sessions(
     new_context: NewContext, live_server: LiveServer
 ) -> None:
-    reference, name = "C-1007", "Harbour Logistics Pty"  # English; used by no other test
+    reference, name = "C-1007", "Harbour Logistics Pty"  # English; no other test revokes it
     old_link = live_server.mint_link(reference)
     earlier = new_context().new_page()
     open_portal(earlier, old_link, name, "en")

@@ -15,11 +15,8 @@ from pypdf import PdfReader
 from portal.i18n import language_name
 from tests.browser.conftest import LiveServer, NewContext
 from tests.browser.helpers import (
-    C1001_OPEN,
-    C1001_OVERDUE,
-    C1001_PAID,
     ENGLISH_CUSTOMER,
-    FRENCH_CUSTOMER,
+    FRENCH,
     en,
     fr,
     invoice_links,
@@ -29,7 +26,10 @@ from tests.browser.helpers import (
 
 pytestmark = pytest.mark.browser
 
-REFERENCE, NAME = FRENCH_CUSTOMER
+REFERENCE, NAME = FRENCH.reference, FRENCH.name
+# Its first overdue invoice has no stored PDF (the portal generates one), a later one has.
+GENERATED = FRENCH.overdue[0]
+STORED = next(n for n in FRENCH.overdue if n in FRENCH.stored_pdf)
 
 
 def cents(french_amount: str) -> int:
@@ -39,7 +39,7 @@ def cents(french_amount: str) -> int:
 
 @pytest.fixture
 def account(page: Page, live_server: LiveServer) -> Page:
-    """C-1001 (French) logged in through its demo link."""
+    """The French demo account logged in through its demo link."""
     open_portal(page, live_server.demo_links[REFERENCE], NAME)
     return page
 
@@ -71,8 +71,8 @@ def test_a_demo_link_opens_the_account_summary_and_open_invoices(account: Page) 
             fr("Remaining"),
         ]
     )
-    expect(table.get_by_role("link")).to_have_text(C1001_OPEN)
-    expect(page.get_by_role("link", name=C1001_PAID[0])).to_have_count(0)
+    expect(table.get_by_role("link")).to_have_text(FRENCH.open)
+    expect(page.get_by_role("link", name=FRENCH.paid[0])).to_have_count(0)
     # What the summary says is due is what the rows say remains.
     remaining = [
         row.get_by_role("cell").last.inner_text() for row in table.get_by_role("row").all()[1:]
@@ -87,13 +87,13 @@ def test_a_demo_link_opens_the_account_summary_and_open_invoices(account: Page) 
 
 def test_an_invoice_shows_its_details_and_downloads_its_pdf(account: Page) -> None:
     page = account
-    page.get_by_role("link", name="F2026-0102", exact=True).click()
+    page.get_by_role("link", name=GENERATED, exact=True).click()
     expect(page).to_have_url(re.compile(r"/invoices/\d+$"))
     expect(page.get_by_role("heading", level=1)).to_have_text(
-        fr("Invoice %(number)s", number="F2026-0102")
+        fr("Invoice %(number)s", number=GENERATED)
     )
     expect(page).to_have_title(
-        re.compile(rf"^{re.escape(fr('Invoice %(number)s', number='F2026-0102'))}")
+        re.compile(rf"^{re.escape(fr('Invoice %(number)s', number=GENERATED))}")
     )
     for term in (
         fr("Issue date"),
@@ -104,24 +104,24 @@ def test_an_invoice_shows_its_details_and_downloads_its_pdf(account: Page) -> No
     ):
         expect(page.get_by_role("term").filter(has_text=term)).to_be_visible()
 
-    # F2026-0102 has no stored PDF: the portal generates one.
+    # No stored PDF: the portal generates one.
     with page.expect_download() as downloading:
         page.get_by_role("link", name=fr("Download the invoice (PDF)")).click()
     download = downloading.value
-    assert download.suggested_filename == "F2026-0102.pdf"
+    assert download.suggested_filename == f"{GENERATED}.pdf"
     assert Path(download.path()).read_bytes().startswith(b"%PDF")
 
     page.get_by_role("link", name=fr("Back to my invoices")).click()
     expect(page).to_have_url(re.compile(r"/$"))
 
-    # F2026-0103 has one stored by the demo seed: that file is served.
-    page.get_by_role("link", name="F2026-0103", exact=True).click()
+    # One stored by the demo seed: that file is served.
+    page.get_by_role("link", name=STORED, exact=True).click()
     with page.expect_download() as downloading:
         page.get_by_role("link", name=fr("Download the invoice (PDF)")).click()
     body = Path(downloading.value.path()).read_bytes()
     assert body.startswith(b"%PDF")
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(body)).pages)
-    assert "F2026-0103" in text
+    assert STORED in text
 
 
 def test_paid_invoices_have_their_own_tab(account: Page) -> None:
@@ -133,10 +133,10 @@ def test_paid_invoices_have_their_own_tab(account: Page) -> None:
         "aria-current", "page"
     )
     table = page.get_by_role("table", name=fr("Paid invoices"))
-    expect(table.get_by_role("link")).to_have_text(C1001_PAID)
-    table.get_by_role("link", name=C1001_PAID[0]).click()
+    expect(table.get_by_role("link")).to_have_text(FRENCH.paid)
+    table.get_by_role("link", name=FRENCH.paid[0]).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
-        fr("Invoice %(number)s", number=C1001_PAID[0])
+        fr("Invoice %(number)s", number=FRENCH.paid[0])
     )
     expect(page.get_by_text(fr("Paid"), exact=True)).to_be_visible()
 
@@ -150,7 +150,7 @@ def test_the_statement_downloads_as_csv_and_pdf(account: Page) -> None:
         rf"statement-{REFERENCE}-\d{{4}}-\d{{2}}-\d{{2}}\.csv", download.suggested_filename
     )
     rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
-    assert [row["invoice_number"] for row in rows] == sorted(C1001_PAID + C1001_OPEN)
+    assert [row["invoice_number"] for row in rows] == sorted(FRENCH.paid + FRENCH.open)
     assert {row["status"] for row in rows} == {"paid", "open"}
     assert all(re.fullmatch(r"\d+\.\d{2}", row["remaining"]) for row in rows)
 
@@ -171,7 +171,7 @@ def test_switching_language_changes_the_text_and_the_page_language(account: Page
     expect(page.get_by_role("heading", level=1)).to_have_text(en("Hello %(name)s", name=NAME))
     assert en("Hello %(name)s", name=NAME) != fr("Hello %(name)s", name=NAME)
     expect(page.get_by_role("table", name=en("Open invoices")).get_by_role("link")).to_have_text(
-        C1001_OVERDUE
+        FRENCH.overdue
     )
     expect(page.get_by_role("button", name=language_name("en"))).to_have_count(0)
     expect(page.get_by_role("button", name=language_name("fr"))).to_have_attribute("lang", "fr")
@@ -189,7 +189,7 @@ def test_switching_language_changes_the_text_and_the_page_language(account: Page
 
 def test_logging_out_ends_the_session(account: Page, context: BrowserContext) -> None:
     page = account
-    page.get_by_role("link", name="F2026-0102", exact=True).click()
+    page.get_by_role("link", name=GENERATED, exact=True).click()
     invoice_url = page.url
     cookies = context.cookies()
 
@@ -208,7 +208,7 @@ def test_logging_out_ends_the_session(account: Page, context: BrowserContext) ->
     context.add_cookies(cookies)
     assert status(page.goto(invoice_url)) == 401
     expect(page.get_by_role("heading", level=1)).to_have_text(fr("Payment portal"))
-    expect(page.get_by_text("F2026-0102")).to_have_count(0)
+    expect(page.get_by_text(GENERATED)).to_have_count(0)
 
 
 def test_another_customers_invoice_is_not_found(
@@ -254,22 +254,22 @@ def test_filters_update_the_table_in_place(account: Page) -> None:
 
     _filter(page, "fr", "Overdue").click()
     expect(page).to_have_url(re.compile(r"/\?show=overdue$"))
-    expect(table.get_by_role("link")).to_have_text(C1001_OVERDUE)
+    expect(table.get_by_role("link")).to_have_text(FRENCH.overdue)
     expect(_filter(page, "fr", "Overdue")).to_have_attribute("aria-current", "true")
     expect(_filter(page, "fr", "All")).not_to_have_attribute("aria-current", "true")
     expect(_filter(page, "fr", "Overdue")).to_be_focused()
 
     _filter(page, "fr", "Not yet due").click()
     expect(page).to_have_url(re.compile(r"/\?show=upcoming$"))
-    expect(table.get_by_role("link")).to_have_text(["F2026-0104"])
+    expect(table.get_by_role("link")).to_have_text(FRENCH.upcoming)
     expect(_filter(page, "fr", "Not yet due")).to_have_attribute("aria-current", "true")
 
     page.go_back()
     expect(page).to_have_url(re.compile(r"/\?show=overdue$"))
-    expect(table.get_by_role("link")).to_have_text(C1001_OVERDUE)
+    expect(table.get_by_role("link")).to_have_text(FRENCH.overdue)
 
     _filter(page, "fr", "All").click()
-    expect(table.get_by_role("link")).to_have_text(C1001_OPEN)
+    expect(table.get_by_role("link")).to_have_text(FRENCH.open)
 
 
 def test_without_javascript_filters_and_language_switch_still_work(
@@ -280,16 +280,16 @@ def test_without_javascript_filters_and_language_switch_still_work(
 
     _filter(page, "fr", "Overdue").click()
     expect(page).to_have_url(re.compile(r"/\?show=overdue$"))
-    assert invoice_links(page) == C1001_OVERDUE
+    assert invoice_links(page) == FRENCH.overdue
     expect(_filter(page, "fr", "Overdue")).to_have_attribute("aria-current", "true")
 
     page.get_by_role("button", name=language_name("en")).click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page).to_have_url(re.compile(r"/\?show=overdue$"))
     expect(page.get_by_role("heading", level=1)).to_have_text(en("Hello %(name)s", name=NAME))
-    assert invoice_links(page) == C1001_OVERDUE
+    assert invoice_links(page) == FRENCH.overdue
 
     _filter(page, "en", "Not yet due").click()
     expect(page).to_have_url(re.compile(r"/\?show=upcoming$"))
-    assert invoice_links(page) == ["F2026-0104"]
+    assert invoice_links(page) == FRENCH.upcoming
     expect(page.locator("html")).to_have_attribute("lang", "en")

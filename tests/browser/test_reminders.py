@@ -13,13 +13,20 @@ from playwright.sync_api import Page, expect
 
 from portal.demo.seed import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, DEMO_SCENARIOS_FILE
 from tests.browser.conftest import CLI_TIMEOUT_SECONDS, LiveServer
-from tests.browser.helpers import assert_no_axe_violations, en, is_reminder, open_portal
+from tests.browser.helpers import (
+    assert_no_axe_violations,
+    demo_account,
+    en,
+    is_reminder,
+    open_portal,
+)
 from tests.mail_sink import text_body
 
 pytestmark = pytest.mark.browser
 
-# C-1002 (medium risk) is not used by the other browser tests; its contact:
-JULIEN = "julien@atelier-dubois.example"
+# C-1002 (medium risk, the standard scenario): its most overdue invoice is a few weeks late,
+# so the first run sends one email about it.
+REMINDED = demo_account("C-1002")
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/l/\S+")
 
 
@@ -42,25 +49,25 @@ def _portal(server: LiveServer, *args: str) -> str:
 def reminder_sent(live_server: LiveServer) -> str:
     """Plan C-1002's run, let a worker deliver it; the link from the email that arrived."""
     since = live_server.inbox.mark()
-    plan = _portal(live_server, "reminders", "plan", "--customer", "C-1002")
-    assert "C-1002" in plan
+    plan = _portal(live_server, "reminders", "plan", "--customer", REMINDED.reference)
+    assert REMINDED.reference in plan
     assert "email" in plan
     assert "1 messages enqueued" in _portal(
-        live_server, "reminders", "run", "--customer", "C-1002", "--send-now"
+        live_server, "reminders", "run", "--customer", REMINDED.reference, "--send-now"
     )
     _portal(live_server, "worker", "--once", "--no-plan", "--send-now")
-    # Julien may get other emails meanwhile (answers to his cases): only reminders count.
-    message = live_server.inbox.wait_for_message(JULIEN, since=since, where=is_reminder)
-    assert live_server.inbox.received(JULIEN, since=since, where=is_reminder) == [message]
-    assert "F2026-0202" in text_body(message)
+    # The contact may get other emails meanwhile (answers to cases): only reminders count.
+    message = live_server.inbox.wait_for_message(REMINDED.email, since=since, where=is_reminder)
+    assert live_server.inbox.received(REMINDED.email, since=since, where=is_reminder) == [message]
+    assert REMINDED.overdue[0] in text_body(message)
     found = LINK.search(text_body(message))
     assert found, text_body(message)
     return found.group(0)
 
 
 def test_a_reminder_link_opens_that_customers_portal(page: Page, reminder_sent: str) -> None:
-    open_portal(page, reminder_sent, "Atelier Dubois")
-    expect(page.get_by_role("link", name=re.compile("F2026-0202"))).to_be_visible()
+    open_portal(page, reminder_sent, REMINDED.name)
+    expect(page.get_by_role("link", name=re.compile(REMINDED.overdue[0]))).to_be_visible()
 
 
 def test_the_outbox_viewer_and_the_task_queue_are_accessible(
