@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal import i18n
 from portal.company.models import Company
 from portal.customers.models import Customer
-from portal.imports import bulk, decisions, plain, staging
+from portal.imports import bulk, decisions, fingerprints, plain, staging
 from portal.imports.mapping import Kind
 from portal.imports.readers import Table
 from portal.imports.rows import InvoiceRow, row_reader
@@ -282,7 +282,9 @@ def test_plain_cells_read_in_sql_are_read_as_python_reads_them(
             for line, cells in enumerate(rows, start=2):
                 copy.write_row((line, *(cell.replace("\x00", "") for cell in cells)))
         db.execute(text(plain.DAYS))
-        db.execute(text(decisions.typed_table(columns)), decisions.currency_params("EUR"))
+        params = decisions.currency_params("EUR")
+        params["digest_salt"] = fingerprints.salt(columns, "EUR")
+        db.execute(text(decisions.typed_table(columns)), params)
         names = ", ".join(bulk.TYPED_COLUMNS)
         typed = db.execute(
             text(f"SELECT {names} FROM import_invoices WHERE plain ORDER BY line")  # noqa: S608
