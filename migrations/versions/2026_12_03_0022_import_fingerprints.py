@@ -25,7 +25,7 @@ def _row(prefix: str) -> str:
 
 
 def upgrade() -> None:
-    op.add_column("invoices", sa.Column("import_digest", sa.Uuid(), nullable=True))
+    op.add_column("invoices", sa.Column("import_digest", sa.BigInteger(), nullable=True))
     if op.get_bind().dialect.name != "postgresql":
         return  # SQLite's imports never read the fingerprint
     op.execute(

@@ -214,7 +214,7 @@ def typed_rows(
     table: Table,
     columns: dict[int, str],
     rejected: Rejections,
-    salt: str,
+    salt: int,
     source: str = staging.CELLS,
 ) -> None:
     """``import_invoices``: the rows of ``source`` as ``rows.invoice_row`` reads them (plain
@@ -238,7 +238,7 @@ def _read_in_python(
     table: Table,
     columns: dict[int, str],
     rejected: Rejections,
-    salt: str,
+    salt: int,
     source: str,
 ) -> None:
     width = len(table.header)

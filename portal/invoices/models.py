@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import uuid
 
 from sqlalchemy import (
     JSON,
@@ -13,7 +12,6 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
-    Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -63,7 +61,7 @@ class Invoice(Base):
     # The fingerprint of the import line that last wrote or confirmed this invoice
     # (``portal.imports.fingerprints``): a re-import skips the lines it finds here. On
     # PostgreSQL a trigger clears it whenever a compared column changes by any other path.
-    import_digest: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    import_digest: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     customer: Mapped[Customer] = relationship()
 
