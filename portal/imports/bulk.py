@@ -47,7 +47,7 @@ TEMPORARY = (
 )
 PAGE = 2_000
 TEMP_BUFFERS = "512MB"  # the most this import's connection keeps of its temporary tables
-FEW = 2_000  # rows to type: fewer are read in Python (building the calendar costs more)
+FEW = 2_000  # lines left by a re-import: fewer are read in Python (the calendar costs more)
 REFRESH_STATISTICS_AFTER = 10_000  # new invoices
 PROGRESS_SECONDS = 1.0
 TYPED_COLUMNS = (
@@ -238,8 +238,14 @@ def typed_rows(
     with their line and reason."""
     params = decisions.currency_params(ctx.currency) | {"digest_salt": salt}
     db.execute(text(f"DROP TABLE IF EXISTS {plain.DAYS_TABLE}"))
-    few = db.execute(text(f"SELECT count(*) <= {FEW} FROM {source}")).scalar_one()  # noqa: S608
-    if few:  # with no calendar no date is plain: Python reads these few rows, faster
+    few = (
+        source != staging.CELLS
+        and db.execute(
+            text(f"SELECT count(*) <= {FEW} FROM {source}")  # noqa: S608
+        ).scalar_one()
+    )
+    if few:  # the lines a re-import did not set aside, when few: no calendar, so no date is
+        # plain and Python reads them, faster than building the calendar
         db.execute(text(f"CREATE TEMP TABLE {plain.DAYS_TABLE} (text text, day date)"))
     else:
         db.execute(text(plain.DAYS))
