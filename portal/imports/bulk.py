@@ -21,12 +21,13 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal import clock
 from portal.changes import FieldErrors
 from portal.db import analyze, transaction
-from portal.imports import decisions, plain, staging
+from portal.imports import decisions, fingerprints, plain, staging
 from portal.imports.apply import KEPT, SAMPLE, Context, Outcome
 from portal.imports.kinds import refused
 from portal.imports.mapping import Kind
@@ -35,8 +36,18 @@ from portal.imports.rows import InvoiceRow, Rejection, row_reader
 from portal.invoices import batch as invoices
 from portal.invoices.editing import InvoiceFields
 
-TEMPORARY = ("import_cells", "import_days", "import_invoices", "import_customers", "import_plan")
+TEMPORARY = (
+    "import_cells",
+    "import_days",
+    "import_invoices",
+    "import_customers",
+    "import_plan",
+    fingerprints.KNOWN,
+    fingerprints.REST,
+)
 PAGE = 2_000
+TEMP_BUFFERS = "512MB"  # the most this import's connection keeps of its temporary tables
+FEW = 2_000  # lines left by a re-import: fewer are read in Python (the calendar costs more)
 REFRESH_STATISTICS_AFTER = 10_000  # new invoices
 PROGRESS_SECONDS = 1.0
 TYPED_COLUMNS = (
@@ -97,6 +108,7 @@ def run(
     with factory() as db:
         try:
             raw = _raw(db)
+            _temp_buffers(db)
             db.execute(text(f"DROP TABLE IF EXISTS {', '.join(TEMPORARY)}"))
             db.execute(text("SET LOCAL work_mem = '128MB'"))
             # Compiling these statements (their estimated cost is high) takes longer than
@@ -108,7 +120,7 @@ def run(
             )
             outcome.rows = loaded + outcome.counts["rejected"]
             progress.now()
-            typed_rows(db, raw, ctx, table, columns, rejected)
+            _read(db, raw, ctx, table, columns, outcome, rejected)
             _apply(db, raw, ctx, outcome, rejected)
             db.execute(text(f"DROP TABLE IF EXISTS {', '.join(TEMPORARY)}"))
             if ctx.write:
@@ -126,6 +138,18 @@ def run(
     rejected.finish()
     progress.now()
     return outcome
+
+
+def _temp_buffers(db: Session) -> None:
+    """Room for the temporary tables in this connection's memory (each pass over them
+    otherwise goes through the kernel's cache: two to three times slower). PostgreSQL
+    refuses the setting once the connection has used a temporary table (a pooled connection
+    that ran an import before): then the default."""
+    try:
+        with db.begin_nested():
+            db.execute(text(f"SET LOCAL temp_buffers = '{TEMP_BUFFERS}'"))
+    except DBAPIError:
+        pass
 
 
 def _raw(db: Session) -> psycopg.Connection[Any]:
@@ -166,6 +190,39 @@ class _Progress:
 # --- typed rows -------------------------------------------------------------------------------
 
 
+def _read(
+    db: Session,
+    raw: psycopg.Connection[Any],
+    ctx: Context,
+    table: Table,
+    columns: dict[int, str],
+    outcome: Outcome,
+    rejected: Rejections,
+) -> None:
+    """``import_invoices`` and the preview's sample. Lines whose fingerprint their invoice
+    keeps are counted unchanged and left out (``fingerprints``), unless the settling of
+    missing invoices needs every number of the file or a number is in the file twice."""
+    salt = fingerprints.salt(columns, ctx.currency)
+    known = 0
+    if not ctx.settle_missing:
+        known = fingerprints.set_aside(db, ctx.company_id, columns, salt, SAMPLE)
+    if known:
+        trial = Rejections(Outcome())
+        typed_rows(db, raw, ctx, table, columns, trial, salt, fingerprints.REST)
+        if fingerprints.named_elsewhere(db, ctx.company_id):
+            db.execute(text("DROP TABLE import_invoices"))
+            known = 0
+        else:
+            outcome.counts["rejected"] += trial.outcome.counts["rejected"]
+            rejected.kept.extend(trial.kept)
+    if not known:
+        typed_rows(db, raw, ctx, table, columns, rejected, salt)
+    outcome.sample = _sample(db)
+    if known:
+        fingerprints.drop_known_lines(db)
+        outcome.counts["unchanged"] += known
+
+
 def typed_rows(
     db: Session,
     raw: psycopg.Connection[Any],
@@ -173,16 +230,30 @@ def typed_rows(
     table: Table,
     columns: dict[int, str],
     rejected: Rejections,
+    salt: int,
+    source: str = staging.CELLS,
 ) -> None:
-    """``import_invoices``: the rows as ``rows.invoice_row`` reads them (plain ones in SQL,
-    the others in Python); unreadable rows rejected with their line and reason."""
-    params = decisions.currency_params(ctx.currency)
-    db.execute(text(plain.DAYS))
-    db.execute(text(f"ANALYZE {plain.DAYS_TABLE}"))  # or the planner sorts the cells to join
-    db.execute(text(decisions.typed_table(columns)), params)
+    """``import_invoices``: the rows of ``source`` as ``rows.invoice_row`` reads them (plain
+    ones in SQL, the others in Python) with their fingerprints; unreadable rows rejected
+    with their line and reason."""
+    params = decisions.currency_params(ctx.currency) | {"digest_salt": salt}
+    db.execute(text(f"DROP TABLE IF EXISTS {plain.DAYS_TABLE}"))
+    few = (
+        source != staging.CELLS
+        and db.execute(
+            text(f"SELECT count(*) <= {FEW} FROM {source}")  # noqa: S608
+        ).scalar_one()
+    )
+    if few:  # the lines a re-import did not set aside, when few: no calendar, so no date is
+        # plain and Python reads them, faster than building the calendar
+        db.execute(text(f"CREATE TEMP TABLE {plain.DAYS_TABLE} (text text, day date)"))
+    else:
+        db.execute(text(plain.DAYS))
+        db.execute(text(f"ANALYZE {plain.DAYS_TABLE}"))  # or the planner sorts the cells
+    db.execute(text(decisions.typed_table(columns, source)), params)
     slow = db.execute(text("SELECT count(*) FROM import_invoices WHERE NOT plain")).scalar_one()
     if slow:
-        _read_in_python(raw, ctx, table, columns, rejected)
+        _read_in_python(raw, ctx, table, columns, rejected, salt, source)
         db.execute(text("DELETE FROM import_invoices WHERE NOT plain"))
     db.execute(text("ANALYZE import_invoices"))
 
@@ -193,21 +264,24 @@ def _read_in_python(
     table: Table,
     columns: dict[int, str],
     rejected: Rejections,
+    salt: int,
+    source: str,
 ) -> None:
     width = len(table.header)
     mapped = sorted(columns)
     read = row_reader(Kind.INVOICES, columns, width, ctx.currency)
     names = ", ".join(f"c.{staging.column(i)}" for i in mapped)
     query = (
-        f"SELECT c.line, {names} FROM import_cells c WHERE c.line IN "  # noqa: S608
+        f"SELECT c.line, {fingerprints.expression(columns, 'c')}, {names} "  # noqa: S608
+        f"FROM {source} c WHERE c.line IN "
         "(SELECT line FROM import_invoices WHERE NOT plain) ORDER BY c.line"
     )
-    copy_sql = f"COPY import_invoices ({', '.join(TYPED_COLUMNS)}, plain) FROM STDIN"
-    with raw.cursor(name="import_slow_rows") as source:
-        source.execute(query)
-        while page := source.fetchmany(PAGE):
-            parsed: list[InvoiceRow] = []
-            for line, *values in page:
+    copy_sql = f"COPY import_invoices ({', '.join(TYPED_COLUMNS)}, digest, plain) FROM STDIN"
+    with raw.cursor(name="import_slow_rows") as cursor:
+        cursor.execute(query.replace(":digest_salt", "%(digest_salt)s"), {"digest_salt": salt})
+        while page := cursor.fetchmany(PAGE):
+            parsed: list[tuple[InvoiceRow, Any]] = []
+            for line, digest, *values in page:
                 cells: list[Cell] = [None] * width
                 for index, value in zip(mapped, values, strict=True):
                     cells[index] = value
@@ -216,10 +290,10 @@ def _read_in_python(
                     rejected(row)
                 else:
                     assert isinstance(row, InvoiceRow)
-                    parsed.append(row)
-            with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
-                for row in parsed:
-                    copy.write_row((*(getattr(row, name) for name in TYPED_COLUMNS), True))
+                    parsed.append((row, digest))
+            with raw.cursor() as writer, writer.copy(copy_sql) as copy:
+                for row, digest in parsed:
+                    copy.write_row((*(getattr(row, n) for n in TYPED_COLUMNS), digest, True))
 
 
 # --- comparing and writing --------------------------------------------------------------------
@@ -241,7 +315,6 @@ def _apply(
         "source": ctx.source["source"],
         "import_id": ctx.source["import_id"],
     }
-    outcome.sample = _sample(db)
     decisions.new_customers(db, base)
     decisions.check_customers(db, raw, PAGE)
     outcome.counts["customers_new"] += decisions.customers_count(db)
@@ -261,7 +334,7 @@ def _apply(
     outcome.warnings = warnings
     if ctx.write:
         decisions.create_invoices(db, base)
-    _changed(db, raw, ctx, outcome, rejected)
+    changed = _changed(db, raw, ctx, outcome, rejected)
     query = "SELECT invoice_id FROM import_plan WHERE decision = 'settle' ORDER BY line"
     settle = [row[0] for row in _stream(raw, query)]
     outcome.counts["changed"] += len(settle)
@@ -272,6 +345,8 @@ def _apply(
         outcome.counts["settled"] = len(missing)
         if ctx.write:
             _settle(db, ctx, missing)
+    if ctx.write:
+        fingerprints.stamp(db, changed)
 
 
 def _sample(db: Session) -> list[dict[str, Any]]:
@@ -341,9 +416,11 @@ def _invalid(db: Session, raw: psycopg.Connection[Any], rejected: Rejections, fo
 
 def _changed(
     db: Session, raw: psycopg.Connection[Any], ctx: Context, outcome: Outcome, rejected: Rejections
-) -> None:
+) -> list[int]:
     """Changed invoices, through ``update_invoice`` (one savepoint each: a refusal rejects
-    just its row); in a preview, the same calls in the transaction that is rolled back."""
+    just its row); in a preview, the same calls in the transaction that is rolled back.
+    Returns the lines of those updated."""
+    updated: list[int] = []
     query = (
         f"SELECT line, invoice_id, {_FIELDS} FROM import_plan "  # noqa: S608
         "WHERE decision = 'changed' ORDER BY line"
@@ -362,6 +439,8 @@ def _changed(
             rejected(refused(line, error))
             continue
         outcome.counts["changed"] += 1
+        updated.append(line)
+    return updated
 
 
 def _settle(db: Session, ctx: Context, invoice_ids: list[int]) -> None:

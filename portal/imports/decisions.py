@@ -22,8 +22,8 @@ from portal.customers.validation import (
     validate_contact,
     validate_customer,
 )
+from portal.imports import fingerprints, staging
 from portal.imports import plain as cell
-from portal.imports import staging
 from portal.imports.apply import ROW_TWICE
 from portal.imports.kinds import SAME_AS, UNKNOWN_CUSTOMER, refused
 from portal.imports.rows import MAX_NAME, MAX_REFERENCE, Rejection
@@ -50,9 +50,10 @@ def currency_params(default: str) -> dict[str, Any]:
 # --- typed rows -------------------------------------------------------------------------------
 
 
-def typed_table(columns: dict[int, str]) -> str:
-    """``import_invoices`` from ``import_cells``: each row's typed values, and whether the
-    row is plain (every value read in SQL as Python would read it)."""
+def typed_table(columns: dict[int, str], source: str = staging.CELLS) -> str:
+    """``import_invoices`` from ``source`` (``import_cells`` or the lines not set aside by
+    ``fingerprints``): each row's typed values, its fingerprint, and whether the row is
+    plain (every value read in SQL as Python would read it)."""
     by_field = {name: staging.column(index) for index, name in columns.items()}
 
     def c(name: str) -> str:
@@ -66,7 +67,7 @@ def typed_table(columns: dict[int, str]) -> str:
     return f"""
     CREATE TEMP TABLE import_invoices ON COMMIT DROP AS
     SELECT line, number, customer_reference, customer_name, customer_email, issue_date,
-           due_date, currency, amount_minor, outstanding_minor,
+           due_date, currency, amount_minor, outstanding_minor, digest,
            (number IS NOT NULL AND customer_reference IS NOT NULL AND issue_date IS NOT NULL
             AND due_date IS NOT NULL AND currency IS NOT NULL AND amount_minor IS NOT NULL
             AND (name_blank OR customer_name IS NOT NULL)
@@ -86,8 +87,9 @@ def typed_table(columns: dict[int, str]) -> str:
         {cell.currency(by_field.get("currency"))} AS currency,
         {cell.amount(c("amount"))} AS amount_minor,
         {cell.blank(outstanding)} AS outstanding_blank,
-        {cell.amount(outstanding)} AS outstanding_minor
-      FROM {staging.CELLS} {_joined_days(by_field)}
+        {cell.amount(outstanding)} AS outstanding_minor,
+        {fingerprints.expression(columns)} AS digest
+      FROM {source} AS {staging.CELLS} {_joined_days(by_field)}
       OFFSET 0
     ) AS cells
     """  # noqa: S608
@@ -237,12 +239,13 @@ def create_customers(
 
 # --- decisions --------------------------------------------------------------------------------
 
-# Rows found unchanged are only counted: a re-import of the same file keeps nothing here.
+# Rows found unchanged are only counted: a re-import of the same file keeps nothing here;
+# those whose invoice does not keep their fingerprint yet ('stamp') are unchanged too.
 PLAN = """
 CREATE TEMP TABLE import_plan ON COMMIT DROP AS
 SELECT * FROM (
 SELECT t.line, t.number, t.customer_reference, t.issue_date, t.due_date, t.currency,
-       t.amount_minor, t.outstanding_minor, i.id AS invoice_id,
+       t.amount_minor, t.outstanding_minor, t.digest, i.id AS invoice_id,
        CASE WHEN nc.reference IS NULL THEN c.id ELSE nc.id END AS customer_id,
        nc.problem,
        CASE
@@ -261,6 +264,7 @@ SELECT t.line, t.number, t.customer_reference, t.issue_date, t.due_date, t.curre
                                    i.amount_minor)
            THEN 'changed'
          WHEN t.outstanding_minor = 0 AND i.status = 'open' THEN 'settle'
+         WHEN i.import_digest IS DISTINCT FROM t.digest THEN 'stamp'
          ELSE 'unchanged'
        END AS decision
 FROM import_invoices t
@@ -278,8 +282,10 @@ def plan(db: Session, params: dict[str, Any]) -> None:
 def counts(db: Session) -> dict[str, int]:
     query = text("SELECT decision, count(*) FROM import_plan GROUP BY decision")
     found = {decision: int(number) for decision, number in db.execute(query).all()}
+    stale = found.pop("stamp", 0)
     rows = int(db.execute(text("SELECT count(*) FROM import_invoices")).scalar_one())
     found["unchanged"] = rows - sum(found.values())
+    assert stale <= found["unchanged"]
     return found
 
 
@@ -345,9 +351,9 @@ def same_amount_and_date(db: Session, limit: int) -> tuple[int, list[dict[str, A
 CREATE_INVOICES = """
 WITH created AS (
   INSERT INTO invoices (company_id, customer_id, number, issue_date, due_date, currency,
-                        amount_minor, paid_minor, status, created_at)
+                        amount_minor, paid_minor, status, created_at, import_digest)
   SELECT :company_id, customer_id, number, issue_date, due_date, currency, amount_minor, 0,
-         'open', :now
+         'open', :now, digest
   FROM import_plan WHERE decision = 'new'
   RETURNING id, customer_id, number, issue_date, due_date, currency, amount_minor
 )

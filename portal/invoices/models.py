@@ -58,6 +58,10 @@ class Invoice(Base):
     transfer_pending_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The fingerprint of the import line that last wrote or confirmed this invoice
+    # (``portal.imports.fingerprints``): a re-import skips the lines it finds here. On
+    # PostgreSQL a trigger clears it whenever a compared column changes by any other path.
+    import_digest: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     customer: Mapped[Customer] = relationship()
 
