@@ -96,11 +96,7 @@ from portal.reminders.render import (
     render_sms,
 )
 from portal.reminders.schedule import BusinessCalendar
-from portal.reminders.sendcheck import (
-    after_quiet_period,
-    over_cap,
-    promise_broken_since_last_message,
-)
+from portal.reminders.sendcheck import after_quiet_period
 from portal.reminders.sending import DEFERRED, Connections, Delivery, Outcome, letter_path
 from portal.reminders.sms import SmsProvider
 from portal.settings import Settings
@@ -249,6 +245,7 @@ def claim(
         message.claimed_by = worker_id
         message.claimed_until = lease
         message.attempts += 1
+        batch.take(message)
         deliveries.append(delivery)
     session.flush()
     record_many(session, batch.events)
@@ -295,7 +292,7 @@ def _prepare(
     if message.channel is Channel.TASK:
         open_task(session, events, message, customer, invoices, now)
         return None
-    if over_cap(session, message, policy, now):
+    if batch.over_cap(message, policy.monthly_cap):
         cancel(session, events, message, "monthly_cap", cap=policy.monthly_cap)
         return None
     channel, contact, recipient = channel_and_recipient(customer, message.channel)
@@ -325,7 +322,7 @@ def _prepare(
         penalties=penalties,
         ecb_rate=settings.reminders.ecb_rate,
         totals=totals,
-        promise_broken_on=promise_broken_since_last_message(session, customer.id),
+        promise_broken_on=batch.promises_broken.get(customer.id),
     )
     subject, text_body, html, pdf = "", "", "", b""
     template = message.template if message.channel is channel else "reminder_overdue"
