@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, TemplateNotFound
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -73,6 +73,7 @@ from portal.reminders.models import (
     ReminderTask,
     TaskKind,
     prefer_indexes,
+    take_write_lock,
 )
 from portal.reminders.policy import Policy, load_policy
 from portal.reminders.recheck import (
@@ -192,29 +193,26 @@ class DeliveryContext:
         return company
 
 
-def _claim_ids(session: Session, worker_id: str, now: dt.datetime, limit: int) -> list[int]:
-    due = or_(
-        (ReminderMessage.status == MessageStatus.PENDING)
-        & (ReminderMessage.next_attempt_at <= now),
-        (ReminderMessage.status == MessageStatus.SENDING) & (ReminderMessage.claimed_until < now),
-    )
-    candidates = (
-        select(ReminderMessage.id)
-        .where(due)
-        .order_by(ReminderMessage.next_attempt_at, ReminderMessage.id)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        return list(session.scalars(candidates.with_for_update(skip_locked=True)))
-    # SQLite: an UPDATE first, so this transaction holds the write lock from its start.
-    claimed = session.execute(
-        update(ReminderMessage)
-        .where(ReminderMessage.id.in_(candidates.scalar_subquery()))
-        .values(claimed_by=worker_id)
-        .returning(ReminderMessage.id)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(int(row[0]) for row in claimed)
+def _claim_ids(session: Session, now: dt.datetime, limit: int) -> list[int]:
+    """The due rows, oldest first: those whose lease expired (a worker died), then pending
+    ones due. Two queries, each one range of the ``(status, next_attempt_at)`` index, where
+    one query with both conditions joined by OR would read every waiting row each time."""
+    m = ReminderMessage
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if not postgresql:
+        take_write_lock(session)  # one writer at a time, from the claim's start
+    ids: list[int] = []
+    for due in (
+        (m.status == MessageStatus.SENDING) & (m.claimed_until < now),
+        (m.status == MessageStatus.PENDING) & (m.next_attempt_at <= now),
+    ):
+        query = select(m.id).where(due).order_by(m.next_attempt_at, m.id).limit(limit - len(ids))
+        if postgresql:
+            query = query.with_for_update(skip_locked=True)
+        ids.extend(session.scalars(query))
+        if len(ids) >= limit:
+            break
+    return sorted(ids)
 
 
 def claim(
@@ -226,7 +224,7 @@ def claim(
     events are written together at the end."""
     now = clock.now()
     prefer_indexes(session)
-    ids = _claim_ids(session, worker_id, now, limit)
+    ids = _claim_ids(session, now, limit)
     if not ids:
         return []
     batch = load_batch(session, ids, now)
@@ -467,14 +465,18 @@ def deliver_round(
     slowest = 2 * max(settings.smtp.timeout_seconds, settings.sms.timeout_seconds)
     started = time.monotonic()
     deadline = started + settings.reminders.lease_seconds - slowest
-    with session_factory() as session, session.begin():
-        deliveries = claim(session, ctx, worker_id, limit=limit)
-    result = RoundResult(claimed=len(deliveries))
-    for index, delivery in enumerate(deliveries):
-        late = index > 0 and time.monotonic() > deadline  # the first always fits (settings)
-        outcome = DEFERRED if late else ctx.connections.send(delivery)
-        with session_factory() as session, session.begin():
-            result.add(record_outcome(session, settings, worker_id, delivery, outcome))
+    with session_factory() as session:
+        with session.begin():
+            deliveries = claim(session, ctx, worker_id, limit=limit)
+        result = RoundResult(claimed=len(deliveries))
+        # The same session (and connection) records each message in a transaction of its
+        # own, committed before the next is sent.
+        session.expunge_all()
+        for index, delivery in enumerate(deliveries):
+            late = index > 0 and time.monotonic() > deadline  # the first always fits (settings)
+            outcome = DEFERRED if late else ctx.connections.send(delivery)
+            with session.begin():
+                result.add(record_outcome(session, settings, worker_id, delivery, outcome))
     return result
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import CursorResult, Table, text, update
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.reminders.models import MessageStatus, ReminderMessage, take_write_lock
+from portal.reminders.models import MessageStatus, ReminderMessage
 from portal.reminders.sending import Delivery, Outcome
 from portal.settings import Settings
 from portal.timeline.models import Actor
@@ -82,7 +82,7 @@ def record_outcome(
     """Record what happened, unless another worker took the row over meanwhile. Returns
     the timeline action ("reminder.sent", ".retry", ".failed", ".bounced"), "deferred"
     for a message put back unattempted, or "" when the row was taken over."""
-    take_write_lock(session)
+    # No lock taken first: the first statement is the UPDATE, which takes SQLite's.
     now = clock.now()
     m = _MESSAGES.c
     held = (m.id == delivery.message_id) & (m.status == MessageStatus.SENDING.value)
