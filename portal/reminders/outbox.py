@@ -5,7 +5,7 @@ Exactly once, and where the boundary lies:
 1. *Claim* (one transaction): take due rows (``pending`` and due, or ``sending`` whose
    lease expired because a worker died) with ``SELECT … FOR UPDATE SKIP LOCKED`` on
    PostgreSQL, so two workers never take the same row; on SQLite the claim's first
-   statement is an UPDATE, which takes the database's write lock (one writer at a time).
+   statement takes the database's write lock (one writer at a time).
    In the same transaction the invoices are read again: paid, cancelled, paused
    (holds, declared transfers, manual pauses) ones are dropped, the message is rendered
    from what is left (or cancelled, on the timeline, when nothing is), and the row
@@ -16,7 +16,8 @@ Exactly once, and where the boundary lies:
    ``bounced`` when the recipient was refused (SMTP 5xx on RCPT; a 4xx is retried).
 
 The shape for speed (docs/architecture.md): a batch of ``CLAIM_BATCH`` messages is claimed,
-re-checked (``recheck.load_batch``: a few queries for the whole batch) and rendered in one
+re-checked (``recheck.load_batch``: a few queries for the whole batch, the cap and broken
+promises included) and rendered in one
 transaction; the sends reuse the worker's connections (``sending.Connections``: one SMTP
 session, one kept-alive HTTP connection to the SMS provider); each record is two
 statements, committed without waiting for the disk on PostgreSQL (``synchronous_commit``
