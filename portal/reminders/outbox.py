@@ -5,7 +5,7 @@ Exactly once, and where the boundary lies:
 1. *Claim* (one transaction): take due rows (``pending`` and due, or ``sending`` whose
    lease expired because a worker died) with ``SELECT … FOR UPDATE SKIP LOCKED`` on
    PostgreSQL, so two workers never take the same row; on SQLite the claim's first
-   statement is an UPDATE, which takes the database's write lock (one writer at a time).
+   statement takes the database's write lock (one writer at a time).
    In the same transaction the invoices are read again: paid, cancelled, paused
    (holds, declared transfers, manual pauses) ones are dropped, the message is rendered
    from what is left (or cancelled, on the timeline, when nothing is), and the row
@@ -16,7 +16,8 @@ Exactly once, and where the boundary lies:
    ``bounced`` when the recipient was refused (SMTP 5xx on RCPT; a 4xx is retried).
 
 The shape for speed (docs/architecture.md): a batch of ``CLAIM_BATCH`` messages is claimed,
-re-checked (``recheck.load_batch``: a few queries for the whole batch) and rendered in one
+re-checked (``recheck.load_batch``: a few queries for the whole batch, the cap and broken
+promises included) and rendered in one
 transaction; the sends reuse the worker's connections (``sending.Connections``: one SMTP
 session, one kept-alive HTTP connection to the SMS provider); each record is two
 statements, committed without waiting for the disk on PostgreSQL (``synchronous_commit``
@@ -49,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, TemplateNotFound
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -73,6 +74,7 @@ from portal.reminders.models import (
     ReminderTask,
     TaskKind,
     prefer_indexes,
+    take_write_lock,
 )
 from portal.reminders.policy import Policy, load_policy
 from portal.reminders.recheck import (
@@ -96,11 +98,7 @@ from portal.reminders.render import (
     render_sms,
 )
 from portal.reminders.schedule import BusinessCalendar
-from portal.reminders.sendcheck import (
-    after_quiet_period,
-    over_cap,
-    promise_broken_since_last_message,
-)
+from portal.reminders.sendcheck import after_quiet_period
 from portal.reminders.sending import DEFERRED, Connections, Delivery, Outcome, letter_path
 from portal.reminders.sms import SmsProvider
 from portal.settings import Settings
@@ -196,29 +194,26 @@ class DeliveryContext:
         return company
 
 
-def _claim_ids(session: Session, worker_id: str, now: dt.datetime, limit: int) -> list[int]:
-    due = or_(
-        (ReminderMessage.status == MessageStatus.PENDING)
-        & (ReminderMessage.next_attempt_at <= now),
-        (ReminderMessage.status == MessageStatus.SENDING) & (ReminderMessage.claimed_until < now),
-    )
-    candidates = (
-        select(ReminderMessage.id)
-        .where(due)
-        .order_by(ReminderMessage.next_attempt_at, ReminderMessage.id)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        return list(session.scalars(candidates.with_for_update(skip_locked=True)))
-    # SQLite: an UPDATE first, so this transaction holds the write lock from its start.
-    claimed = session.execute(
-        update(ReminderMessage)
-        .where(ReminderMessage.id.in_(candidates.scalar_subquery()))
-        .values(claimed_by=worker_id)
-        .returning(ReminderMessage.id)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(int(row[0]) for row in claimed)
+def _claim_ids(session: Session, now: dt.datetime, limit: int) -> list[int]:
+    """The due rows, oldest first: those whose lease expired (a worker died), then pending
+    ones due. Two queries, each one range of the ``(status, next_attempt_at)`` index, where
+    one query with both conditions joined by OR would read every waiting row each time."""
+    m = ReminderMessage
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if not postgresql:
+        take_write_lock(session)  # one writer at a time, from the claim's start
+    ids: list[int] = []
+    for due in (
+        (m.status == MessageStatus.SENDING) & (m.claimed_until < now),
+        (m.status == MessageStatus.PENDING) & (m.next_attempt_at <= now),
+    ):
+        query = select(m.id).where(due).order_by(m.next_attempt_at, m.id).limit(limit - len(ids))
+        if postgresql:
+            query = query.with_for_update(skip_locked=True)
+        ids.extend(session.scalars(query))
+        if len(ids) >= limit:
+            break
+    return sorted(ids)
 
 
 def claim(
@@ -230,7 +225,7 @@ def claim(
     events are written together at the end."""
     now = clock.now()
     prefer_indexes(session)
-    ids = _claim_ids(session, worker_id, now, limit)
+    ids = _claim_ids(session, now, limit)
     if not ids:
         return []
     batch = load_batch(session, ids, now)
@@ -249,6 +244,7 @@ def claim(
         message.claimed_by = worker_id
         message.claimed_until = lease
         message.attempts += 1
+        batch.take(message)
         deliveries.append(delivery)
     session.flush()
     record_many(session, batch.events)
@@ -295,7 +291,7 @@ def _prepare(
     if message.channel is Channel.TASK:
         open_task(session, events, message, customer, invoices, now)
         return None
-    if over_cap(session, message, policy, now):
+    if batch.over_cap(message, policy.monthly_cap):
         cancel(session, events, message, "monthly_cap", cap=policy.monthly_cap)
         return None
     channel, contact, recipient = channel_and_recipient(customer, message.channel)
@@ -325,7 +321,7 @@ def _prepare(
         penalties=penalties,
         ecb_rate=settings.reminders.ecb_rate,
         totals=totals,
-        promise_broken_on=promise_broken_since_last_message(session, customer.id),
+        promise_broken_on=batch.promises_broken.get(customer.id),
     )
     subject, text_body, html, pdf = "", "", "", b""
     template = message.template if message.channel is channel else "reminder_overdue"
@@ -470,14 +466,18 @@ def deliver_round(
     slowest = 2 * max(settings.smtp.timeout_seconds, settings.sms.timeout_seconds)
     started = time.monotonic()
     deadline = started + settings.reminders.lease_seconds - slowest
-    with session_factory() as session, session.begin():
-        deliveries = claim(session, ctx, worker_id, limit=limit)
-    result = RoundResult(claimed=len(deliveries))
-    for index, delivery in enumerate(deliveries):
-        late = index > 0 and time.monotonic() > deadline  # the first always fits (settings)
-        outcome = DEFERRED if late else ctx.connections.send(delivery)
-        with session_factory() as session, session.begin():
-            result.add(record_outcome(session, settings, worker_id, delivery, outcome))
+    with session_factory() as session:
+        with session.begin():
+            deliveries = claim(session, ctx, worker_id, limit=limit)
+        result = RoundResult(claimed=len(deliveries))
+        # The same session (and connection) records each message in a transaction of its
+        # own, committed before the next is sent.
+        session.expunge_all()
+        for index, delivery in enumerate(deliveries):
+            late = index > 0 and time.monotonic() > deadline  # the first always fits (settings)
+            outcome = DEFERRED if late else ctx.connections.send(delivery)
+            with session.begin():
+                result.add(record_outcome(session, settings, worker_id, delivery, outcome))
     return result
 
 

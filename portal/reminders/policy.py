@@ -179,9 +179,9 @@ def counted_messages(
     now: dt.datetime,
     *,
     pending: bool,
-    excluding: int | None = None,
+    excluding: Iterable[int] = (),
 ) -> dict[int, int]:
-    """Per customer, the messages that count towards the cap now."""
+    """Per customer, the messages that count towards the cap now, but ``excluding``."""
     ids = sorted(set(customer_ids))
     if not ids:
         return {}
@@ -190,6 +190,7 @@ def counted_messages(
         .where(ReminderMessage.customer_id.in_(ids), _counted(now - CAP_WINDOW, pending=pending))
         .group_by(ReminderMessage.customer_id)
     )
-    if excluding is not None:
-        query = query.where(ReminderMessage.id != excluding)
+    excluded = sorted(set(excluding))
+    if excluded:
+        query = query.where(ReminderMessage.id.not_in(excluded))
     return {int(customer_id): int(count) for customer_id, count in session.execute(query)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +28,7 @@ from portal.reminders.models import (
     ReminderMessageInvoice,
     ReminderTask,
 )
+from portal.reminders.sendcheck import cap_counts, promises_broken
 from portal.timeline.models import Actor
 
 # Timeline rows gathered during a batch, written at its end (``timeline.record_many``).
@@ -57,6 +58,22 @@ class Batch:
     planned: dict[int, set[int]]  # message id -> invoice ids it was planned with
     still_due: dict[int, list[StillDue]]  # message id -> invoices still due, by due date
     events: Events
+    # Customer id -> messages counting towards the cap (sendcheck.cap_counts), plus those
+    # this batch takes as it goes (``take``).
+    counted: dict[int, int] = field(default_factory=dict)
+    # Customer id -> the date of a promise broken since its last message.
+    promises_broken: dict[int, dt.date] = field(default_factory=dict)
+
+    def over_cap(self, message: ReminderMessage, cap: int) -> bool:
+        """Would this message take its customer past the cap? (Calls never count.)"""
+        if message.channel is Channel.TASK:
+            return False
+        return self.counted.get(message.customer_id, 0) >= cap
+
+    def take(self, message: ReminderMessage) -> None:
+        """This message leaves: it counts for the next ones of its customer."""
+        if message.channel is not Channel.TASK:
+            self.counted[message.customer_id] = self.counted.get(message.customer_id, 0) + 1
 
 
 def local_today(now: dt.datetime, timezone: str) -> dt.date:
@@ -69,14 +86,19 @@ def load_batch(session: Session, ids: list[int], now: dt.datetime) -> Batch:
             select(ReminderMessage).where(ReminderMessage.id.in_(ids)).order_by(ReminderMessage.id)
         )
     )
-    customers = {
-        c.id: c
-        for c in session.scalars(
-            select(Customer)
-            .where(Customer.id.in_({m.customer_id for m in messages}))
-            .options(selectinload(Customer.contacts))
-        )
-    }
+    customer_ids = sorted({m.customer_id for m in messages})
+    query = (
+        select(Customer)
+        .where(Customer.id.in_(customer_ids))
+        .options(selectinload(Customer.contacts))
+        .order_by(Customer.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Locked (in id order: two workers never wait for each other in a circle) before
+        # their messages are counted, so that two workers claiming two messages of one
+        # customer check the cap one after the other.
+        query = query.with_for_update(of=Customer)
+    customers = {c.id: c for c in session.scalars(query)}
     planned: dict[int, set[int]] = defaultdict(set)
     for message_id, invoice_id in session.execute(
         select(ReminderMessageInvoice.message_id, ReminderMessageInvoice.invoice_id).where(
@@ -91,7 +113,15 @@ def load_batch(session: Session, ids: list[int], now: dt.datetime) -> Batch:
     for today, message_ids in by_date.items():
         for row in _still_due(session, message_ids, today):
             still_due[int(row[0])].append(StillDue(*row[1:]))
-    return Batch(messages, customers, planned, still_due, [])
+    return Batch(
+        messages,
+        customers,
+        planned,
+        still_due,
+        [],
+        counted=cap_counts(session, customer_ids, ids, now),
+        promises_broken=promises_broken(session, customer_ids),
+    )
 
 
 def _still_due(session: Session, message_ids: list[int], today: dt.date) -> Iterable[Any]:

@@ -9,15 +9,16 @@ waiting for the disk; elsewhere the same through the ORM-free Core statements.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, text, update
+from sqlalchemy import ColumnElement, CursorResult, Table, Update, bindparam, text, update
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.reminders.models import MessageStatus, ReminderMessage, take_write_lock
+from portal.reminders.models import MessageStatus, ReminderMessage
 from portal.reminders.sending import Delivery, Outcome
 from portal.settings import Settings
 from portal.timeline.models import Actor
@@ -82,29 +83,18 @@ def record_outcome(
     """Record what happened, unless another worker took the row over meanwhile. Returns
     the timeline action ("reminder.sent", ".retry", ".failed", ".bounced"), "deferred"
     for a message put back unattempted, or "" when the row was taken over."""
-    take_write_lock(session)
+    # No lock taken first: the first statement is the UPDATE, which takes SQLite's.
     now = clock.now()
-    m = _MESSAGES.c
-    held = (m.id == delivery.message_id) & (m.status == MessageStatus.SENDING.value)
-    held = held & (m.claimed_by == worker_id)
+    held = {"held_id": delivery.message_id, "held_by": worker_id}
     if outcome.deferred:
-        session.execute(
-            update(_MESSAGES)
-            .where(held)
-            .values(
-                status=MessageStatus.PENDING.value,
-                claimed_until=None,
-                next_attempt_at=now,
-                attempts=m.attempts - 1,
-            )
-        )
+        session.execute(_put_back(), {**held, "next_attempt_at": now})
         return "deferred"
     action, values, details = _decide(settings, delivery, outcome, now)
     details = {"step": delivery.step, "channel": delivery.planned_channel, **details}
     if session.get_bind().dialect.name == "postgresql":
         recorded = _record_postgresql(session, worker_id, delivery, action, values, details, now)
     else:
-        changed = session.execute(update(_MESSAGES).where(held).values(**values))
+        changed = session.execute(_update(tuple(sorted(values))), {**held, **values})
         recorded = cast(CursorResult[Any], changed).rowcount > 0
         if recorded:
             append(
@@ -122,6 +112,35 @@ def record_outcome(
         log.warning("reminder %s was taken over by another worker", delivery.message_id)
         return ""
     return action
+
+
+def _held() -> ColumnElement[bool]:
+    """The row as this worker still holds it (the statements below are built once)."""
+    m = _MESSAGES.c
+    return (
+        (m.id == bindparam("held_id"))
+        & (m.status == MessageStatus.SENDING.value)
+        & (m.claimed_by == bindparam("held_by"))
+    )
+
+
+@functools.cache
+def _put_back() -> Update:
+    return (
+        update(_MESSAGES)
+        .where(_held())
+        .values(
+            status=MessageStatus.PENDING.value,
+            claimed_until=None,
+            next_attempt_at=bindparam("next_attempt_at"),
+            attempts=_MESSAGES.c.attempts - 1,
+        )
+    )
+
+
+@functools.cache
+def _update(columns: tuple[str, ...]) -> Update:
+    return update(_MESSAGES).where(_held()).values({c: bindparam(c) for c in columns})
 
 
 def _record_postgresql(

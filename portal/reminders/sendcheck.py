@@ -5,13 +5,13 @@ the customer's last message (the message then says so)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from portal.cases.models import Case
-from portal.customers.models import Customer
 from portal.reminders.models import Channel, MessageStatus, ReminderMessage
 from portal.reminders.policy import Policy, counted_messages
 from portal.reminders.schedule import BusinessCalendar
@@ -31,43 +31,60 @@ def after_quiet_period(
     return calendar.next_send_time(reopens, timezone)
 
 
-def over_cap(session: Session, message: ReminderMessage, policy: Policy, now: dt.datetime) -> bool:
-    """Would this message take the customer past the cap? Sent and in-flight messages
-    count; the customer's row is locked first on PostgreSQL so two workers claiming two
-    messages of one customer check one after the other."""
-    if message.channel is Channel.TASK:
-        return False
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            select(Customer.id).where(Customer.id == message.customer_id).with_for_update()
-        )
-    counted = counted_messages(
-        session, [message.customer_id], now, pending=False, excluding=message.id
-    )
-    return counted.get(message.customer_id, 0) >= policy.monthly_cap
+def cap_counts(
+    session: Session, customer_ids: Collection[int], batch_ids: Collection[int], now: dt.datetime
+) -> dict[int, int]:
+    """Per customer of a batch, the messages that count towards the cap besides the batch's
+    own (sent in the window, in flight): one query. On PostgreSQL the customers' rows were
+    locked first (``recheck.load_batch``), so two workers claiming two messages of one
+    customer count one after the other; the claim adds the batch's messages as it takes
+    them (``Batch.take``)."""
+    return counted_messages(session, customer_ids, now, pending=False, excluding=batch_ids)
 
 
-def promise_broken_since_last_message(session: Session, customer_id: int) -> dt.date | None:
-    """The promised date of a promise broken after the customer's last message, if any."""
-    last_sent = session.scalar(
-        select(func.max(ReminderMessage.sent_at)).where(
-            ReminderMessage.customer_id == customer_id,
-            ReminderMessage.status == MessageStatus.SENT,
-            ReminderMessage.channel != Channel.TASK,
-        )
-    )
-    query = (
-        select(TimelineEvent.subject_id)
+def promises_broken(session: Session, customer_ids: Collection[int]) -> dict[int, dt.date]:
+    """Per customer of a batch, the promised date of the latest promise broken after the
+    customer's last message, when there is one: one query (and one for the cases, when
+    any promise was broken)."""
+    if not customer_ids:
+        return {}
+    m = aliased(ReminderMessage)
+    last_sent = (
+        select(func.max(m.sent_at))
         .where(
-            TimelineEvent.customer_id == customer_id,
+            m.customer_id == TimelineEvent.customer_id,
+            m.status == MessageStatus.SENT,
+            m.channel != Channel.TASK,
+        )
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(TimelineEvent.customer_id, TimelineEvent.subject_id)
+        .where(
+            TimelineEvent.customer_id.in_(sorted(customer_ids)),
             TimelineEvent.action == "promise.broken",
             TimelineEvent.subject_type == "case",
+            or_(last_sent.is_(None), TimelineEvent.occurred_at > last_sent),
         )
-        .order_by(TimelineEvent.occurred_at.desc(), TimelineEvent.id.desc())
-        .limit(1)
+        .order_by(
+            TimelineEvent.customer_id, TimelineEvent.occurred_at.desc(), TimelineEvent.id.desc()
+        )
+    ).all()
+    latest: dict[int, int] = {}  # customer -> the case of its latest broken promise
+    for customer_id, subject_id in rows:
+        if customer_id is not None and subject_id:
+            latest.setdefault(customer_id, int(subject_id))
+    if not latest:
+        return {}
+    cases = session.execute(
+        select(Case.id, Case.customer_id, Case.promised_date).where(
+            Case.id.in_(sorted(set(latest.values())))
+        )
     )
-    if last_sent is not None:
-        query = query.where(TimelineEvent.occurred_at > last_sent)
-    case_id = session.scalar(query)
-    case = session.get(Case, int(case_id)) if case_id else None
-    return case.promised_date if case is not None and case.customer_id == customer_id else None
+    by_id = {int(case_id): (int(owner), promised) for case_id, owner, promised in cases}
+    broken: dict[int, dt.date] = {}
+    for customer_id, case_id in latest.items():
+        owner, promised = by_id.get(case_id, (0, None))
+        if owner == customer_id and promised is not None:
+            broken[customer_id] = promised
+    return broken

@@ -18,7 +18,8 @@ from portal import clock
 from portal.company.models import Company
 from portal.reminders import planning
 from portal.reminders.models import MessageStatus, ReminderMessage
-from portal.reminders.outbox import deliver_round
+from portal.reminders.outbox import claim, deliver_round, record_outcome
+from portal.reminders.sending import DEFERRED
 from portal.reminders.status import outbox_status, retry_failed
 from portal.reminders.worker import calendar_for
 from portal.settings import Settings
@@ -137,3 +138,31 @@ def test_the_outbox_status_tells_a_stalled_queue_and_retry_failed_requeues(
     db.expire_all()
     assert (second.status, second.attempts) == (MessageStatus.PENDING, 0)
     assert "reminder.requeued" in set(db.scalars(select(TimelineEvent.action)))
+
+
+def test_a_message_not_attempted_within_the_lease_goes_back_without_counting_an_attempt(
+    db: Session, company: Company, settings: Settings, tmp_path: Path
+) -> None:
+    s = reminder_settings(settings, tmp_path)
+    at("2026-03-10 10:00")
+    make_invoice(db, make_customer(db, company), due_in_days=-2)
+    db.commit()
+    planning.run(db, company.id, book(s), calendar_for(s))
+    db.commit()
+    (delivery,) = claim(db, context(s), "lease-test")
+    db.commit()
+    assert db.scalars(select(ReminderMessage.attempts)).one() == 1
+    record_outcome(db, s, "another-worker", delivery, DEFERRED)  # not its row: nothing changes
+    db.commit()
+    db.expire_all()
+    assert db.scalars(select(ReminderMessage.attempts)).one() == 1
+    assert record_outcome(db, s, "lease-test", delivery, DEFERRED) == "deferred"
+    db.commit()
+    db.expire_all()
+    message = db.scalars(select(ReminderMessage)).one()
+    assert (message.status, message.attempts, message.claimed_until) == (
+        MessageStatus.PENDING,
+        0,
+        None,
+    )
+    assert message.next_attempt_at <= clock.now()
