@@ -40,7 +40,8 @@ import portal.models  # noqa: E402, F401
 from portal import migrate  # noqa: E402
 from portal.bank.matcher import decide  # noqa: E402
 from portal.bank.models import BankLine  # noqa: E402
-from portal.bank.statements import Account, apply, read, store_new_lines  # noqa: E402
+from portal.bank.payments import LineWrites  # noqa: E402
+from portal.bank.statements import Account, apply, new_lines, read  # noqa: E402
 from portal.company.service import sync_company  # noqa: E402
 from portal.customers.models import Customer  # noqa: E402
 from portal.db import analyze, insert_many, make_engine, make_session_factory  # noqa: E402
@@ -195,17 +196,18 @@ def measure(url: str, lines: int, invoices: int, *, record: bool = True) -> dict
     with factory() as db, db.begin():
         started = time.perf_counter()
         again = read(data, account)
-        stored = store_new_lines(db, company_id, again, data, filename="b.xml", uploaded_by="b")
+        stored = new_lines(db, company_id, again, data, filename="b.xml", uploaded_by="b")
         assert stored is not None
-        _statement, _new, facts = stored
+        facts = stored.facts
         figures["store"] = time.perf_counter() - started - figures["parse"]
         started = time.perf_counter()
         decisions = decide(db, company_id, facts)
         figures["match"] = time.perf_counter() - started
         started = time.perf_counter()
         if record:
-            counts = apply(db, decisions, TODAY)
+            counts = apply(db, stored, decisions, TODAY)
         else:
+            LineWrites().write(db, stored.rows)  # every line as stored, to review
             counts = Counter(matched=sum(d.applies for d in decisions))
             counts["review"] = len(decisions) - counts["matched"]
         figures["record"] = time.perf_counter() - started
@@ -214,7 +216,7 @@ def measure(url: str, lines: int, invoices: int, *, record: bool = True) -> dict
         before = db.scalar(select(func.count()).select_from(BankLine))
         started = time.perf_counter()
         repeat = read(data, account)
-        assert store_new_lines(db, company_id, repeat, data, filename="b", uploaded_by="b") is None
+        assert new_lines(db, company_id, repeat, data, filename="b", uploaded_by="b") is None
         figures["again"] = time.perf_counter() - started
         assert db.scalar(select(func.count()).select_from(BankLine)) == before
     engine.dispose()

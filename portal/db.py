@@ -279,18 +279,42 @@ def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     """
     if not rows:
         return []
-    columns = list(rows[0])
+    ids = draw_ids(session, table, len(rows))
+    insert_with_ids(session, table, ids, rows)
+    return ids
+
+
+def draw_ids(session: Session, table: Table, count: int) -> list[int]:
+    """``count`` new ids of ``table``, for rows written later in this transaction by
+    ``insert_with_ids`` (PostgreSQL: from the table's sequence; SQLite: after ``max(id)``,
+    so draw once per table before writing its rows)."""
+    if count <= 0:
+        return []
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        ids = [
+        return [
             int(value)
             for value in connection.exec_driver_sql(
                 f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "  # noqa: S608
-                f"FROM generate_series(1, {len(rows)})"
+                f"FROM generate_series(1, {count})"
             )
             .scalars()
             .all()
         ]
+    start = int(connection.execute(select(func.max(table.c.id))).scalar() or 0) + 1
+    return list(range(start, start + count))
+
+
+def insert_with_ids(
+    session: Session, table: Table, ids: Sequence[int], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert ``rows`` (dicts with the same keys, no ``id``) with the ids ``ids`` drawn by
+    ``draw_ids``: COPY on PostgreSQL, one executemany on SQLite."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
         # Only JSON and enum values need converting: the others go to COPY as they are.
         converted = [
             (index, converter)
@@ -311,11 +335,8 @@ def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
                 for index, convert in converted:
                     record[index] = convert(record[index])
                 copy.write_row(record)
-        return ids
-    start = int(connection.execute(select(func.max(table.c.id))).scalar() or 0) + 1
-    ids = list(range(start, start + len(rows)))
+        return
     connection.execute(insert(table), [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
-    return ids
 
 
 def update_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
