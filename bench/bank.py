@@ -41,7 +41,13 @@ from portal import migrate  # noqa: E402
 from portal.bank.matcher import decide  # noqa: E402
 from portal.bank.models import BankLine  # noqa: E402
 from portal.bank.payments import LineWrites  # noqa: E402
-from portal.bank.statements import Account, apply, new_lines, read  # noqa: E402
+from portal.bank.statements import (  # noqa: E402
+    Account,
+    apply,
+    batch_work,
+    new_lines,
+    read,
+)
 from portal.company.service import sync_company  # noqa: E402
 from portal.customers.models import Customer  # noqa: E402
 from portal.db import analyze, insert_many, make_engine, make_session_factory  # noqa: E402
@@ -193,13 +199,12 @@ def measure(url: str, lines: int, invoices: int, *, record: bool = True) -> dict
     started = time.perf_counter()
     parsed = read(data, account)
     figures["parse"] = time.perf_counter() - started
-    with factory() as db, db.begin():
+    with factory() as db, db.begin(), batch_work():  # as import_statement after its read
         started = time.perf_counter()
-        again = read(data, account)
-        stored = new_lines(db, company_id, again, data, filename="b.xml", uploaded_by="b")
+        stored = new_lines(db, company_id, parsed, data, filename="b.xml", uploaded_by="b")
         assert stored is not None
         facts = stored.facts
-        figures["store"] = time.perf_counter() - started - figures["parse"]
+        figures["store"] = time.perf_counter() - started
         started = time.perf_counter()
         decisions = decide(db, company_id, facts)
         figures["match"] = time.perf_counter() - started

@@ -284,6 +284,19 @@ def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     return ids
 
 
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``insert_many`` for rows whose ids nobody reads back: each row takes the next id
+    as it is written (on PostgreSQL in the COPY itself, no query to draw them first), in
+    order, so the ids are those ``insert_many`` would have given."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        _copy(connection, table, list(rows[0]), ((row,) for row in rows), with_id=False)
+        return
+    connection.execute(insert(table), list(rows))
+
+
 def draw_ids(session: Session, table: Table, count: int) -> list[int]:
     """``count`` new ids of ``table``, for rows written later in this transaction by
     ``insert_with_ids`` (PostgreSQL: from the table's sequence; SQLite: after ``max(id)``,
@@ -315,28 +328,37 @@ def insert_with_ids(
     columns = list(rows[0])
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        # Only JSON and enum values need converting: the others go to COPY as they are.
-        converted = [
-            (index, converter)
-            for index, name in enumerate(columns, start=1)
-            if (converter := _copy_converter(table.c[name].type)) is not _as_is
-        ]
-        values = itemgetter(*columns)
-        names = ", ".join(f'"{name}"' for name in ("id", *columns))
-        raw = connection.connection.driver_connection
-        assert raw is not None
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
-        ):
-            for new_id, row in zip(ids, rows, strict=True):
-                picked = values(row)
-                record = [new_id, *picked] if len(columns) > 1 else [new_id, picked]
-                for index, convert in converted:
-                    record[index] = convert(record[index])
-                copy.write_row(record)
+        _copy(connection, table, columns, zip(ids, rows, strict=True), with_id=True)
         return
     connection.execute(insert(table), [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+
+
+def _copy(
+    connection: Any, table: Table, columns: list[str], records: Any, *, with_id: bool
+) -> None:
+    """COPY ``records`` (``(id, row)``, or ``(row,)`` without ``with_id``) into ``table``."""
+    # Only JSON and enum values need converting: the others go to COPY as they are.
+    first = 1 if with_id else 0
+    converted = [
+        (index, converter)
+        for index, name in enumerate(columns, start=first)
+        if (converter := _copy_converter(table.c[name].type)) is not _as_is
+    ]
+    values = itemgetter(*columns)
+    names = ", ".join(f'"{name}"' for name in (("id",) if with_id else ()) + tuple(columns))
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
+    ):
+        for record in records:
+            row = record[-1]
+            picked = values(row) if len(columns) > 1 else (values(row),)
+            fields = [record[0], *picked] if with_id else [*picked]
+            for index, convert in converted:
+                fields[index] = convert(fields[index])
+            copy.write_row(fields)
 
 
 def update_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.bank.models import BankLine, BankLinePayment, LineStatus
-from portal.db import insert_many, insert_with_ids, update_many
+from portal.db import insert_rows, insert_with_ids, update_many
 from portal.payments import requests as payment_requests
 from portal.payments.models import PaymentMethod, PaymentRequest
 from portal.payments.service import OpenInvoice, Payer, record_payment
@@ -122,7 +122,7 @@ class LineWrites:
             outcome = {row["id"]: row for row in self.lines}
             rows = [{**row, **outcome.get(row["id"], {})} for row in new]
             insert_with_ids(session, _lines, [row.pop("id") for row in rows], rows)
-        insert_many(session, _links, self.links)
+        insert_rows(session, _links, self.links)
         record_many(session, self.events)
         self.links, self.events, self.lines = [], [], []
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from portal.db import insert_many, update_many
+from portal.db import insert_many, insert_rows, update_many
 from portal.invoices.models import Invoice
 from portal.payments.models import Payment, PaymentAllocation, PaymentRequest, PaymentRequestStatus
 from portal.payments.service import RecordedPayment
@@ -50,7 +50,7 @@ def write_transfers(
     """Insert the payments, their allocations, timeline and outgoing events; set the
     invoices to ``invoice_rows`` and the requests paid to confirmed."""
     ids = insert_many(session, _payments, [r.payment for r in recorded])
-    insert_many(
+    insert_rows(
         session,
         _allocations,
         [
@@ -95,7 +95,7 @@ def write_transfers(
         if announced:
             outgoing.extend(events.rows_for_timeline([timeline[-1]]))
     update_many(session, _requests, confirmed)
-    insert_many(session, _timeline, timeline)
+    insert_rows(session, _timeline, timeline)
     events.store_many(session, outgoing)
     _sync_held(session, invoice_rows, confirmed)
     return [

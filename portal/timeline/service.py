@@ -8,7 +8,7 @@ from sqlalchemy import Table, event, insert, select
 from sqlalchemy.orm import Session, UOWTransaction
 
 from portal import clock
-from portal.db import insert_many
+from portal.db import insert_rows
 from portal.timeline.models import Actor, TimelineEvent
 from portal.webhooks.events import capture
 
@@ -118,7 +118,7 @@ def record_many(session: Session, events: list[dict[str, Any]]) -> None:
         }
         for event in events
     ]
-    insert_many(session, cast(Table, TimelineEvent.__table__), rows)
+    insert_rows(session, cast(Table, TimelineEvent.__table__), rows)
     capture(session, rows)
 
 
