@@ -250,7 +250,8 @@ def _load(state: _State, rows: Sequence[Any]) -> None:
 def _beyond_named(state: _State, transfers: Sequence[BankTransfer]) -> set[tuple[int, str]]:
     """The payers (customer, currency) one of whose payments, allocated in order over the
     open invoices it names as ``state`` has them, leaves money over: the rest goes to
-    their oldest invoices, which must be read."""
+    their oldest invoices, which must be read. (What ``plan_allocation`` does with the
+    named invoices, the oldest due first, without building its shares.)"""
     paid: dict[int, int] = {}
     beyond: set[tuple[int, str]] = set()
     for transfer in transfers:
@@ -258,14 +259,18 @@ def _beyond_named(state: _State, transfers: Sequence[BankTransfer]) -> set[tuple
         if key is None or key in beyond or transfer.amount_minor <= 0:
             continue
         chosen = set(named)
-        payable = [
-            OpenInvoice(i.id, i.number, i.amount_minor, paid.get(i.id, i.paid_minor))
-            for i in state.open.get(key, [])
-            if i.id in chosen and paid.get(i.id, i.paid_minor) < i.amount_minor
-        ]
-        shares, credit = plan_allocation(transfer.amount_minor, payable, named)
-        paid.update({share.invoice_id: share.paid_minor for share in shares})
-        if credit > 0:
+        left = transfer.amount_minor
+        for invoice in state.open.get(key, ()):
+            if invoice.id not in chosen:
+                continue
+            already = paid.get(invoice.id, invoice.paid_minor)
+            part = min(left, invoice.amount_minor - already)
+            if part > 0:
+                paid[invoice.id] = already + part
+                left -= part
+                if not left:
+                    break
+        if left:
             beyond.add(key)
     return beyond
 
