@@ -6,6 +6,8 @@ customer's oldest, the rest as credit). A receipt is owed; the timeline says whi
 What concerns the lines themselves (their status, the payments they became, their
 timeline events) is collected in ``LineWrites`` and written at the end in a few
 statements, so a statement of thousands of lines costs one payment write per payment.
+A statement's new lines are written there too, once, with their outcome (not stored
+first and updated after).
 """
 
 from __future__ import annotations
@@ -121,8 +123,8 @@ class LineWrites:
         else:
             outcome = {row["id"]: row for row in self.lines}
             rows = [{**row, **outcome.get(row["id"], {})} for row in new]
-            insert_with_ids(session, _lines, [row.pop("id") for row in rows], rows)
-        insert_rows(session, _links, self.links)
+            insert_with_ids(session, _lines, [row.pop("id") for row in rows], rows, binary=True)
+        insert_rows(session, _links, self.links, binary=True)
         record_many(session, self.events)
         self.links, self.events, self.lines = [], [], []
 

@@ -4,11 +4,12 @@ a payment request, ``service.record_payment`` for money naming invoices (provide
 receipt owed, allocated to the named invoices first, then the oldest, the rest as credit).
 
 One after the other costs several round trips per payment. Here what the payments read is
-read first, in a few statements: the payers' open invoices (locked, as ``record_payment``
-locks them), the requests to confirm (locked), the declarations still open of their
-customers. Each payment is then allocated in Python, in order, against the rows as the
-previous payments left them (``service.plan_allocation``, the same code as one payment),
-and the outcome written in a few statements per table (COPY, one UPDATE from arrays).
+read first, in a few statements: the requests to confirm (locked), the invoices the
+payments name (locked; all the open invoices of a payer only when its money goes beyond
+what it names, see ``_read_invoices``), the declarations still open of their customers.
+Each payment is then allocated in Python, in order, against the rows as the previous
+payments left them (``service.plan_allocation``, the same code as one payment), and the
+outcome written in a few statements per table (binary COPY, one UPDATE from arrays).
 """
 
 from __future__ import annotations
