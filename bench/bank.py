@@ -2,11 +2,12 @@
 against M open invoices (200,000) of M/4 customers, measured in one run:
 
 - parse: reading the file alone (XML parse, schema validation, checks), the reference;
-- store + match: the new lines written (COPY) and every credit line decided by the
-  matcher (RF references, invoice numbers, amount with payer name or IBAN: set-based
-  queries, a few per statement);
+- store + match: the lines not seen before picked and given ids (``new_lines``), and every
+  credit line decided by the matcher (RF references, invoice numbers, amount with payer
+  name or IBAN: set-based queries, a few per statement);
 - record: the exact matches recorded as payments, all at once (``payments.bulk``: the same
-  rows as one ``record_payment`` / ``confirm_transfer`` after the other);
+  rows as one ``record_payment`` / ``confirm_transfer`` after the other), then the lines
+  written once with their outcome, their links and timeline events (binary COPY);
 - again: the same file imported a second time (must add nothing).
 
     .venv/bin/python bench/bank.py                   # 50,000 lines, 200,000 invoices
@@ -249,7 +250,7 @@ def main() -> None:
         f"{args.invoices:,} open invoices, PostgreSQL"
     )
     print(f"  parse (XML + schema + checks)   {parse:8.2f} s")
-    print(f"  store new lines (COPY)          {f['store']:8.2f} s")
+    print(f"  store: new lines, their ids     {f['store']:8.2f} s")
     print(f"  match {f['credits']:,} credit lines        {f['match']:8.2f} s")
     print(
         f"  record {f['matched']:,} payments          {f['record']:8.2f} s   "
