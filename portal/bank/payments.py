@@ -6,6 +6,8 @@ customer's oldest, the rest as credit). A receipt is owed; the timeline says whi
 What concerns the lines themselves (their status, the payments they became, their
 timeline events) is collected in ``LineWrites`` and written at the end in a few
 statements, so a statement of thousands of lines costs one payment write per payment.
+A statement's new lines are written there too, once, with their outcome (not stored
+first and updated after).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.bank.models import BankLine, BankLinePayment, LineStatus
-from portal.db import insert_many, update_many
+from portal.db import insert_rows, insert_with_ids, update_many
 from portal.payments import requests as payment_requests
 from portal.payments.models import PaymentMethod, PaymentRequest
 from portal.payments.service import OpenInvoice, Payer, record_payment
@@ -113,10 +115,17 @@ class LineWrites:
             }
         )
 
-    def write(self, session: Session) -> None:
-        insert_many(session, _links, self.links)
+    def write(self, session: Session, new: Sequence[dict[str, Any]] | None = None) -> None:
+        """Write what was noted. ``new``: the rows of lines not written yet (ids drawn),
+        inserted once with their outcome; without it the lines noted are updated."""
+        if new is None:
+            update_many(session, _lines, self.lines)
+        else:
+            outcome = {row["id"]: row for row in self.lines}
+            rows = [{**row, **outcome.get(row["id"], {})} for row in new]
+            insert_with_ids(session, _lines, [row.pop("id") for row in rows], rows, binary=True)
+        insert_rows(session, _links, self.links, binary=True)
         record_many(session, self.events)
-        update_many(session, _lines, self.lines)
         self.links, self.events, self.lines = [], [], []
 
 

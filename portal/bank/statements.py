@@ -5,9 +5,11 @@ credit lines and record what matched exactly; the rest waits for review."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -31,7 +33,7 @@ from portal.bank.payments import (
     part_reference,
     record_parts,
 )
-from portal.db import insert_many, one_of
+from portal.db import draw_ids, one_of
 from portal.i18n import N_
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.payments.bulk import BankTransfer, record_transfers
@@ -120,20 +122,63 @@ def import_statement(
     """Import ``data`` in the caller's transaction: read and check it whole (StatementError
     before anything is written), add its new lines, record the exact matches."""
     parsed = read(data, account, csv_mapping)
-    stored = store_new_lines(
-        session, company_id, parsed, data, filename=filename, uploaded_by=uploaded_by
-    )
-    if stored is None:
-        return ImportResult(None, len(parsed.lines), 0, 0, 0, 0)
-    statement, new, facts = stored
-    decisions = decide(session, company_id, facts)
-    counts = apply(session, decisions, today)
+    with batch_work():
+        stored = new_lines(
+            session, company_id, parsed, data, filename=filename, uploaded_by=uploaded_by
+        )
+        if stored is None:
+            return ImportResult(None, len(parsed.lines), 0, 0, 0, 0)
+        decisions = decide(session, company_id, stored.facts)
+        counts = apply(session, stored, decisions, today)
     return ImportResult(
-        statement.id, len(parsed.lines), new, counts["matched"], counts["review"], new - len(facts)
+        stored.statement.id,
+        len(parsed.lines),
+        len(stored.rows),
+        counts["matched"],
+        counts["review"],
+        len(stored.rows) - len(stored.facts),
     )
 
 
-def store_new_lines(
+@contextmanager
+def batch_work() -> Iterator[None]:
+    """Python's cycle collector paused while a statement is matched and recorded: the
+    work builds hundreds of thousands of rows that live till the end (none is a cycle to
+    free), and the collector went over all of them again and again, a third of the
+    Python time of a 50,000-line statement. Resumed after (if it ran before)."""
+    running = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if running:
+            gc.enable()
+
+
+@dataclass
+class NewLines:
+    """A statement's lines not imported before: their rows (ids drawn, not written yet:
+    ``apply`` writes each once, with what was decided) and the credit lines to match."""
+
+    statement: BankStatement
+    rows: list[dict[str, Any]]
+    facts: list[LineFacts]
+
+    def refs(self) -> dict[int, LineRef]:
+        return {
+            row["id"]: LineRef(
+                row["id"],
+                row["company_id"],
+                row["booked_on"],
+                row["amount_minor"],
+                row["currency"],
+                row["entry_reference"],
+            )
+            for row in self.rows
+        }
+
+
+def new_lines(
     session: Session,
     company_id: int,
     parsed: ParsedStatement,
@@ -141,9 +186,9 @@ def store_new_lines(
     *,
     filename: str,
     uploaded_by: str,
-) -> tuple[BankStatement, int, list[LineFacts]] | None:
-    """Add the statement and the lines not imported before (None: every line was); returns
-    the statement, how many lines were new, and the new credit lines to match."""
+) -> NewLines | None:
+    """Add the statement and draw ids for the lines not imported before (None: every line
+    was); the lines themselves are written by ``apply``, once, with their outcome."""
     iban = parsed.account_iban.replace(" ", "").upper()
     unique = {line.entry_reference: line for line in reversed(parsed.lines)}
     seen: set[str] = set()
@@ -190,16 +235,21 @@ def store_new_lines(
             "structured_reference": line.structured_reference[:64],
             "end_to_end_id": line.end_to_end_id[:64],
             "status": LineStatus.REVIEW if line.credit else LineStatus.DEBIT,
+            "matched_by": None,
+            "customer_id": None,
             "suggestions": [],
+            "decided_by_user_id": None,
+            "decided_at": None,
             "created_at": now,
         }
         for line in fresh
         if line.amount_minor > 0
     ]
-    ids = insert_many(session, _lines, rows)
+    for new_id, row in zip(draw_ids(session, _lines, len(rows)), rows, strict=True):
+        row["id"] = new_id
     facts = [
         LineFacts(
-            new_id,
+            row["id"],
             row["amount_minor"],
             row["currency"],
             row["debtor_name"],
@@ -207,17 +257,19 @@ def store_new_lines(
             row["remittance"],
             row["structured_reference"],
         )
-        for new_id, row in zip(ids, rows, strict=True)
+        for row in rows
         if row["credit"]
     ]
-    return statement, len(rows), facts
+    return NewLines(statement, rows, facts)
 
 
-def apply(session: Session, decisions: list[Decision], today: dt.date) -> Counter[str]:
+def apply(
+    session: Session, new: NewLines, decisions: list[Decision], today: dt.date
+) -> Counter[str]:
     """Record the exact matches, all at once (``payments.bulk``: the same rows as one
-    payment after the other, see ``apply_one_by_one``); store the others' suggestions for
-    the review queue."""
-    lines = _line_refs(session, decisions)
+    payment after the other, see ``apply_one_by_one``), then write the new lines, each
+    once: matched with its payments, or to review with its suggestions."""
+    lines = new.refs()
     transfers = []
     for decision in decisions:
         line = lines[decision.line_id]
@@ -255,7 +307,7 @@ def apply(session: Session, decisions: list[Decision], today: dt.date) -> Counte
             parts = [(customer_id, line.amount_minor, decision.invoice_ids)]
             note_parts(writes, line, parts, [next(payments).id], rule)
         counts["matched"] += 1
-    writes.write(session)
+    writes.write(session, new.rows)
     return counts
 
 
@@ -279,28 +331,13 @@ def _records(decision: Decision) -> bool:
     )
 
 
-def _line_refs(session: Session, decisions: list[Decision]) -> dict[int, LineRef]:
-    lines: dict[int, LineRef] = {}
-    for part in chunks(sorted(d.line_id for d in decisions), batch_size(session)):
-        for row in session.execute(
-            select(
-                BankLine.id,
-                BankLine.company_id,
-                BankLine.booked_on,
-                BankLine.amount_minor,
-                BankLine.currency,
-                BankLine.entry_reference,
-            ).where(one_of(session, BankLine.id, part))
-        ):
-            lines[row[0]] = LineRef(*row)
-    return lines
-
-
-def apply_one_by_one(session: Session, decisions: list[Decision], today: dt.date) -> Counter[str]:
+def apply_one_by_one(
+    session: Session, new: NewLines, decisions: list[Decision], today: dt.date
+) -> Counter[str]:
     """``apply`` one payment after the other through the payment service (as the review
     queue records its answers): the reference the set-based path is tested against."""
     counts: Counter[str] = Counter()
-    lines = _line_refs(session, decisions)
+    lines = new.refs()
     locked = _lock_open_invoices(session, decisions, lines)
     touched: set[int] = set()
     writes = LineWrites()
@@ -323,7 +360,7 @@ def apply_one_by_one(session: Session, decisions: list[Decision], today: dt.date
             parts = [(customer_id, line.amount_minor, decision.invoice_ids)]
             record_parts(session, writes, line, parts, rule, locked=locked)
         counts["matched"] += 1
-    writes.write(session)
+    writes.write(session, new.rows)
     return counts
 
 

@@ -4,11 +4,12 @@ a payment request, ``service.record_payment`` for money naming invoices (provide
 receipt owed, allocated to the named invoices first, then the oldest, the rest as credit).
 
 One after the other costs several round trips per payment. Here what the payments read is
-read first, in a few statements: the payers' open invoices (locked, as ``record_payment``
-locks them), the requests to confirm (locked), the declarations still open of their
-customers. Each payment is then allocated in Python, in order, against the rows as the
-previous payments left them (``service.plan_allocation``, the same code as one payment),
-and the outcome written in a few statements per table (COPY, one UPDATE from arrays).
+read first, in a few statements: the requests to confirm (locked), the invoices the
+payments name (locked; all the open invoices of a payer only when its money goes beyond
+what it names, see ``_read_invoices``), the declarations still open of their customers.
+Each payment is then allocated in Python, in order, against the rows as the previous
+payments left them (``service.plan_allocation``, the same code as one payment), and the
+outcome written in a few statements per table (binary COPY, one UPDATE from arrays).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -77,6 +78,7 @@ class _Invoice:
     status: InvoiceStatus
     transfer_pending_until: dt.date | None
     updated_at: dt.datetime | None
+    due_date: dt.date
 
 
 @dataclass
@@ -99,6 +101,7 @@ _INVOICE_COLUMNS = (
     _invoices.c.status,
     _invoices.c.transfer_pending_until,
     _invoices.c.updated_at,
+    _invoices.c.due_date,
 )
 
 
@@ -150,29 +153,7 @@ def _read(session: Session, transfers: Sequence[BankTransfer]) -> _State:
             one_of(session, _customers.c.id, part)
         )
         state.companies.update({row.id: row.company_id for row in _rows(session, query)})
-    currencies = {t.currency for t in transfers} | {r.currency for r in state.requests.values()}
-    for part in _batches(session, list(payers)):
-        # Locked in one order (customer, due date, id), as record_payment locks each
-        # customer's: payments racing for one invoice wait on each other.
-        query = (
-            select(*_INVOICE_COLUMNS)
-            .where(
-                one_of(session, _invoices.c.customer_id, part),
-                _invoices.c.currency.in_(sorted(currencies)),
-                _invoices.c.status == InvoiceStatus.OPEN,
-            )
-            .order_by(_invoices.c.customer_id, _invoices.c.due_date, _invoices.c.id)
-            .with_for_update()
-        )
-        for row in _rows(session, query):
-            invoice = _Invoice(*row)
-            state.invoices[invoice.id] = invoice
-            state.open.setdefault((invoice.customer_id, invoice.currency), []).append(invoice)
-    named = {i for r in state.requests.values() for i in r.invoice_ids} - set(state.invoices)
-    for part in _batches(session, list(named)):
-        query = select(*_INVOICE_COLUMNS).where(one_of(session, _invoices.c.id, part))
-        for row in _rows(session, query):
-            state.invoices[row.id] = _Invoice(*row)
+    _read_invoices(session, state, transfers)
     confirming = {r.customer_id for r in state.requests.values()}
     for part in _batches(session, list(confirming)):
         query = select(
@@ -191,6 +172,118 @@ def _read(session: Session, transfers: Sequence[BankTransfer]) -> _State:
                 row.grace_until,
             )
     return state
+
+
+def _read_invoices(session: Session, state: _State, transfers: Sequence[BankTransfer]) -> None:
+    """The invoices the payments can change, locked: those they name (a request's, the
+    line's), and every open one of the payers whose money goes beyond what they name
+    (the oldest get the rest, as in ``record_payment``).
+
+    Most payments pay exactly what they name: their payers' other invoices are neither
+    read nor locked. Which payers go beyond is found on a first read without locks; each
+    payer's invoices are then locked in one statement, in one order (customer, due date,
+    id) as ``record_payment`` locks a customer's, so concurrent payments wait on each
+    other instead of deadlocking. Should a payment made meanwhile change what is named
+    (a rare race), the payers it pushes beyond are locked after, in a further statement.
+    """
+    named = {i for t in transfers if t.request_id is None for i in t.invoice_ids}
+    named |= {i for r in state.requests.values() for i in r.invoice_ids}
+    currencies = {t.currency for t in transfers} | {r.currency for r in state.requests.values()}
+    probe = _State(requests=state.requests)
+    for part in _batches(session, list(named)):
+        _load(probe, _rows(session, select(*_INVOICE_COLUMNS).where(_by_id(session, part))))
+    beyond = _beyond_named(probe, transfers)
+    seen = {i.id: (i.paid_minor, i.status) for i in probe.invoices.values()}
+    owners: dict[int, list[int]] = {}
+    for invoice in probe.invoices.values():
+        owners.setdefault(invoice.customer_id, []).append(invoice.id)
+    customers = sorted(set(owners) | {customer for customer, _c in beyond})
+    wide = {customer for customer, _c in beyond}
+    while customers:
+        for part in _batches(session, customers):
+            ids = [i for c in part for i in owners.pop(c, [])]
+            everything = [c for c in part if c in wide]
+            query = (
+                select(*_INVOICE_COLUMNS)
+                .where(
+                    or_(
+                        _by_id(session, ids),
+                        and_(
+                            one_of(session, _invoices.c.customer_id, everything),
+                            _invoices.c.currency.in_(sorted(currencies)),
+                            _invoices.c.status == InvoiceStatus.OPEN,
+                        ),
+                    )
+                )
+                .order_by(_invoices.c.customer_id, _invoices.c.due_date, _invoices.c.id)
+                .with_for_update()
+            )
+            _load(state, _rows(session, query))
+        if all(_as_seen(state.invoices.get(i), was) for i, was in seen.items()):
+            return  # what is named is as first read: the same payers go beyond it
+        more = {customer for customer, _c in _beyond_named(state, transfers)} - wide
+        wide |= more
+        customers = sorted(more)
+
+
+def _as_seen(invoice: _Invoice | None, seen: tuple[int, InvoiceStatus]) -> bool:
+    return invoice is not None and (invoice.paid_minor, invoice.status) == seen
+
+
+def _by_id(session: Session, ids: Sequence[int]) -> Any:
+    return one_of(session, _invoices.c.id, ids)
+
+
+def _load(state: _State, rows: Sequence[Any]) -> None:
+    """Add invoice rows to ``state``; each payer's open ones listed oldest due first."""
+    for row in rows:
+        invoice = _Invoice(*row)
+        state.invoices[invoice.id] = invoice
+    by_payer: dict[tuple[int, str], list[_Invoice]] = {}
+    for invoice in state.invoices.values():
+        if invoice.status is InvoiceStatus.OPEN:
+            by_payer.setdefault((invoice.customer_id, invoice.currency), []).append(invoice)
+    for invoices in by_payer.values():
+        invoices.sort(key=lambda i: (i.due_date, i.id))
+    state.open = by_payer
+
+
+def _beyond_named(state: _State, transfers: Sequence[BankTransfer]) -> set[tuple[int, str]]:
+    """The payers (customer, currency) one of whose payments, allocated in order over the
+    open invoices it names as ``state`` has them, leaves money over: the rest goes to
+    their oldest invoices, which must be read. (What ``plan_allocation`` does with the
+    named invoices, the oldest due first, without building its shares.)"""
+    paid: dict[int, int] = {}
+    beyond: set[tuple[int, str]] = set()
+    for transfer in transfers:
+        key, named = _payer(state, transfer)
+        if key is None or key in beyond or transfer.amount_minor <= 0:
+            continue
+        chosen = set(named)
+        left = transfer.amount_minor
+        for invoice in state.open.get(key, ()):
+            if invoice.id not in chosen:
+                continue
+            already = paid.get(invoice.id, invoice.paid_minor)
+            part = min(left, invoice.amount_minor - already)
+            if part > 0:
+                paid[invoice.id] = already + part
+                left -= part
+                if not left:
+                    break
+        if left:
+            beyond.add(key)
+    return beyond
+
+
+def _payer(state: _State, transfer: BankTransfer) -> tuple[tuple[int, str] | None, Sequence[int]]:
+    """Whose invoices ``transfer`` pays (customer, currency), and the ones it names."""
+    if transfer.request_id is None:
+        return (transfer.customer_id, transfer.currency), transfer.invoice_ids
+    request = state.requests.get(transfer.request_id)
+    if request is None:
+        return None, ()
+    return (request.customer_id, request.currency), sorted(request.invoice_ids)
 
 
 def record_transfers(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from portal.db import insert_many, update_many
+from portal.db import insert_many, insert_rows, update_many
 from portal.invoices.models import Invoice
 from portal.payments.models import Payment, PaymentAllocation, PaymentRequest, PaymentRequestStatus
 from portal.payments.service import RecordedPayment
@@ -49,8 +49,8 @@ def write_transfers(
 ) -> list[RecordedPayment]:
     """Insert the payments, their allocations, timeline and outgoing events; set the
     invoices to ``invoice_rows`` and the requests paid to confirmed."""
-    ids = insert_many(session, _payments, [r.payment for r in recorded])
-    insert_many(
+    ids = insert_many(session, _payments, [r.payment for r in recorded], binary=True)
+    insert_rows(
         session,
         _allocations,
         [
@@ -58,6 +58,7 @@ def write_transfers(
             for payment_id, r in zip(ids, recorded, strict=True)
             for s in r.shares
         ],
+        binary=True,
     )
     update_many(session, _invoices, invoice_rows)
     timeline: list[dict[str, Any]] = []
@@ -95,7 +96,7 @@ def write_transfers(
         if announced:
             outgoing.extend(events.rows_for_timeline([timeline[-1]]))
     update_many(session, _requests, confirmed)
-    insert_many(session, _timeline, timeline)
+    insert_rows(session, _timeline, timeline, binary=True)
     events.store_many(session, outgoing)
     _sync_held(session, invoice_rows, confirmed)
     return [

@@ -8,7 +8,7 @@ from sqlalchemy import Table, event, insert, select
 from sqlalchemy.orm import Session, UOWTransaction
 
 from portal import clock
-from portal.db import insert_many
+from portal.db import insert_rows
 from portal.timeline.models import Actor, TimelineEvent
 from portal.webhooks.events import capture
 
@@ -110,7 +110,7 @@ def record_many(session: Session, events: list[dict[str, Any]]) -> None:
             "customer_id": event.get("customer_id"),
             "occurred_at": now,
             "actor": event["actor"],
-            "actor_id": event.get("actor_id"),
+            "actor_id": None if event.get("actor_id") is None else str(event["actor_id"]),
             "action": event["action"],
             "subject_type": event.get("subject_type"),
             "subject_id": None if event.get("subject_id") is None else str(event["subject_id"]),
@@ -118,7 +118,7 @@ def record_many(session: Session, events: list[dict[str, Any]]) -> None:
         }
         for event in events
     ]
-    insert_many(session, cast(Table, TimelineEvent.__table__), rows)
+    insert_rows(session, cast(Table, TimelineEvent.__table__), rows, binary=True)
     capture(session, rows)
 
 

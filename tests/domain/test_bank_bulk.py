@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from portal import clock, migrate
@@ -22,7 +22,9 @@ from portal.company.service import sync_company
 from portal.customers.models import Customer
 from portal.db import make_engine, make_session_factory
 from portal.invoices.models import Invoice, InvoiceStatus
+from portal.payments import bulk
 from portal.payments import requests as payment_requests
+from portal.payments.bulk import BankTransfer
 from portal.payments.models import Payment, PaymentAllocation, PaymentRequest
 from portal.payments.service import customer_credit_minor
 from portal.payments.transfer import creditor_reference
@@ -237,3 +239,41 @@ def test_the_bulk_path_settles_allocates_and_keeps_what_is_still_declared_pendin
         c.reference: customer_credit_minor(db, c.id, "EUR") for c in db.scalars(select(Customer))
     }
     assert (credit["OVER"], credit["TWICE"], credit["EXACT"]) == (2_000, 500, 0)
+
+
+def test_a_payment_made_between_the_first_read_and_the_lock_moves_the_rest_to_the_oldest(
+    db: Session, company: Company, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the invoices a payment names are locked, unless its money goes beyond them;
+    which payments do is found on a first read without locks. Should a payment made
+    meanwhile (here: written between the two reads) pay part of a named invoice, the
+    payer's oldest invoices are read and locked too, and take the rest."""
+    customer = _customer(db, company, "RACE", "Course SA")
+    oldest = _invoice(db, customer, "F-RA-1", 3_000, due=-10)
+    named = _invoice(db, customer, "F-RA-2", 3_000)
+    db.flush()
+    first_read = bulk._beyond_named
+    calls: list[set[tuple[int, str]]] = []
+
+    def meanwhile(state: Any, transfers: Any) -> set[tuple[int, str]]:
+        beyond = first_read(state, transfers)
+        if not calls:
+            db.execute(update(Invoice).where(Invoice.id == named.id).values(paid_minor=1_000))
+        calls.append(beyond)
+        return beyond
+
+    monkeypatch.setattr(bulk, "_beyond_named", meanwhile)
+    transfer = BankTransfer(
+        customer.id, 3_000, "EUR", dt.date(2026, 12, 3), "line:race", (named.id,)
+    )
+    (payment,) = bulk.record_transfers(db, [transfer], today=dt.date(2026, 12, 3))
+    assert calls[0] == set()  # the first read saw it paid exactly by the line
+    assert calls[1] == {(customer.id, "EUR")}  # the locked one, money left over
+    shares = {
+        a.invoice_id: a.amount_minor
+        for a in db.scalars(
+            select(PaymentAllocation).where(PaymentAllocation.payment_id == payment.id)
+        )
+    }
+    assert shares == {named.id: 2_000, oldest.id: 1_000}
+    assert payment.credit_minor == 0
