@@ -194,7 +194,7 @@ def test_a_batch_rendered_ahead_of_its_claim_is_checked_again_and_a_payment_mean
     db.commit()
     ahead = prerender(db, ctx, ids)
     db.rollback()
-    of = dict(db.execute(select(ReminderMessage.customer_id, ReminderMessage.id)))
+    of = dict(db.execute(select(ReminderMessage.customer_id, ReminderMessage.id)).all())
     assert numbers[0] in ahead[of[customer_ids[1]]].text
     record_payment(
         db,
