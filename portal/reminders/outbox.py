@@ -10,6 +10,16 @@ Exactly once, and where the boundary lies:
    (holds, declared transfers, manual pauses) ones are dropped, the message is rendered
    from what is left (or cancelled, on the timeline, when nothing is), and the row
    becomes ``sending`` with a lease (``claimed_until``).
+   On SQLite, where one transaction writes at a time, rendering under the write lock would
+   have a second worker wait for the first: the claim goes in three steps
+   (``_claim_in_steps``). ``lease`` takes the due rows for the worker in a short write;
+   ``prerender`` renders them from a read that takes no lock (WAL); then the claim above
+   runs on the leased rows, under the write lock: it reads and re-checks the batch again,
+   decides and records everything as in one step, and uses a text rendered ahead only when
+   it was rendered from exactly what the claim has just read (``Rendered.key``: the
+   invoices still due and their amounts, the recipient, the customer and contact, the
+   template, the broken promise). A payment recorded while the batch was rendered is
+   therefore seen as in a one-step claim, and the message is rendered again without it.
 2. *Send*, after the commit: SMTP, the SMS provider, or the letter file.
 3. *Record* (one short transaction per message, right after its send): ``sent`` with its
    timeline event, or a retry with exponential backoff, ``failed`` after the last attempt,
