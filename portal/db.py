@@ -106,6 +106,12 @@ def _set_sqlite_pragmas(dbapi_connection: Any) -> None:
     cursor.close()
 
 
+# An execution option for a transaction that only reads: on SQLite it begins without taking
+# the write lock (a consistent snapshot under WAL; writers go on meanwhile). A write in it
+# would fail with "database is locked" when another writer committed since it began.
+READ_ONLY = "relance_read_only"
+
+
 def make_engine(url: str, *, autocommit: bool = False, **kwargs: Any) -> Engine:
     """An engine tuned for the backend: SQLite gets WAL, foreign keys and a busy timeout.
 
@@ -133,9 +139,11 @@ def make_engine(url: str, *, autocommit: bool = False, **kwargs: Any) -> Engine:
             # IMMEDIATE takes the write lock up front: a transaction that reads and then
             # writes (a payment locking its invoices) waits its turn instead of failing
             # with "database is locked" when another writer committed in between.
-            # Page views run in autocommit and never take it.
-            if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Page views run in autocommit and never take it; a transaction that only
+            # reads may ask for a plain BEGIN (READ_ONLY): one snapshot, no lock.
+            options = conn.get_execution_options()
+            if options.get("isolation_level") != "AUTOCOMMIT":
+                conn.exec_driver_sql("BEGIN" if options.get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_size", 10)

@@ -10,6 +10,16 @@ Exactly once, and where the boundary lies:
    (holds, declared transfers, manual pauses) ones are dropped, the message is rendered
    from what is left (or cancelled, on the timeline, when nothing is), and the row
    becomes ``sending`` with a lease (``claimed_until``).
+   On SQLite, where one transaction writes at a time, rendering under the write lock would
+   have a second worker wait for the first: the claim goes in three steps
+   (``_claim_in_steps``). ``lease`` takes the due rows for the worker in a short write;
+   ``prerender`` renders them from a read that takes no lock (WAL); then the claim above
+   runs on the leased rows, under the write lock: it reads and re-checks the batch again,
+   decides and records everything as in one step, and uses a text rendered ahead only when
+   it was rendered from exactly what the claim has just read (``Rendered.key``: the
+   invoices still due and their amounts, the recipient, the customer and contact, the
+   template, the broken promise). A payment recorded while the batch was rendered is
+   therefore seen as in a one-step claim, and the message is rendered again without it.
 2. *Send*, after the commit: SMTP, the SMS provider, or the letter file.
 3. *Record* (one short transaction per message, right after its send): ``sent`` with its
    timeline event, or a retry with exponential backoff, ``failed`` after the last attempt,
@@ -46,17 +56,18 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jinja2 import Environment, TemplateNotFound
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.branding.service import Look
 from portal.company.models import Company
-from portal.customers.models import Customer
+from portal.customers.models import Contact, Customer
+from portal.db import READ_ONLY
 from portal.links.service import issue_reminder_link
 from portal.links.tokens import LinkSigner
 from portal.mail.sender import Mailer
@@ -79,6 +90,7 @@ from portal.reminders.models import (
 from portal.reminders.policy import Policy, load_policy
 from portal.reminders.recheck import (
     Batch,
+    StillDue,
     cancel,
     channel_and_recipient,
     drop_invoices,
@@ -89,6 +101,7 @@ from portal.reminders.recheck import (
 )
 from portal.reminders.recording import record_outcome
 from portal.reminders.render import (
+    DueInvoice,
     ReminderContent,
     RenderError,
     due_invoices,
@@ -216,16 +229,109 @@ def _claim_ids(session: Session, now: dt.datetime, limit: int) -> list[int]:
     return sorted(ids)
 
 
-def claim(
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A message's texts rendered ahead of its claim (``prerender``), with what they were
+    rendered from: the claim uses them only when it builds the same thing again."""
+
+    key: tuple[object, ...]
+    subject: str
+    text: str
+    html: str
+
+
+def lease(
     session: Session, ctx: DeliveryContext, worker_id: str, *, limit: int = CLAIM_BATCH
+) -> list[int]:
+    """SQLite, step one of a claim: take the due rows for this worker (``sending`` under
+    its lease) in a short write transaction, so that no other worker takes them while this
+    one renders them outside any write transaction (``prerender``). The claim itself
+    (``claim(…, leased=…)``) then re-checks and records them under the write lock as
+    usual; a worker killed in between leaves rows whose lease expires."""
+    now = clock.now()
+    until = now + dt.timedelta(seconds=ctx.settings.reminders.lease_seconds)
+    ids = _claim_ids(session, now, limit)
+    if ids:
+        session.execute(
+            update(ReminderMessage)
+            .where(ReminderMessage.id.in_(ids))
+            .values(status=MessageStatus.SENDING, claimed_by=worker_id, claimed_until=until)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def prerender(session: Session, ctx: DeliveryContext, ids: list[int]) -> dict[int, Rendered]:
+    """Render leased messages from a read (no write lock held: SQLite's other writers go
+    on meanwhile). Nothing here is decided or written: the claim reads the batch again
+    under the write lock and uses a text only when it was rendered from exactly what it
+    reads then (``Rendered.key``); anything that changed in between is rendered again."""
+    now = clock.now()
+    batch = load_batch(session, ids, now)
+    rendered: dict[int, Rendered] = {}
+    for message in batch.messages:
+        customer = batch.customers[message.customer_id]
+        invoices = batch.still_due.get(message.id, [])
+        if not invoices or message.channel in (Channel.TASK, Channel.LETTER):
+            continue
+        channel, contact, recipient = channel_and_recipient(customer, message.channel)
+        if not recipient or channel is Channel.LETTER:
+            continue
+        link = issue_reminder_link(ctx.signer, ctx.settings.base_url, customer, [])
+        today = local_today(now, customer.timezone)
+        content, _ = _content(ctx, batch, message, customer, contact, invoices, today, link)
+        template = message.template if message.channel is channel else "reminder_overdue"
+        try:
+            subject, text_body, html = _render_text(ctx, message, channel, template, content)
+        except RenderError:
+            continue  # the claim renders it again and records the failure
+        key = _render_key(message, channel, template, recipient, content)
+        rendered[message.id] = Rendered(key, subject, text_body, html)
+    return rendered
+
+
+def _render_key(
+    message: ReminderMessage,
+    channel: Channel,
+    template: str,
+    recipient: str,
+    content: ReminderContent,
+) -> tuple[object, ...]:
+    """What a message's texts are rendered from, but its link (signed afresh each time)."""
+    return (
+        channel,
+        template,
+        recipient,
+        message.edited_text,
+        message.cycle,
+        replace(content, link=""),
+    )
+
+
+def claim(
+    session: Session,
+    ctx: DeliveryContext,
+    worker_id: str,
+    *,
+    limit: int = CLAIM_BATCH,
+    leased: list[int] | None = None,
+    rendered: dict[int, Rendered] | None = None,
 ) -> list[Delivery]:
     """Claim due messages, re-check and render them; the caller commits, then sends.
 
     The whole batch is read in a few queries (``recheck.load_batch``), and its timeline
-    events are written together at the end."""
+    events are written together at the end. ``leased``: the rows ``lease`` took for this
+    worker, still held (instead of the due rows); ``rendered``: texts ``prerender`` made
+    for them, used when nothing they were made from changed since."""
     now = clock.now()
     prefer_indexes(session)
-    ids = _claim_ids(session, now, limit)
+    if leased is None:
+        ids = _claim_ids(session, now, limit)
+    else:
+        take_write_lock(session)  # the re-check and its records under the write lock
+        m = ReminderMessage
+        held = (m.status == MessageStatus.SENDING) & (m.claimed_by == worker_id)
+        ids = list(session.scalars(select(m.id).where(m.id.in_(leased), held).order_by(m.id)))
     if not ids:
         return []
     batch = load_batch(session, ids, now)
@@ -237,7 +343,9 @@ def claim(
             policies[message.company_id] = load_policy(
                 session, message.company_id, ctx.settings.reminders
             )
-        delivery = _prepare(session, ctx, batch, message, now, policies[message.company_id])
+        delivery = _prepare(
+            session, ctx, batch, message, now, policies[message.company_id], rendered or {}
+        )
         if delivery is None:
             continue
         message.status = MessageStatus.SENDING
@@ -258,6 +366,7 @@ def _prepare(
     message: ReminderMessage,
     now: dt.datetime,
     policy: Policy,
+    rendered: dict[int, Rendered],
 ) -> Delivery | None:
     customer = batch.customers[message.customer_id]
     events = batch.events
@@ -266,15 +375,15 @@ def _prepare(
         opens = ctx.calendar.next_send_time(now, customer.timezone)
         if opens > now:
             message.next_attempt_at = opens
-            message.claimed_until = None
+            _put_back(message)
             return None
     if policy.frozen:  # stays pending until reminders are thawed
-        message.claimed_until = None
+        _put_back(message)
         return None
     reopens = after_quiet_period(policy, ctx.calendar, customer.timezone, now)
     if reopens is not None:
         message.next_attempt_at = reopens
-        message.claimed_until = None
+        _put_back(message)
         return None
     today = local_today(now, customer.timezone)
     if customer.reminders_paused_until is not None and customer.reminders_paused_until >= today:
@@ -300,55 +409,17 @@ def _prepare(
         return None
     settings = ctx.settings
     link = issue_reminder_link(ctx.signer, settings.base_url, customer, events)
-    penalties = settings.reminders.formal_notice_penalties and message.template.startswith(
-        "formal_notice"
-    )
-    rows, totals = due_invoices(
-        [invoice.as_row() for invoice in invoices],
-        today,
-        penalties=penalties,
-        ecb_rate=settings.reminders.ecb_rate,
-    )
-    content = ReminderContent(
-        customer_name=customer.name,
-        contact_name=contact.name if contact else "",
-        language=customer.language,
-        country=customer.country,
-        step=message.step,
-        link=link,
-        today=today,
-        invoices=rows,
-        penalties=penalties,
-        ecb_rate=settings.reminders.ecb_rate,
-        totals=totals,
-        promise_broken_on=batch.promises_broken.get(customer.id),
-    )
+    content, rows = _content(ctx, batch, message, customer, contact, invoices, today, link)
     subject, text_body, html, pdf = "", "", "", b""
     template = message.template if message.channel is channel else "reminder_overdue"
-    custom = (
-        ctx.custom_texts.find(channel, template, content.language) if ctx.custom_texts else None
-    )
+    ahead = rendered.get(message.id)
     try:
-        if channel is not Channel.LETTER and message.edited_text is not None:
-            subject, text_body, html = render_edited(message, channel, link)
-        elif channel is Channel.EMAIL:
-            email = (
-                custom.email(ctx.templates, content, settings.company)
-                if custom
-                else render_email(ctx.templates, template, content, settings.company)
-            )
-            subject, text_body, html = email.subject, email.text, email.html
-        elif channel is Channel.SMS:
-            text_body = (
-                custom.sms(content, settings.company)
-                if custom
-                else render_sms(
-                    ctx.templates,
-                    _sms_template(ctx.templates, message.template),
-                    content,
-                    settings.company,
-                )
-            )
+        if channel is not Channel.LETTER:
+            key = _render_key(message, channel, template, recipient, content)
+            if ahead is not None and ahead.key == key:
+                subject, text_body, html = ahead.subject, ahead.text, ahead.html
+            else:
+                subject, text_body, html = _render_text(ctx, message, channel, template, content)
         else:
             company = ctx.company(session, message.company_id)
             brand = ctx.brand.pdf_brand(content.language) if ctx.brand else None
@@ -389,6 +460,76 @@ def _prepare(
         planned_channel=str(message.channel),
         attempt=message.attempts + 1,  # the claim counts this attempt
     )
+
+
+def _put_back(message: ReminderMessage) -> None:
+    """Not sent yet (business hours, a freeze, a quiet period): waiting again."""
+    message.status = MessageStatus.PENDING
+    message.claimed_until = None
+
+
+def _content(
+    ctx: DeliveryContext,
+    batch: Batch,
+    message: ReminderMessage,
+    customer: Customer,
+    contact: Contact | None,
+    invoices: list[StillDue],
+    today: dt.date,
+    link: str,
+) -> tuple[ReminderContent, list[DueInvoice]]:
+    settings = ctx.settings
+    penalties = settings.reminders.formal_notice_penalties and message.template.startswith(
+        "formal_notice"
+    )
+    rows, totals = due_invoices(
+        [invoice.as_row() for invoice in invoices],
+        today,
+        penalties=penalties,
+        ecb_rate=settings.reminders.ecb_rate,
+    )
+    content = ReminderContent(
+        customer_name=customer.name,
+        contact_name=contact.name if contact else "",
+        language=customer.language,
+        country=customer.country,
+        step=message.step,
+        link=link,
+        today=today,
+        invoices=rows,
+        penalties=penalties,
+        ecb_rate=settings.reminders.ecb_rate,
+        totals=totals,
+        promise_broken_on=batch.promises_broken.get(customer.id),
+    )
+    return content, rows
+
+
+def _render_text(
+    ctx: DeliveryContext,
+    message: ReminderMessage,
+    channel: Channel,
+    template: str,
+    content: ReminderContent,
+) -> tuple[str, str, str]:
+    """An email's or a text's (subject, text, html); raises RenderError."""
+    company = ctx.settings.company
+    if message.edited_text is not None:
+        return render_edited(message, channel, content.link)
+    custom = (
+        ctx.custom_texts.find(channel, template, content.language) if ctx.custom_texts else None
+    )
+    if channel is Channel.EMAIL:
+        email = (
+            custom.email(ctx.templates, content, company)
+            if custom
+            else render_email(ctx.templates, template, content, company)
+        )
+        return email.subject, email.text, email.html
+    if custom:
+        return "", custom.sms(content, company), ""
+    sms_template = _sms_template(ctx.templates, message.template)
+    return "", render_sms(ctx.templates, sms_template, content, company), ""
 
 
 def _sms_template(env: Environment, template: str) -> str:
@@ -467,8 +608,11 @@ def deliver_round(
     started = time.monotonic()
     deadline = started + settings.reminders.lease_seconds - slowest
     with session_factory() as session:
-        with session.begin():
-            deliveries = claim(session, ctx, worker_id, limit=limit)
+        if session.get_bind().dialect.name == "sqlite":
+            deliveries = _claim_in_steps(session, ctx, worker_id, limit)
+        else:  # rows locked one by one (SKIP LOCKED): two workers claim side by side
+            with session.begin():
+                deliveries = claim(session, ctx, worker_id, limit=limit)
         result = RoundResult(claimed=len(deliveries))
         # The same session (and connection) records each message in a transaction of its
         # own, committed before the next is sent.
@@ -479,6 +623,28 @@ def deliver_round(
             with session.begin():
                 result.add(record_outcome(session, settings, worker_id, delivery, outcome))
     return result
+
+
+def _claim_in_steps(
+    session: Session, ctx: DeliveryContext, worker_id: str, limit: int
+) -> list[Delivery]:
+    """SQLite has one writer at a time: rendering a batch while holding the write lock
+    would have a second worker's claims and records wait for it. So: lease the rows (a
+    short write), render them from a read that takes no lock (WAL: writers go on), then
+    claim them as usual under the write lock, which re-reads and re-checks the batch and
+    uses the texts rendered ahead only where nothing they came from changed."""
+    with session.begin():
+        ids = lease(session, ctx, worker_id, limit=limit)
+    if not ids:
+        return []
+    session.connection(execution_options={READ_ONLY: True})  # a snapshot, no lock
+    try:
+        rendered = prerender(session, ctx, ids)
+    finally:
+        session.rollback()
+    session.expunge_all()  # the claim reads every row again
+    with session.begin():
+        return claim(session, ctx, worker_id, leased=ids, rendered=rendered)
 
 
 def deliver_due(

@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal import clock
 from portal.company.models import Company
+from portal.payments.models import PaymentMethod
+from portal.payments.service import record_payment
 from portal.reminders import planning
 from portal.reminders.models import MessageStatus, ReminderMessage
-from portal.reminders.outbox import claim, deliver_round, record_outcome
+from portal.reminders.outbox import claim, deliver_round, lease, prerender, record_outcome
 from portal.reminders.sending import DEFERRED
 from portal.reminders.status import outbox_status, retry_failed
 from portal.reminders.worker import calendar_for
@@ -166,3 +168,52 @@ def test_a_message_not_attempted_within_the_lease_goes_back_without_counting_an_
         None,
     )
     assert message.next_attempt_at <= clock.now()
+
+
+def test_a_batch_rendered_ahead_of_its_claim_is_checked_again_and_a_payment_meanwhile_wins(
+    db: Session, company: Company, settings: Settings, tmp_path: Path
+) -> None:
+    """SQLite claims in steps (lease, render from a read, claim under the write lock): a
+    text rendered ahead is sent only when the claim, reading again, builds the same."""
+    s = reminder_settings(settings, tmp_path)
+    at("2026-03-10 10:00")
+    quiet, paying = make_customer(db, company), make_customer(db, company)
+    make_invoice(db, quiet, due_in_days=-2)
+    settled = make_invoice(db, paying, due_in_days=-2)
+    kept = make_invoice(db, paying, due_in_days=-3)
+    db.commit()
+    planning.run(db, company.id, book(s), calendar_for(s))
+    db.commit()
+    numbers = settled.number, kept.number
+    customer_ids = quiet.id, paying.id
+    ctx = context(s)
+    ids = lease(db, ctx, "steps")
+    db.commit()
+    assert len(ids) == 2
+    assert lease(db, ctx, "another") == []  # leased: no other worker takes them
+    db.commit()
+    ahead = prerender(db, ctx, ids)
+    db.rollback()
+    of = dict(db.execute(select(ReminderMessage.customer_id, ReminderMessage.id)).all())
+    assert numbers[0] in ahead[of[customer_ids[1]]].text
+    record_payment(
+        db,
+        paying,
+        amount_minor=settled.remaining_minor,
+        currency=settled.currency,
+        method=PaymentMethod.TRANSFER,
+        provider="test",
+        provider_reference="meanwhile",
+        invoice_ids=[settled.id],
+    )
+    db.commit()
+    db.expunge_all()
+    assert claim(db, ctx, "another", leased=ids, rendered=ahead) == []  # not its rows
+    deliveries = {d.customer_id: d for d in claim(db, ctx, "steps", leased=ids, rendered=ahead)}
+    db.commit()
+    quiet_id, paying_id = customer_ids
+    assert set(deliveries) == {quiet_id, paying_id}
+    assert deliveries[quiet_id].text is ahead[of[quiet_id]].text  # nothing changed: as rendered
+    assert numbers[1] in deliveries[paying_id].text
+    assert numbers[0] not in deliveries[paying_id].text
+    assert db.scalars(select(ReminderMessage.attempts)).all() == [1, 1]
