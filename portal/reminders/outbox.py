@@ -285,20 +285,23 @@ def prerender(session: Session, ctx: DeliveryContext, ids: list[int]) -> dict[in
             subject, text_body, html = _render_text(ctx, message, channel, template, content)
         except RenderError:
             continue  # the claim renders it again and records the failure
-        key = _render_key(message, channel, template, recipient, content)
+        key = _render_key(message, customer, channel, template, recipient, content)
         rendered[message.id] = Rendered(key, subject, text_body, html)
     return rendered
 
 
 def _render_key(
     message: ReminderMessage,
+    customer: Customer,
     channel: Channel,
     template: str,
     recipient: str,
     content: ReminderContent,
 ) -> tuple[object, ...]:
-    """What a message's texts are rendered from, but its link (signed afresh each time)."""
+    """What a message's texts are rendered from, but its link (signed afresh each time):
+    the customer's link version stands for it, so links revoked meanwhile render again."""
     return (
+        customer.link_version,
         channel,
         template,
         recipient,
@@ -415,7 +418,7 @@ def _prepare(
     ahead = rendered.get(message.id)
     try:
         if channel is not Channel.LETTER:
-            key = _render_key(message, channel, template, recipient, content)
+            key = _render_key(message, customer, channel, template, recipient, content)
             if ahead is not None and ahead.key == key:
                 subject, text_body, html = ahead.subject, ahead.text, ahead.html
             else:
