@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from portal.cases import service
+from portal.cases.models import Case
 from portal.company.models import Company
 from portal.users.models import Role
 from tests.factories import make_customer, make_invoice
@@ -75,7 +76,7 @@ def test_french_case_labels_agree_with_the_kind(
     assert "reject" not in re.sub(r"<[^>]+>", " ", staff_page).split()
     client.post("/admin/logout")
     client.cookies.clear()
-    customer = db.get(service.Case, case_id).customer_id  # type: ignore[union-attr]
+    customer = db.get(Case, case_id).customer_id  # type: ignore[union-attr]
     from portal.customers.models import Customer
 
     debtor = db.get(Customer, customer)
