@@ -43,23 +43,15 @@ from portal.web.backoffice import (
     require_role,
 )
 from portal.web.backoffice import require_session as _require_session
-from portal.web.cases import (
+from portal.web.case_forms import form_text, parse_plan, plan_values
+from portal.web.case_messages import (
     AMOUNT_UNREADABLE,
-    _parse_plan,
-    _plan_values,
-    attachment_response,
     error_message,
     reason_labels,
     violation_message,
 )
+from portal.web.cases import attachment_response
 from portal.web.rendering import render, unit_of_work
-
-FORM_LIMIT = 6000
-
-
-def _text(form: FormData, name: str, limit: int = FORM_LIMIT) -> str:
-    value = form.get(name)
-    return value[:limit] if isinstance(value, str) else ""
 
 
 def _mail_task(request: Request, emails: list[notify.CaseEmail | None]) -> BackgroundTask | None:
@@ -173,7 +165,7 @@ def _case_page(
             error=error_message(error, settings) if error else None,
             error_key=error,
             form=form or {},
-            counter=_plan_values(None) | {"first_date": (today + dt.timedelta(days=7)).isoformat()},
+            counter=plan_values(None) | {"first_date": (today + dt.timedelta(days=7)).isoformat()},
             when=_format_when(settings.company.timezone),
             notice=request.query_params.get("done"),
         ),
@@ -226,8 +218,10 @@ def _case_action(request: Request, form: FormData) -> Response:
         customer = queries.get_customer(db, state.company_id, case.customer_id)
         assert customer is not None
         today = clock.today_in(customer.timezone)
-        note = _text(form, "note")
-        values = {k: _text(form, k, 64) for k in ("outcome", "invoice", "amount")} | {"note": note}
+        note = form_text(form, "note")
+        values = {k: form_text(form, k, 64) for k in ("outcome", "invoice", "amount")} | {
+            "note": note
+        }
         mails: list[notify.CaseEmail | None] = []
 
         def to_debtor(event: str) -> notify.CaseEmail | None:
@@ -253,9 +247,9 @@ def _case_action(request: Request, form: FormData) -> Response:
                 cases.decide_plan(db, case, user, accept=False, note=note)
                 mails.append(to_debtor("plan_rejected"))
             elif action == "counter":
-                plan = _plan_values(form)
+                plan = plan_values(form)
                 values |= plan
-                first, count, monthly = _parse_plan(plan, case.currency)
+                first, count, monthly = parse_plan(plan, case.currency)
                 cases.counter_propose(
                     db,
                     case,
@@ -331,16 +325,16 @@ def _customer_desk(request: Request, form: FormData) -> Response:
         today = clock.today_in(customer.timezone)
         try:
             if action == "note":
-                desk.add_note(db, customer, user, _text(form, "note"))
+                desk.add_note(db, customer, user, form_text(form, "note"))
             elif action in ("pause", "resume", "pause-invoice", "resume-invoice"):
                 until = None
                 if action.startswith("pause"):
                     try:
-                        until = dt.date.fromisoformat(_text(form, "until", 16).strip())
+                        until = dt.date.fromisoformat(form_text(form, "until", 16).strip())
                     except ValueError:
                         raise DeskError(DeskError.PAUSE_DATE_INVALID) from None
                 if action.endswith("invoice"):
-                    raw = _text(form, "invoice", 20)
+                    raw = form_text(form, "invoice", 20)
                     invoice = db.get(Invoice, int(raw)) if raw.isdigit() else None
                     if invoice is None or invoice.customer_id != customer.id:
                         return _not_found(request, user)
@@ -417,7 +411,7 @@ def _create_user(request: Request, form: FormData) -> Response:
         admin = require_role(request, db, Role.ADMIN)
         if isinstance(admin, Response):
             return admin
-        values = {k: _text(form, k, 300) for k in ("email", "name", "role")}
+        values = {k: form_text(form, k, 300) for k in ("email", "name", "role")}
         try:
             role = Role(values["role"])
         except ValueError:
@@ -429,7 +423,7 @@ def _create_user(request: Request, form: FormData) -> Response:
                 db,
                 values["email"],
                 role,
-                _text(form, "password", users.PASSWORD_MAX_LENGTH + 1),
+                form_text(form, "password", users.PASSWORD_MAX_LENGTH + 1),
                 name=values["name"],
                 company_id=state.company_id,
                 actor=Actor.USER,
@@ -457,7 +451,7 @@ def _update_user(request: Request, form: FormData) -> Response:
         if target is None:
             return _not_found(request, admin)
         try:
-            role = Role(_text(form, "role", 32))
+            role = Role(form_text(form, "role", 32))
         except ValueError:
             return _users_page(request, db, admin, error=_("Choose a role."), status_code=400)
         try:
@@ -466,7 +460,7 @@ def _update_user(request: Request, form: FormData) -> Response:
                 admin,
                 target,
                 role=role,
-                active=_text(form, "active", 8) == "1",
+                active=form_text(form, "active", 8) == "1",
                 company_id=state.company_id,
             )
         except UserError as error:
@@ -497,9 +491,9 @@ def _totp_action(request: Request, form: FormData) -> Response:
         current = _require_session(request, db)
         if isinstance(current, Response):
             return current
-        code = _text(form, "code", 16)
+        code = form_text(form, "code", 16)
         if action == "enable":
-            secret = _text(form, "secret", 64)
+            secret = form_text(form, "secret", 64)
             if not (secret.isalnum() and 16 <= len(secret) <= 64):
                 raise HTTPException(400)
             if not users.set_totp(db, current.user, secret, code, company_id=state.company_id):

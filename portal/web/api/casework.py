@@ -25,7 +25,7 @@ from portal.users.models import User
 from portal.web.api import problems
 from portal.web.api.cases import TAG, case_out, load_case
 from portal.web.api.framework import ApiProblem, Call, Result, operation
-from portal.web.cases import error_message
+from portal.web.case_messages import error_message
 
 # A case error about one field of the body is that field's problem (422); the others say
 # the case is not in the state the decision needs (409).
