@@ -27,12 +27,12 @@ from portal.users import throttle
 from portal.users.errors import InvalidCredentials, InvalidToken, TooManyAttempts, WeakPassword
 from portal.users.models import User, UserSession
 from portal.users.service import (
-    CurrentUser,
     check_password_policy,
     find_user,
     hash_password,
     verify_password,
 )
+from portal.users.sessions import CurrentUser
 
 RESET = "password-reset"
 UNLOCK = "account-unlock"

@@ -1,4 +1,4 @@
-"""Back-office users: passwords, logins with throttling and lockout, server-side sessions.
+"""Back-office users: passwords, logins with throttling and lockout, roles.
 
 Passwords are hashed with Argon2id (argon2-cffi's defaults) and rehashed at the
 next successful login when those parameters change. A login that fails for any
@@ -13,18 +13,14 @@ across processes and restarts.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import re
 import secrets
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,7 +38,8 @@ from portal.users.errors import (
     UserError,
     WeakPassword,
 )
-from portal.users.models import Role, User, UserSession
+from portal.users.models import Role, User
+from portal.users.totp import accepted_totp_step
 
 PASSWORD_MIN_LENGTH = 12
 # Long enough for any passphrase or password manager; short enough not to be a toy for DoS.
@@ -51,18 +48,10 @@ PASSWORD_MAX_LENGTH = 1024
 # how long unless the user unlocks it from the emailed link or an admin does.
 LOCK_AFTER_FAILURES = 50
 LOCKOUT = dt.timedelta(hours=24)
-# A session ends after this long whatever its activity (the idle timeout comes from settings).
-MAX_SESSION_AGE = dt.timedelta(hours=12)
-# Writing last_seen_at on every page view would turn each read into a write.
-TOUCH_INTERVAL = dt.timedelta(seconds=60)
 EMAIL_MAX_LENGTH = 254
 EMAIL_SHAPE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
 _hasher = PasswordHasher()
-
-
-def _sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 # --- passwords ------------------------------------------------------------------------------
@@ -334,59 +323,7 @@ def _login_event(
     )
 
 
-# --- second factor (TOTP) and user management -----------------------------------------------
-
-TOTP_ISSUER = "Relance"
-
-
-def new_totp_secret() -> str:
-    return pyotp.random_base32()
-
-
-def totp_uri(secret: str, email: str, issuer: str = TOTP_ISSUER) -> str:
-    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=issuer)
-
-
-def accepted_totp_step(secret: str, code: str, last_step: int | None = None) -> int | None:
-    """The 30-second step whose 6-digit code this is (now, or the step before or after, for
-    clock drift), provided it is later than ``last_step``, the last one accepted; else None.
-
-    Remembering the step makes each code good once: a code seen over someone's shoulder or
-    replayed from a captured request is refused even within its validity window.
-    """
-    digits = "".join(code.split())
-    if len(digits) != 6 or not digits.isdigit():
-        return None
-    totp = pyotp.TOTP(secret)
-    now_step = totp.timecode(clock.now())
-    for step in (now_step - 1, now_step, now_step + 1):
-        if last_step is not None and step <= last_step:
-            continue
-        if hmac.compare_digest(totp.generate_otp(step), digits):
-            return step
-    return None
-
-
-def set_totp(
-    session: Session, user: User, secret: str | None, code: str, *, company_id: int
-) -> bool:
-    """Turn the second factor on (``secret``) or off (None); the code must match. False if not."""
-    check = secret if secret is not None else user.totp_secret
-    step = accepted_totp_step(check, code, user.totp_last_step) if check else None
-    if step is None:
-        return False
-    user.totp_secret = secret
-    user.totp_last_step = step
-    record(
-        session,
-        company_id=company_id,
-        actor=Actor.USER,
-        actor_id=str(user.id),
-        action="user.totp_enabled" if secret else "user.totp_disabled",
-        subject_type="user",
-        subject_id=user.id,
-    )
-    return True
+# --- user management ----------------------------------------------------------------------
 
 
 def list_users(session: Session) -> list[User]:
@@ -429,131 +366,3 @@ def update_user(
             subject_id=user.id,
             details=changes,
         )
-
-
-# --- sessions -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CurrentUser:
-    """The user behind a live back-office session."""
-
-    session_id: str
-    user: User
-
-    def has_role(self, *roles: Role) -> bool:
-        return not roles or self.user.role in roles
-
-
-def start_session(
-    session: Session, user: User, client_ip: str | None, user_agent: str | None
-) -> str:
-    """Create a session row; returns the cookie secret (only its digest is stored)."""
-    secret = secrets.token_urlsafe(32)
-    now = clock.now()
-    session.add(
-        UserSession(
-            id=_sha256(secret),
-            user_id=user.id,
-            session_version=user.session_version,
-            created_at=now,
-            last_seen_at=now,
-            client_ip=client_ip,
-            user_agent=(user_agent or "")[:255] or None,
-        )
-    )
-    return secret
-
-
-def load_session(session: Session, secret: str | None, idle: dt.timedelta) -> CurrentUser | None:
-    """The live session behind a cookie secret, or None.
-
-    None for an unknown, ended, idle, too old or outdated session (the user
-    logged out everywhere), or a deactivated user.
-    """
-    if not secret or len(secret) > 128:
-        return None
-    row = session.execute(
-        select(UserSession, User)
-        .join(User, User.id == UserSession.user_id)
-        .where(UserSession.id == _sha256(secret))
-    ).first()
-    if row is None:
-        return None
-    user_session, user = row[0], row[1]
-    if user_session.ended_at is not None:
-        return None
-    if user_session.session_version != user.session_version or not user.is_active:
-        return None
-    now = clock.now()
-    if now - user_session.last_seen_at > idle or now - user_session.created_at > MAX_SESSION_AGE:
-        user_session.ended_at = now
-        return None
-    if now - user_session.last_seen_at > TOUCH_INTERVAL:
-        user_session.last_seen_at = now
-    return CurrentUser(user_session.id, user)
-
-
-def end_session(session: Session, session_id: str) -> None:
-    session.execute(
-        update(UserSession)
-        .where(UserSession.id == session_id, UserSession.ended_at.is_(None))
-        .values(ended_at=clock.now())
-    )
-
-
-def log_out(
-    session: Session, current: CurrentUser, *, company_id: int, client_ip: str | None
-) -> None:
-    end_session(session, current.session_id)
-    record(
-        session,
-        company_id=company_id,
-        actor=Actor.USER,
-        actor_id=str(current.user.id),
-        action="user.logged_out",
-        subject_type="user",
-        subject_id=current.user.id,
-        details={"ip": client_ip},
-    )
-
-
-def log_out_everywhere(
-    session: Session, user: User, *, company_id: int, client_ip: str | None
-) -> int:
-    """End every session of ``user``, on every device; returns how many were open."""
-    user.session_version += 1
-    result = session.execute(
-        update(UserSession)
-        .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
-        .values(ended_at=clock.now())
-    )
-    ended = int(getattr(result, "rowcount", 0) or 0)
-    record(
-        session,
-        company_id=company_id,
-        actor=Actor.USER,
-        actor_id=str(user.id),
-        action="user.logged_out_everywhere",
-        subject_type="user",
-        subject_id=user.id,
-        details={"sessions_ended": ended, "ip": client_ip},
-    )
-    return ended
-
-
-def open_sessions(session: Session, user: User, idle: dt.timedelta) -> list[UserSession]:
-    """The user's sessions that are still live, most recently used first."""
-    now = clock.now()
-    query = (
-        select(UserSession)
-        .where(
-            UserSession.user_id == user.id,
-            UserSession.ended_at.is_(None),
-            UserSession.session_version == user.session_version,
-            UserSession.last_seen_at >= now - idle,
-            UserSession.created_at >= now - MAX_SESSION_AGE,
-        )
-        .order_by(UserSession.last_seen_at.desc())
-    )
-    return list(session.scalars(query))

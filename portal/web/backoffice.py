@@ -33,9 +33,9 @@ from portal.reminders.policy import load_policy
 from portal.settings import Settings
 from portal.timeline.models import Actor
 from portal.timeline.service import record
-from portal.users import service as users
+from portal.users import sessions, totp
 from portal.users.models import Role, User
-from portal.users.service import CurrentUser
+from portal.users.sessions import CurrentUser
 from portal.web.context import choose_language, use_language
 from portal.web.rendering import client_ip, is_htmx, render, unit_of_work
 
@@ -109,7 +109,7 @@ def clear_admin_cookie(response: Response, settings: Settings) -> None:
 def current_user(request: Request, db: Session) -> CurrentUser | None:
     settings: Settings = request.app.state.settings
     secret = request.cookies.get(admin_cookie_name(settings))
-    return users.load_session(db, secret, dt.timedelta(minutes=settings.session_idle_minutes))
+    return sessions.load_session(db, secret, dt.timedelta(minutes=settings.session_idle_minutes))
 
 
 def _use_language(request: Request) -> None:
@@ -197,7 +197,7 @@ def logout(request: Request) -> Response:
     with unit_of_work(request) as db:
         current = current_user(request, db)
         if current is not None:
-            users.log_out(
+            sessions.log_out(
                 db, current, company_id=request.app.state.company_id, client_ip=client_ip(request)
             )
     response = RedirectResponse(f"{LOGIN_PATH}?logged_out=1", status_code=303)
@@ -211,7 +211,7 @@ def logout_everywhere(request: Request) -> Response:
         user = require_role(request, db)
         if isinstance(user, Response):
             return user
-        users.log_out_everywhere(
+        sessions.log_out_everywhere(
             db, user, company_id=request.app.state.company_id, client_ip=client_ip(request)
         )
     response = RedirectResponse(f"{LOGIN_PATH}?logged_out=everywhere", status_code=303)
@@ -242,15 +242,15 @@ def account_page(
 ) -> Response:
     """The user's account: password, open sessions, log out everywhere, the second factor."""
     settings: Settings = request.app.state.settings
-    sessions = users.open_sessions(
+    live = sessions.open_sessions(
         db, current.user, dt.timedelta(minutes=settings.session_idle_minutes)
     )
     setup: dict[str, str] | None = None
     if not current.user.totp_secret:
         from portal.web.casework import totp_qr_svg
 
-        secret = totp_secret or users.new_totp_secret()
-        uri = users.totp_uri(secret, current.user.email, settings.company.name)
+        secret = totp_secret or totp.new_totp_secret()
+        uri = totp.totp_uri(secret, current.user.email, settings.company.name)
         setup = {"secret": secret, "qr": totp_qr_svg(uri)}
     notice = request.query_params.get("done")
     return render(
@@ -258,7 +258,7 @@ def account_page(
         "backoffice/account.html",
         _context(
             current.user,
-            sessions=sessions,
+            sessions=live,
             this_session=current.session_id,
             when=_format_when(settings.company.timezone),
             totp_setup=setup,

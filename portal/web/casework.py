@@ -31,6 +31,7 @@ from portal.money import parse_amount
 from portal.settings import Settings
 from portal.timeline.models import Actor
 from portal.users import service as users
+from portal.users import totp
 from portal.users.errors import UserError
 from portal.users.models import Role, User
 from portal.web.backoffice import (
@@ -496,14 +497,14 @@ def _totp_action(request: Request, form: FormData) -> Response:
             secret = form_text(form, "secret", 64)
             if not (secret.isalnum() and 16 <= len(secret) <= 64):
                 raise HTTPException(400)
-            if not users.set_totp(db, current.user, secret, code, company_id=state.company_id):
+            if not totp.set_totp(db, current.user, secret, code, company_id=state.company_id):
                 # The same secret again (the app may have it already): never in a URL.
                 return account_page(
                     request, db, current, totp_secret=secret, totp_failed=True, status_code=400
                 )
             done = "totp-enabled"
         elif action == "disable":
-            ok = users.set_totp(db, current.user, None, code, company_id=state.company_id)
+            ok = totp.set_totp(db, current.user, None, code, company_id=state.company_id)
             done = "totp-disabled" if ok else "totp-disable-failed"
         else:
             raise HTTPException(404)

@@ -27,7 +27,7 @@ from starlette.routing import Route
 from portal import i18n
 from portal.mail.sender import Mailer, OutgoingEmail, compose
 from portal.settings import Settings
-from portal.users import passwords
+from portal.users import passwords, sessions
 from portal.users import service as users
 from portal.users.errors import (
     AccountJustLocked,
@@ -211,8 +211,8 @@ def _log_in(
             return None, refused, None
         previous = current_user(request, db)
         if previous is not None:
-            users.end_session(db, previous.session_id)
-        return users.start_session(db, user, ip, agent), None, None
+            sessions.end_session(db, previous.session_id)
+        return sessions.start_session(db, user, ip, agent), None, None
 
 
 def _url(request: Request, path: str, token: str | None = None) -> str:
@@ -409,7 +409,7 @@ def _change_password(request: Request, form: FormData) -> Response:
 
 
 def _account_error(
-    request: Request, db: Session, current: users.CurrentUser, message: str, status: int = 400
+    request: Request, db: Session, current: sessions.CurrentUser, message: str, status: int = 400
 ) -> Response:
     return account_page(request, db, current, password_error=message, status_code=status)
 

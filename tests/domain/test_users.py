@@ -20,7 +20,7 @@ from portal.company.models import Company
 from portal.db import make_engine, make_session_factory
 from portal.demo.seed import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, seed_demo_admin
 from portal.timeline.models import Actor, TimelineEvent
-from portal.users import passwords, throttle
+from portal.users import passwords, sessions, throttle, totp
 from portal.users import service as users
 from portal.users.errors import (
     AccountJustLocked,
@@ -142,7 +142,7 @@ def test_a_second_factor_code_is_accepted_once(db: Session, company: Company) ->
     secret = pyotp.random_base32()
     user = make_user(db, email="totp@relance.example")
     clock.freeze(T0)
-    assert users.set_totp(db, user, secret, pyotp.TOTP(secret).at(T0), company_id=company.id)
+    assert totp.set_totp(db, user, secret, pyotp.TOTP(secret).at(T0), company_id=company.id)
     # The code that turned the second factor on does not log in: it was used.
     with pytest.raises(InvalidCredentials):
         totp_login(db, company, user, pyotp.TOTP(secret).at(T0))
@@ -377,58 +377,58 @@ def test_a_hash_with_old_parameters_is_replaced_at_login(db: Session, company: C
 
 def test_a_session_stores_only_the_digest_of_its_secret(db: Session) -> None:
     user = make_user(db)
-    secret = users.start_session(db, user, "192.0.2.1", "Firefox")
+    secret = sessions.start_session(db, user, "192.0.2.1", "Firefox")
     db.flush()
     row = db.scalars(select(UserSession).where(UserSession.user_id == user.id)).one()
     assert row.id != secret
     assert len(row.id) == 64
     assert row.session_version == user.session_version
-    current = users.load_session(db, secret, IDLE)
+    current = sessions.load_session(db, secret, IDLE)
     assert current is not None
     assert current.user is user
-    assert users.load_session(db, row.id, IDLE) is None  # the digest is not a key
-    assert users.load_session(db, "x" * 500, IDLE) is None
+    assert sessions.load_session(db, row.id, IDLE) is None  # the digest is not a key
+    assert sessions.load_session(db, "x" * 500, IDLE) is None
 
 
 def test_an_idle_session_ends(db: Session) -> None:
     clock.freeze(T0)
     user = make_user(db)
-    secret = users.start_session(db, user, None, None)
+    secret = sessions.start_session(db, user, None, None)
     db.flush()
     clock.freeze(T0 + IDLE - dt.timedelta(seconds=1))
-    assert users.load_session(db, secret, IDLE) is not None  # and touched
+    assert sessions.load_session(db, secret, IDLE) is not None  # and touched
     clock.freeze(T0 + 2 * IDLE - dt.timedelta(seconds=2))
-    assert users.load_session(db, secret, IDLE) is not None
+    assert sessions.load_session(db, secret, IDLE) is not None
     clock.freeze(T0 + 3 * IDLE)
-    assert users.load_session(db, secret, IDLE) is None
+    assert sessions.load_session(db, secret, IDLE) is None
     clock.freeze(T0 + 3 * IDLE + dt.timedelta(seconds=1))
-    assert users.load_session(db, secret, IDLE) is None  # ended, not only idle
+    assert sessions.load_session(db, secret, IDLE) is None  # ended, not only idle
 
 
 def test_a_session_has_a_maximum_age_whatever_its_activity(db: Session) -> None:
     clock.freeze(T0)
     user = make_user(db)
-    secret = users.start_session(db, user, None, None)
+    secret = sessions.start_session(db, user, None, None)
     db.flush()
     moment = T0
-    while moment < T0 + users.MAX_SESSION_AGE:
+    while moment < T0 + sessions.MAX_SESSION_AGE:
         moment += IDLE / 2
         clock.freeze(moment)
-        assert users.load_session(db, secret, IDLE) is not None
-    clock.freeze(T0 + users.MAX_SESSION_AGE + dt.timedelta(seconds=1))
-    assert users.load_session(db, secret, IDLE) is None
+        assert sessions.load_session(db, secret, IDLE) is not None
+    clock.freeze(T0 + sessions.MAX_SESSION_AGE + dt.timedelta(seconds=1))
+    assert sessions.load_session(db, secret, IDLE) is None
 
 
 def test_log_out_everywhere_ends_every_session(db: Session, company: Company) -> None:
     user = make_user(db)
-    first = users.start_session(db, user, None, "laptop")
-    second = users.start_session(db, user, None, "phone")
+    first = sessions.start_session(db, user, None, "laptop")
+    second = sessions.start_session(db, user, None, "phone")
     db.flush()
-    assert len(users.open_sessions(db, user, IDLE)) == 2
-    assert users.log_out_everywhere(db, user, company_id=company.id, client_ip=None) == 2
-    assert users.load_session(db, first, IDLE) is None
-    assert users.load_session(db, second, IDLE) is None
-    assert users.open_sessions(db, user, IDLE) == []
+    assert len(sessions.open_sessions(db, user, IDLE)) == 2
+    assert sessions.log_out_everywhere(db, user, company_id=company.id, client_ip=None) == 2
+    assert sessions.load_session(db, first, IDLE) is None
+    assert sessions.load_session(db, second, IDLE) is None
+    assert sessions.open_sessions(db, user, IDLE) == []
     assert user.session_version == 2
     [event] = events(db, "user.logged_out_everywhere")
     assert event.actor is Actor.USER
@@ -437,10 +437,10 @@ def test_log_out_everywhere_ends_every_session(db: Session, company: Company) ->
 
 def test_a_deactivated_users_sessions_stop_working(db: Session) -> None:
     user = make_user(db)
-    secret = users.start_session(db, user, None, None)
+    secret = sessions.start_session(db, user, None, None)
     db.flush()
     user.is_active = False
-    assert users.load_session(db, secret, IDLE) is None
+    assert sessions.load_session(db, secret, IDLE) is None
 
 
 # --- demo administrator -----------------------------------------------------------------------
