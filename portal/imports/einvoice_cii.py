@@ -9,6 +9,11 @@ from portal.i18n import gettext_ as _
 from portal.imports.einvoice import (
     EInvoice,
     EInvoiceParty,
+    missing,
+    text,
+    texts,
+)
+from portal.imports.einvoice_fields import (
     amount,
     basic_date,
     country_code,
@@ -16,10 +21,7 @@ from portal.imports.einvoice import (
     due_from_terms,
     french_ids,
     invoice_kind,
-    missing,
     normalise_vat,
-    text,
-    texts,
 )
 
 NS = {

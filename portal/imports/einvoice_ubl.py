@@ -10,6 +10,11 @@ from portal.imports.einvoice import (
     EInvoice,
     EInvoiceError,
     EInvoiceParty,
+    missing,
+    text,
+    texts,
+)
+from portal.imports.einvoice_fields import (
     amount,
     country_code,
     currency,
@@ -17,10 +22,7 @@ from portal.imports.einvoice import (
     french_ids,
     invoice_kind,
     iso_date,
-    missing,
     normalise_vat,
-    text,
-    texts,
 )
 
 NS = {

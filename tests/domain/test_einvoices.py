@@ -23,10 +23,10 @@ from portal.imports.einvoice import (
     EInvoice,
     EInvoiceError,
     EInvoiceParty,
-    french_ids,
     read_einvoice,
     read_einvoices,
 )
+from portal.imports.einvoice_fields import french_ids
 from tests.einvoice_samples import (
     BASIC,
     BUYER,
