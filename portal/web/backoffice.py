@@ -247,7 +247,7 @@ def account_page(
     )
     setup: dict[str, str] | None = None
     if not current.user.totp_secret:
-        from portal.web.casework import totp_qr_svg
+        from portal.web.backoffice_users import totp_qr_svg
 
         secret = totp_secret or totp.new_totp_secret()
         uri = totp.totp_uri(secret, current.user.email, settings.company.name)

@@ -39,8 +39,8 @@ from portal.reminders.editor.texts import (
 from portal.reminders.models import Channel
 from portal.reminders.render import ReminderContent, RenderError, render_email, render_sms
 from portal.users.models import Role, User
-from portal.web.backoffice import EDITORS, PREFIX, _context, require_role
-from portal.web.backoffice_scenarios import READERS, author_of, not_found
+from portal.web.backoffice import EDITORS, PREFIX, _context, _not_found, require_role
+from portal.web.backoffice_scenarios import READERS, author_of
 from portal.web.rendering import is_htmx, render, unit_of_work
 from portal.web.scenario_words import channel_labels, text_problem
 
@@ -102,7 +102,7 @@ def _user_and_key(
     if isinstance(user, Response):
         return user
     key = _key(request)
-    return not_found(request, user) if key is None else (user, key)
+    return _not_found(request, user) if key is None else (user, key)
 
 
 def messages_list(request: Request) -> Response:

@@ -17,14 +17,13 @@ from portal.reminders.editor.document import InvalidDocument, delays, from_toml,
 from portal.reminders.editor.versions import VersionConflict, history, version
 from portal.reminders.scenarios import SEGMENT_KEYS
 from portal.users.models import User
-from portal.web.backoffice import EDITORS, _context, require_role
+from portal.web.backoffice import EDITORS, _context, _not_found, require_role
 from portal.web.backoffice_scenarios import (
     PATH,
     READERS,
     _field,
     _now,
     editing,
-    not_found,
     scenario_page,
     store_version,
 )
@@ -222,7 +221,7 @@ def export_version(request: Request) -> Response:
         number = request.path_params["number"]
         found = version(db, request.app.state.company_id, number)
         if found is None:
-            return not_found(request, user)
+            return _not_found(request, user)
         heading = f"Relance reminder scenarios, version {number}"
         return _toml_response(to_toml(found.document, heading), f"scenarios-v{number}.toml")
 
@@ -285,7 +284,7 @@ async def restore_version(request: Request) -> Response:
             return user
         found = version(db, request.app.state.company_id, number)
         if found is None:
-            return not_found(request, user)
+            return _not_found(request, user)
         try:
             store_version(request, db, user, found.document, form, "restored", str(number))
         except (InvalidDocument, VersionConflict) as error:

@@ -23,7 +23,7 @@ from portal.reminders.editor.versions import Author, Current, VersionConflict, c
 from portal.reminders.models import Channel
 from portal.reminders.scenarios import SEGMENT_KEYS
 from portal.users.models import Role, User
-from portal.web.backoffice import EDITORS, PREFIX, _context, require_role
+from portal.web.backoffice import EDITORS, PREFIX, _context, _not_found, require_role
 from portal.web.rendering import render, unit_of_work
 from portal.web.scenario_words import (
     channel_labels,
@@ -36,10 +36,6 @@ PATH = f"{PREFIX}/scenarios"
 READERS = (Role.ADMIN, Role.CREDIT_MANAGER, Role.VIEWER)
 
 
-def not_found(request: Request, user: User) -> Response:
-    return render(request, "backoffice/not_found.html", _context(user), status_code=404)
-
-
 def editing(request: Request, db: Session, name: str) -> tuple[User, Current] | Response:
     """An editor and the current version holding scenario ``name``, else the response."""
     user = require_role(request, db, *EDITORS)
@@ -47,7 +43,7 @@ def editing(request: Request, db: Session, name: str) -> tuple[User, Current] | 
         return user
     now = _now(request, db)
     if name not in now.document["scenarios"]:
-        return not_found(request, user)
+        return _not_found(request, user)
     return user, now
 
 
@@ -133,7 +129,7 @@ def scenario_page(
     now = now or _now(request, db)
     body = now.document["scenarios"].get(name)
     if body is None:
-        return not_found(request, user)
+        return _not_found(request, user)
     customers = sample_customers(db, state.company_id)
     chosen = _chosen_customer(request, db, customers)
     dates = []
@@ -270,7 +266,7 @@ async def change_step(request: Request) -> Response:
         now = _now(request, db)
         steps = now.document["scenarios"].get(name, {}).get("steps", [])
         if not any(step["key"] == key for step in steps):
-            return not_found(request, user)
+            return _not_found(request, user)
         typed: dict[str, Any] = {}
         try:
             if action in ("up", "down"):
