@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import JSON, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.access.models import DebtorSession
-from portal.cases.models import LIVE_CASE_STATUSES, Case, CaseInvoice
+from portal.cases.models import LIVE_CASE_STATUSES, Case, CaseInvoice, CaseKind
 from portal.customers.models import Customer
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.invoices.service import LINE_TABLE_COLUMNS, InvoiceLine
@@ -109,22 +110,94 @@ def _live_case_column(column: Any) -> Any:
     )
 
 
-_ACCESS_AND_OPEN_INVOICES_QUERY = (
-    select(
-        *_SESSION_COLUMNS,
-        Customer,
-        *LINE_TABLE_COLUMNS,
-        _live_case_column(_cases.c.kind),
-        _live_case_column(_cases.c.promised_date),
-    )
-    .join(Customer, Customer.id == DebtorSession.customer_id)
-    .outerjoin(
-        _invoices,
-        and_(_invoices.c.customer_id == Customer.id, _invoices.c.status == InvoiceStatus.OPEN),
-    )
-    .where(DebtorSession.id == bindparam("session_id"))
-    .order_by(_invoices.c.due_date, _invoices.c.number)
+# The columns of an open line in the home page's query, then the live case's two.
+_OPEN_LINE_COLUMNS = (
+    *LINE_TABLE_COLUMNS,
+    _live_case_column(_cases.c.kind),
+    _live_case_column(_cases.c.promised_date),
 )
+_OPEN_OF_CUSTOMER = and_(
+    _invoices.c.customer_id == Customer.id, _invoices.c.status == InvoiceStatus.OPEN
+)
+_LINE_ORDER = (_invoices.c.due_date, _invoices.c.number)
+
+
+def _open_lines_sqlite() -> Any:
+    # SQLite does not flatten an ordered subquery into an aggregate: the array keeps its order.
+    ordered = (
+        select(*_OPEN_LINE_COLUMNS)
+        .where(_OPEN_OF_CUSTOMER)
+        .order_by(*_LINE_ORDER)
+        .correlate(Customer)
+        .subquery()
+    )
+    return select(func.json_group_array(func.json_array(*ordered.c), type_=JSON)).scalar_subquery()
+
+
+def _open_lines_postgresql() -> Any:
+    return (
+        select(
+            func.json_agg(
+                aggregate_order_by(func.json_build_array(*_OPEN_LINE_COLUMNS), *_LINE_ORDER),
+                type_=JSON,
+            )
+        )
+        .where(_OPEN_OF_CUSTOMER)
+        .correlate(Customer)
+        .scalar_subquery()
+    )
+
+
+def _access_and_open_lines(open_lines: Any) -> Any:
+    """The session's row, its customer, and the customer's open lines as one JSON array:
+    one row however many invoices, so the driver builds (and SQLite steps through, releasing
+    and taking the GIL each time) one row instead of the customer's columns once per invoice."""
+    return (
+        select(*_SESSION_COLUMNS, Customer, open_lines)
+        .join(Customer, Customer.id == DebtorSession.customer_id)
+        .where(DebtorSession.id == bindparam("session_id"))
+    )
+
+
+_ACCESS_AND_OPEN_INVOICES_QUERIES = {
+    "sqlite": _access_and_open_lines(_open_lines_sqlite()),
+    "postgresql": _access_and_open_lines(_open_lines_postgresql()),
+}
+
+
+def _open_line(values: Sequence[Any]) -> InvoiceLine:
+    """An InvoiceLine from its JSON array (_OPEN_LINE_COLUMNS; dates as ISO text)."""
+    (
+        invoice_id,
+        number,
+        issue_date,
+        due_date,
+        currency,
+        amount_minor,
+        paid_minor,
+        status,
+        transfer_pending_until,
+        hold_kind,
+        hold_promised_date,
+    ) = values
+    return InvoiceLine(
+        invoice_id,
+        number,
+        dt.date.fromisoformat(issue_date),
+        dt.date.fromisoformat(due_date),
+        currency,
+        amount_minor,
+        paid_minor,
+        InvoiceStatus(status),
+        _date_or_none(transfer_pending_until),
+        True,
+        None if hold_kind is None else CaseKind(hold_kind),
+        _date_or_none(hold_promised_date),
+    )
+
+
+def _date_or_none(value: str | None) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(value)
 
 
 def load_access(session: Session, secret: str | None, idle: dt.timedelta) -> PortalAccess | None:
@@ -150,19 +223,15 @@ def load_access_and_open_invoices(
     if not secret or len(secret) > 128:
         return None, []
     session_id = digest(secret)
-    rows = session.execute(_ACCESS_AND_OPEN_INVOICES_QUERY, {"session_id": session_id}).all()
-    if not rows:
+    query = _ACCESS_AND_OPEN_INVOICES_QUERIES[session.get_bind().dialect.name]
+    row = session.execute(query, {"session_id": session_id}).first()
+    if row is None:
         return None, []
-    access = _accept(session, session_id, rows[0], idle)
+    access = _accept(session, session_id, row, idle)
     if access is None:
         return None, []
-    first_line = _SESSION_FIELDS + 1
-    lines = [
-        # The line's columns, then hold_loaded and the live case's two (typed by the query).
-        cast(Any, InvoiceLine)(*row[first_line:-2], True, *row[-2:])
-        for row in rows
-        if row[first_line] is not None
-    ]
+    # PostgreSQL's json_agg of no rows is NULL, SQLite's json_group_array an empty array.
+    lines = [_open_line(values) for values in row[-1] or ()]
     if access.invoice_ids is not None:
         lines = [line for line in lines if line.id in access.invoice_ids]
     return access, lines
