@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import json
 import logging
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -311,8 +312,7 @@ def insert_rows(
         return
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        records = ((row,) for row in rows)
-        _copy(connection, table, list(rows[0]), records, with_id=False, binary=binary)
+        copy_rows(driver_connection(connection), table, rows, binary=binary)
         return
     connection.execute(insert(table), list(rows))
 
@@ -350,42 +350,52 @@ def insert_with_ids(
     ``draw_ids``: COPY on PostgreSQL, one executemany on SQLite."""
     if not rows:
         return
-    columns = list(rows[0])
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        _copy(connection, table, columns, zip(ids, rows, strict=True), with_id=True, binary=binary)
+        copy_rows(driver_connection(connection), table, rows, ids=ids, binary=binary)
         return
     connection.execute(insert(table), [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
 
 
-def _copy(
-    connection: Any,
+def driver_connection(connection: Any) -> Any:
+    """The DBAPI (psycopg) connection under a SQLAlchemy ``connection``."""
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    return raw
+
+
+def copy_rows(
+    raw: Any,
     table: Table,
-    columns: list[str],
-    records: Any,
+    rows: Sequence[Mapping[str, Any]],
     *,
-    with_id: bool,
+    ids: Sequence[int] | None = None,
     binary: bool = False,
 ) -> None:
-    """COPY ``records`` (``(id, row)``, or ``(row,)`` without ``with_id``) into ``table``.
+    """COPY ``rows`` (dicts with the same keys) into ``table`` on the psycopg connection
+    ``raw``: with ``ids`` (drawn by ``draw_ids``), or each row taking the next id.
 
     ``binary``: in PostgreSQL's binary format, when every column's type is one of
     ``_BINARY`` (the caller sends values of exactly those Python types: int, str, bool,
     date, aware datetime, JSON): about half the Python time of the text format, and the
     server does not parse numbers and dates from text.
     """
+    if not rows:
+        return
+    columns = list(rows[0])
+    with_id = ids is not None
+    records = zip(ids, rows, strict=True) if ids is not None else ((row,) for row in rows)
     types = _binary_types(table, (["id"] if with_id else []) + columns) if binary else None
     # Only JSON and enum values need converting: the others go to COPY as they are.
     first = 1 if with_id else 0
     converted = [
         (index, converter)
         for index, name in enumerate(columns, start=first)
-        if (converter := _copy_converter(table.c[name].type)) is not _as_is
+        if (converter := _copy_converter(table.c[name].type, binary=types is not None))
+        is not _as_is
     ]
     values = itemgetter(*columns)
     names = ", ".join(f'"{name}"' for name in (("id",) if with_id else ()) + tuple(columns))
-    raw = connection.connection.driver_connection
-    assert raw is not None
     with (
         raw.cursor() as cursor,
         cursor.copy(
@@ -445,21 +455,7 @@ def update_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     columns = [name for name in rows[0] if name != "id"]
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        names = ["id", *columns]
-        types = {name: table.c[name].type.compile(dialect=connection.dialect) for name in names}
-        arrays = ", ".join(f"CAST(%({name})s AS {types[name]}[])" for name in names)
-        assigned = ", ".join(f'"{name}" = changed."{name}"' for name in columns)
-        params = {}
-        for name in names:
-            convert = _copy_converter(table.c[name].type)
-            column = [row[name] for row in rows]
-            params[name] = column if convert is _as_is else [convert(v) for v in column]
-        connection.exec_driver_sql(
-            f'UPDATE "{table.name}" SET {assigned} '  # noqa: S608
-            f"FROM unnest({arrays}) AS changed({', '.join(names)}) "
-            f'WHERE "{table.name}".id = changed.id',
-            params,
-        )
+        update_from_arrays(driver_connection(connection), table, rows)
         return
     statement = (
         update(table)
@@ -472,13 +468,58 @@ def update_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     )
 
 
-def _copy_converter(column_type: Any) -> Callable[[Any], Any]:
-    """COPY sends Python values as PostgreSQL text: JSON as its text, enums as their value."""
+@functools.cache
+def _postgresql_dialect() -> Dialect:
+    return postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def update_from_arrays(raw: Any, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``update_many`` on PostgreSQL, on the psycopg connection ``raw``: one UPDATE from
+    arrays (``unnest``), one array per column."""
+    if not rows:
+        return
+    names = ["id", *(name for name in rows[0] if name != "id")]
+    dialect = _postgresql_dialect()
+    types = {name: table.c[name].type.compile(dialect=dialect) for name in names}
+    arrays = ", ".join(f"CAST(%({name})s AS {types[name]}[])" for name in names)
+    assigned = ", ".join(f'"{name}" = changed."{name}"' for name in names[1:])
+    params = {}
+    for name in names:
+        convert = _copy_converter(table.c[name].type)
+        column = [row[name] for row in rows]
+        params[name] = column if convert is _as_is else [convert(v) for v in column]
+    with raw.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{table.name}" SET {assigned} '  # noqa: S608
+            f"FROM unnest({arrays}) AS changed({', '.join(names)}) "
+            f'WHERE "{table.name}".id = changed.id',
+            params,
+        )
+
+
+def _copy_converter(column_type: Any, *, binary: bool = False) -> Callable[[Any], Any]:
+    """COPY sends Python values as PostgreSQL text: JSON as its text, enums as their value.
+
+    ``binary``: a StrEnum member goes as it is (sent as text, a StrEnum's text is its
+    value), not converted one by one."""
     if isinstance(column_type, JSON):
-        return lambda value: None if value is None else json.dumps(value)
+        return _json_text
     if isinstance(column_type, Enum):
+        if binary and issubclass(column_type.enum_class or str, enum.StrEnum):
+            return _as_is
         return lambda value: None if value is None else str(getattr(value, "value", value))
     return _as_is
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not value and type(value) in _EMPTY_JSON:  # most lines' suggestions, most details
+        return _EMPTY_JSON[type(value)]
+    return json.dumps(value)
+
+
+_EMPTY_JSON: dict[type[Any], str] = {list: "[]", dict: "{}"}
 
 
 def _as_is(value: Any) -> Any:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.bank.models import BankLine, BankLinePayment, LineStatus
-from portal.db import insert_rows, insert_with_ids, update_many
+from portal.ordered_writes import OrderedWrites, ordered_writes
 from portal.payments import requests as payment_requests
 from portal.payments.models import PaymentMethod, PaymentRequest
 from portal.payments.service import OpenInvoice, Payer, record_payment
@@ -118,15 +118,27 @@ class LineWrites:
     def write(self, session: Session, new: Sequence[dict[str, Any]] | None = None) -> None:
         """Write what was noted. ``new``: the rows of lines not written yet (ids drawn),
         inserted once with their outcome; without it the lines noted are updated."""
+        with ordered_writes(session, background=False) as writes:
+            self.write_lines(writes, new)
+            self.write_links_and_events(writes)
+
+    def write_lines(
+        self, writes: OrderedWrites, new: Sequence[dict[str, Any]] | None = None
+    ) -> None:
+        """The lines' part of ``write``."""
         if new is None:
-            update_many(session, _lines, self.lines)
+            writes.update_many(_lines, self.lines)
         else:
             outcome = {row["id"]: row for row in self.lines}
             rows = [{**row, **outcome.get(row["id"], {})} for row in new]
-            insert_with_ids(session, _lines, [row.pop("id") for row in rows], rows, binary=True)
-        insert_rows(session, _links, self.links, binary=True)
-        record_many(session, self.events)
-        self.links, self.events, self.lines = [], [], []
+            writes.insert_with_ids(_lines, [row.pop("id") for row in rows], rows, binary=True)
+        self.lines = []
+
+    def write_links_and_events(self, writes: OrderedWrites) -> None:
+        """The rest of ``write``: what the lines were recorded as, and their timeline."""
+        writes.insert_rows(_links, self.links, binary=True)
+        record_many(writes.session, self.events, writes=writes)
+        self.links, self.events = [], []
 
 
 def _actor_id(user_id: int | None) -> str:

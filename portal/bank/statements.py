@@ -36,7 +36,8 @@ from portal.bank.payments import (
 from portal.db import draw_ids, one_of
 from portal.i18n import N_
 from portal.invoices.models import Invoice, InvoiceStatus
-from portal.payments.bulk import BankTransfer, record_transfers
+from portal.ordered_writes import ordered_writes
+from portal.payments.bulk import BankTransfer, prepare_transfers
 from portal.payments.models import PaymentRequest
 from portal.payments.service import OpenInvoice
 
@@ -290,7 +291,8 @@ def apply(
         )
     # As one by one, where each line is confirmed as of max(today, its booking day).
     latest = max([today, *(line.booked_on for line in lines.values())])
-    payments = iter(record_transfers(session, transfers, today=latest))
+    prepared = prepare_transfers(session, transfers)
+    payments = iter(prepared.payment_ids)
     counts: Counter[str] = Counter()
     writes = LineWrites()
     for decision in decisions:
@@ -302,12 +304,16 @@ def apply(
         if decision.existing_payment_id is not None:
             link_existing(writes, line, decision.existing_payment_id, customer_id, rule)
         elif decision.request_id is not None:
-            note_confirmed(writes, line, next(payments).id, customer_id, rule)
+            note_confirmed(writes, line, next(payments), customer_id, rule)
         else:
             parts = [(customer_id, line.amount_minor, decision.invoice_ids)]
-            note_parts(writes, line, parts, [next(payments).id], rule)
+            note_parts(writes, line, parts, [next(payments)], rule)
         counts["matched"] += 1
-    writes.write(session, new.rows)
+    with ordered_writes(session) as out:
+        # The server stores the lines while the payments are planned, and so on.
+        writes.write_lines(out, new.rows)
+        prepared.record(out, today=latest)
+        writes.write_links_and_events(out)
     return counts
 
 

@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.customers.models import Customer
-from portal.db import one_of
+from portal.db import draw_ids, one_of
 from portal.invoices.models import Invoice, InvoiceStatus
+from portal.ordered_writes import OrderedWrites, ordered_writes
 from portal.payments.bulk_writes import Recorded, write_transfers
-from portal.payments.models import PaymentMethod, PaymentRequest, PaymentRequestStatus
+from portal.payments.models import Payment, PaymentMethod, PaymentRequest, PaymentRequestStatus
 from portal.payments.service import (
     OpenInvoice,
     PaymentError,
@@ -43,12 +44,14 @@ from portal.payments.transfer_checks import (
     pending_until,
 )
 from portal.timeline.models import Actor
+from portal.webhooks import events
 
 BATCH = 20_000  # ids per query on PostgreSQL (one array parameter); SQLite counts them
 SQLITE_BATCH = 900
 _invoices = cast(Table, Invoice.__table__)
 _requests = cast(Table, PaymentRequest.__table__)
 _customers = cast(Table, Customer.__table__)
+_payments = cast(Table, Payment.__table__)
 
 
 @dataclass(frozen=True)
@@ -190,8 +193,10 @@ def _read_invoices(session: Session, state: _State, transfers: Sequence[BankTran
     named |= {i for r in state.requests.values() for i in r.invoice_ids}
     currencies = {t.currency for t in transfers} | {r.currency for r in state.requests.values()}
     probe = _State(requests=state.requests)
+    first: list[Any] = []
     for part in _batches(session, list(named)):
-        _load(probe, _rows(session, select(*_INVOICE_COLUMNS).where(_by_id(session, part))))
+        first += _rows(session, select(*_INVOICE_COLUMNS).where(_by_id(session, part)))
+    _load(probe, first)
     beyond = _beyond_named(probe, transfers)
     seen = {i.id: (i.paid_minor, i.status) for i in probe.invoices.values()}
     owners: dict[int, list[int]] = {}
@@ -200,6 +205,7 @@ def _read_invoices(session: Session, state: _State, transfers: Sequence[BankTran
     customers = sorted(set(owners) | {customer for customer, _c in beyond})
     wide = {customer for customer, _c in beyond}
     while customers:
+        locked: list[Any] = []
         for part in _batches(session, customers):
             ids = [i for c in part for i in owners.pop(c, [])]
             everything = [c for c in part if c in wide]
@@ -218,7 +224,8 @@ def _read_invoices(session: Session, state: _State, transfers: Sequence[BankTran
                 .order_by(_invoices.c.customer_id, _invoices.c.due_date, _invoices.c.id)
                 .with_for_update()
             )
-            _load(state, _rows(session, query))
+            locked += _rows(session, query)
+        _load(state, locked)
         if all(_as_seen(state.invoices.get(i), was) for i, was in seen.items()):
             return  # what is named is as first read: the same payers go beyond it
         more = {customer for customer, _c in _beyond_named(state, transfers)} - wide
@@ -286,20 +293,57 @@ def _payer(state: _State, transfer: BankTransfer) -> tuple[tuple[int, str] | Non
     return (request.customer_id, request.currency), sorted(request.invoice_ids)
 
 
+@dataclass
+class PreparedTransfers:
+    """Transfers whose rows are read and locked, and their payments' ids drawn (in order):
+    ``record`` plans and writes them."""
+
+    transfers: Sequence[BankTransfer]
+    state: _State
+    payment_ids: list[int]
+    listening: set[int]  # companies whose outgoing events are stored
+
+    def record(self, writes: OrderedWrites, *, today: dt.date) -> list[RecordedPayment]:
+        """Record the transfers in order, exactly as one ``confirm_transfer`` /
+        ``record_payment`` after the other would; raises what they would raise
+        (PaymentRequestError, PaymentError) before any payment is written."""
+        return _record(self, writes, today)
+
+
+def prepare_transfers(session: Session, transfers: Sequence[BankTransfer]) -> PreparedTransfers:
+    """Read and lock what ``transfers`` change, in the caller's transaction; draw the ids
+    of their payments."""
+    state = _State()
+    if transfers:
+        session.flush()
+        state = _read(session, transfers)
+    ids = draw_ids(session, _payments, len(transfers))
+    companies = set(state.companies.values())
+    listening = events.listening_companies(session, companies) if companies else set()
+    return PreparedTransfers(transfers, state, ids, listening)
+
+
 def record_transfers(
     session: Session, transfers: Sequence[BankTransfer], *, today: dt.date
 ) -> list[RecordedPayment]:
     """Record ``transfers`` in order, in the caller's transaction, exactly as one
     ``confirm_transfer`` / ``record_payment`` after the other would; raises what they would
     raise (PaymentRequestError, PaymentError) before anything is written."""
-    if not transfers:
+    prepared = prepare_transfers(session, transfers)
+    with ordered_writes(session) as writes:
+        return prepared.record(writes, today=today)
+
+
+def _record(
+    prepared: PreparedTransfers, writes: OrderedWrites, today: dt.date
+) -> list[RecordedPayment]:
+    if not prepared.transfers:
         return []
-    session.flush()
-    state = _read(session, transfers)
+    state = prepared.state
     now = clock.now()
     recorded: list[Recorded] = []
     touched: dict[int, _Invoice] = {}
-    for transfer in transfers:
+    for transfer in prepared.transfers:
         request = None
         customer_id, currency = transfer.customer_id, transfer.currency
         invoice_ids: Sequence[int] = transfer.invoice_ids
@@ -374,7 +418,9 @@ def record_transfers(
         }
         for i in sorted(touched.values(), key=lambda i: i.id)
     ]
-    return write_transfers(session, recorded, invoice_rows, now)
+    return write_transfers(
+        writes, prepared.payment_ids, recorded, invoice_rows, now, prepared.listening
+    )
 
 
 def _recompute_pending(

@@ -11,10 +11,9 @@ from typing import Any, cast
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
-from portal.db import insert_many, insert_rows, update_many
 from portal.invoices.models import Invoice
+from portal.ordered_writes import OrderedWrites
 from portal.payments.models import Payment, PaymentAllocation, PaymentRequest, PaymentRequestStatus
 from portal.payments.service import RecordedPayment
 from portal.payments.transfer_checks import confirmed_details
@@ -22,12 +21,14 @@ from portal.payments.writes import InvoicePaid, announced_events
 from portal.timeline.models import TimelineEvent
 from portal.timeline.service import event_row
 from portal.webhooks import events
+from portal.webhooks.models import OutgoingEvent
 
 _payments = cast(Table, Payment.__table__)
 _allocations = cast(Table, PaymentAllocation.__table__)
 _invoices = cast(Table, Invoice.__table__)
 _requests = cast(Table, PaymentRequest.__table__)
 _timeline = cast(Table, TimelineEvent.__table__)
+_outgoing = cast(Table, OutgoingEvent.__table__)
 
 
 @dataclass(frozen=True)
@@ -42,16 +43,18 @@ class Recorded:
 
 
 def write_transfers(
-    session: Session,
+    writes: OrderedWrites,
+    ids: Sequence[int],
     recorded: Sequence[Recorded],
     invoice_rows: list[dict[str, Any]],
     now: dt.datetime,
+    listening: set[int],
 ) -> list[RecordedPayment]:
-    """Insert the payments, their allocations, timeline and outgoing events; set the
-    invoices to ``invoice_rows`` and the requests paid to confirmed."""
-    ids = insert_many(session, _payments, [r.payment for r in recorded], binary=True)
-    insert_rows(
-        session,
+    """Write the payments (with the ``ids`` drawn for them), their allocations, timeline
+    and outgoing events (of the ``listening`` companies); set the invoices to
+    ``invoice_rows`` and the requests paid to confirmed."""
+    writes.insert_with_ids(_payments, ids, [r.payment for r in recorded], binary=True)
+    writes.insert_rows(
         _allocations,
         [
             {"payment_id": payment_id, "invoice_id": s.invoice_id, "amount_minor": s.amount_minor}
@@ -60,14 +63,13 @@ def write_transfers(
         ],
         binary=True,
     )
-    update_many(session, _invoices, invoice_rows)
+    writes.update_many(_invoices, invoice_rows)
     timeline: list[dict[str, Any]] = []
     outgoing: list[dict[str, Any]] = []
     confirmed: list[dict[str, Any]] = []
-    # Outgoing events are built only for companies someone listens to (most have none).
-    listening = events.listening_companies(session, {r.event["company_id"] for r in recorded})
     for payment_id, r in zip(ids, recorded, strict=True):
         timeline.append({**r.event, "subject_id": str(payment_id)})
+        # Outgoing events are built only for companies someone listens to (most have none).
         announced = r.event["company_id"] in listening
         for row in announced_events(r.payment, r.shares, r.event) if announced else []:
             outgoing.append({**row, "subject_id": row["subject_id"] or str(payment_id)})
@@ -95,10 +97,10 @@ def write_transfers(
         timeline.append({**event, "subject_id": str(request_id)})
         if announced:
             outgoing.extend(events.rows_for_timeline([timeline[-1]]))
-    update_many(session, _requests, confirmed)
-    insert_rows(session, _timeline, timeline, binary=True)
-    events.store_many(session, outgoing)
-    _sync_held(session, invoice_rows, confirmed)
+    writes.update_many(_requests, confirmed)
+    writes.insert_rows(_timeline, timeline, binary=True)
+    writes.insert_rows(_outgoing, events.stored_rows(outgoing, listening))
+    _sync_held(writes.session, invoice_rows, confirmed)
     return [
         RecordedPayment(
             payment_id, r.payment["amount_minor"], r.payment["currency"], r.credit_minor
@@ -110,12 +112,19 @@ def write_transfers(
 def _sync_held(
     session: Session, invoice_rows: list[dict[str, Any]], confirmed: list[dict[str, Any]]
 ) -> None:
-    """Objects the session holds say what the rows now say, as unchanged."""
+    """Objects the session holds say what the rows now say, as unchanged. (The session
+    holds a few objects, the rows are thousands: the held ones are looked for.)"""
     for model, rows in ((Invoice, invoice_rows), (PaymentRequest, confirmed)):
-        for row in rows:
-            held = session.identity_map.get(identity_key(model, row["id"]))
-            if held is None:
+        keys = session.identity_map.keys()  # an IdentityMap, not a dict: not iterable
+        held = [key for key in keys if key[0] is model]
+        if not held:
+            continue
+        by_id = {row["id"]: row for row in rows}
+        for key in held:
+            row = by_id.get(key[1][0])
+            obj = session.identity_map.get(key)
+            if row is None or obj is None:
                 continue
             for name, value in row.items():
                 if name != "id":
-                    set_committed_value(held, name, value)
+                    set_committed_value(obj, name, value)

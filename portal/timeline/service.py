@@ -9,8 +9,11 @@ from sqlalchemy.orm import Session, UOWTransaction
 
 from portal import clock
 from portal.db import insert_rows
+from portal.ordered_writes import OrderedWrites
 from portal.timeline.models import Actor, TimelineEvent
-from portal.webhooks.events import capture
+from portal.webhooks.events import capture, rows_for_timeline
+
+_timeline = cast(Table, TimelineEvent.__table__)
 
 
 class TimelineIsAppendOnly(RuntimeError):
@@ -97,14 +100,28 @@ def event_row(
     }
 
 
-def record_many(session: Session, events: list[dict[str, Any]]) -> None:
+def record_many(
+    session: Session, events: list[dict[str, Any]], *, writes: OrderedWrites | None = None
+) -> None:
     """Many events at once (imports: COPY on PostgreSQL): each dict holds ``record``'s
     keyword arguments (company_id, action, actor, and optionally actor_id, customer_id,
-    subject_type, subject_id, details)."""
+    subject_type, subject_id, details). ``writes``: written among those, in order."""
     if not events:
         return
+    rows = _rows(events)
+    if writes is None:
+        insert_rows(session, _timeline, rows, binary=True)
+        capture(session, rows)
+        return
+    writes.insert_rows(_timeline, rows, binary=True)
+    if rows_for_timeline(rows):  # outgoing events: stored after, the connection free
+        writes.wait()
+        capture(session, rows)
+
+
+def _rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     now = clock.now()
-    rows = [
+    return [
         {
             "company_id": event["company_id"],
             "customer_id": event.get("customer_id"),
@@ -118,12 +135,10 @@ def record_many(session: Session, events: list[dict[str, Any]]) -> None:
         }
         for event in events
     ]
-    insert_rows(session, cast(Table, TimelineEvent.__table__), rows, binary=True)
-    capture(session, rows)
 
 
 # Built once: a Core statement executed with parameters skips the per-call construction.
-_APPEND = insert(cast(Table, TimelineEvent.__table__))
+_APPEND = insert(_timeline)
 
 
 def customer_timeline(session: Session, customer_id: int, limit: int = 200) -> list[TimelineEvent]:

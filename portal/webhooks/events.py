@@ -169,8 +169,12 @@ def store_many(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     listening = listening_companies(session, {row["company_id"] for row in rows})
-    kept = [{name: row[name] for name in COLUMNS} for row in rows if row["company_id"] in listening]
-    insert_many(session, _events, kept)
+    insert_many(session, _events, stored_rows(rows, listening))
+
+
+def stored_rows(rows: Iterable[Mapping[str, Any]], listening: set[int]) -> list[dict[str, Any]]:
+    """The outbox rows of ``rows`` to write: those of the ``listening`` companies."""
+    return [{name: row[name] for name in COLUMNS} for row in rows if row["company_id"] in listening]
 
 
 def capture(session: Session, timeline_rows: Iterable[Mapping[str, Any]]) -> None:
