@@ -192,10 +192,12 @@ def prefer_indexes(session: object) -> None:
     """PostgreSQL only, for this transaction: use the indexes of the outbox tables even when
     their statistics are stale. A run fills them while it reads them; planned while they were
     nearly empty, the per-invoice lookups became sequential scans of a growing table
-    (quadratic: 10x the time at twice the data in bench/reminders.py)."""
+    (quadratic: 10x the time at twice the data in bench/reminders.py). The cost that
+    disabling sequential scans puts on any plan with one (a staging table's) would also
+    compile every statement with JIT, about 0.1 s each: JIT is off with it."""
     from sqlalchemy import text
     from sqlalchemy.orm import Session
 
     assert isinstance(session, Session)
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL enable_seqscan = off"))
+        session.execute(text("SET LOCAL enable_seqscan = off; SET LOCAL jit = off"))

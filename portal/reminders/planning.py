@@ -16,13 +16,29 @@ quiet period or a freeze.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, case, exists, func, insert, not_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Table,
+    any_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    not_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -41,7 +57,7 @@ from portal.reminders.models import (
     prefer_indexes,
     take_write_lock,
 )
-from portal.reminders.policy import Policy, counted_messages, load_policy
+from portal.reminders.policy import CAP_WINDOW, Policy, counts_towards_cap, load_policy
 from portal.reminders.scenarios import Scenario, ScenarioBook, Step, StepFacts
 from portal.reminders.schedule import BusinessCalendar
 from portal.timeline.models import Actor, TimelineEvent
@@ -79,10 +95,19 @@ class PlannedMessage:
         return dict(sums)
 
 
+def _among(session: Session, column: Any, ids: list[int]) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL as one array parameter (``= ANY``): a page's 2,000
+    ids then cost neither a statement rendered anew nor 2,000 parameters each time."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(ColumnElement[bool], column == any_(literal(ids, ARRAY(BigInteger))))
+    return cast(ColumnElement[bool], column.in_(ids))
+
+
 def _customer_page(
     session: Session,
     company_id: int,
     after_id: int,
+    now: dt.datetime,
     gap_start: dt.datetime,
     size: int,
     reference: str | None,
@@ -100,7 +125,28 @@ def _customer_page(
     ids = list(session.scalars(page))
     if not ids:
         return []
-    customers = session.execute(
+    # The conditions on status and channel sit inside the aggregates, not in WHERE: then
+    # the only usable index is the one on customer_id. With them in WHERE, stale
+    # statistics (the run fills the table while it reads it) made PostgreSQL intersect
+    # with the status index, scanning every pending message once per customer: quadratic
+    # (a million customers did not finish in an hour). The last message (for the gap) and
+    # the messages counting towards the cap come from one pass over the page's messages.
+    live_message = ReminderMessage.status.in_(LIVE_STATUSES) & (
+        ReminderMessage.channel != Channel.TASK
+    )
+    messages = (
+        select(
+            ReminderMessage.customer_id.label("customer_id"),
+            func.max(case((live_message, ReminderMessage.created_at))).label("last"),
+            func.count(case((counts_towards_cap(now - CAP_WINDOW, pending=True), 1))).label(
+                "counted"
+            ),
+        )
+        .where(_among(session, ReminderMessage.customer_id, ids))
+        .group_by(ReminderMessage.customer_id)
+        .subquery()
+    )
+    rows = session.execute(
         select(
             Customer.id,
             Customer.reference,
@@ -110,34 +156,38 @@ def _customer_page(
             Customer.strategic,
             Customer.reminder_scenario,
             Customer.reminders_paused_until,
+            messages.c.last,
+            messages.c.counted,
         )
-        .where(Customer.id.in_(ids))
+        .outerjoin(messages, messages.c.customer_id == Customer.id)
+        .where(_among(session, Customer.id, ids))
         .order_by(Customer.id)
     ).all()
-    # The conditions on status and channel sit inside the aggregates, not in WHERE: then
-    # the only usable index is the one on customer_id. With them in WHERE, stale
-    # statistics (the run fills the table while it reads it) made PostgreSQL intersect
-    # with the status index, scanning every pending message once per customer: quadratic
-    # (a million customers did not finish in an hour).
-    live_message = ReminderMessage.status.in_(LIVE_STATUSES) & (
-        ReminderMessage.channel != Channel.TASK
-    )
-    last_message: dict[int, dt.datetime | None] = dict(
-        session.execute(
-            select(
-                ReminderMessage.customer_id,
-                func.max(case((live_message, ReminderMessage.created_at))),
-            )
-            .where(ReminderMessage.customer_id.in_(ids))
-            .group_by(ReminderMessage.customer_id)
-        ).all()
-    )
     return [
         PageCustomer(
-            *row,
-            in_gap=(last := last_message.get(row[0])) is not None and last >= gap_start,
+            customer_id,
+            reference,
+            name,
+            timezone,
+            risk,
+            strategic,
+            scenario,
+            paused,
+            in_gap=last is not None and last >= gap_start,
+            counted=int(counted or 0),
         )
-        for row in customers
+        for (
+            customer_id,
+            reference,
+            name,
+            timezone,
+            risk,
+            strategic,
+            scenario,
+            paused,
+            last,
+            counted,
+        ) in rows
     ]
 
 
@@ -152,6 +202,7 @@ class PageCustomer:
     reminder_scenario: str | None
     reminders_paused_until: dt.date | None
     in_gap: bool
+    counted: int  # messages counting towards the cap now, pending ones included
 
 
 def _invoices(
@@ -195,7 +246,7 @@ def _invoices(
             last_offset,
         )
         .where(
-            Invoice.customer_id.in_(customer_ids),
+            _among(session, Invoice.customer_id, customer_ids),
             Invoice.status == InvoiceStatus.OPEN,
             Invoice.amount_minor > Invoice.paid_minor,
             Invoice.due_date <= latest_due,
@@ -205,6 +256,110 @@ def _invoices(
         .order_by(Invoice.customer_id, Invoice.due_date, Invoice.id)
     )
     return list(session.execute(query).all())
+
+
+@dataclass(frozen=True, slots=True)
+class _ZoneRows:
+    """One timezone's share of a page: its customers and their candidate invoices."""
+
+    timezone: str
+    today: dt.date
+    customers: list[PageCustomer]
+    invoices: dict[int, list[Any]]
+
+
+def _read_pages(
+    session: Session,
+    company_id: int,
+    book: ScenarioBook,
+    policy: Policy,
+    now: dt.datetime,
+    page_size: int,
+    reference: str | None,
+) -> Iterator[list[_ZoneRows]]:
+    """What each page needs from the database, read in the page's own transaction (the
+    caller commits between pages); skips the customers paused or in a quiet period."""
+    gap_start = now - dt.timedelta(days=book.min_gap_days)
+    call_wait_start = now - dt.timedelta(days=policy.call_wait_days)
+    after_id = 0
+    today_by_zone: dict[str, dt.date] = {}
+    while True:
+        take_write_lock(session)  # SQLite: this page's transaction will write, take it now
+        prefer_indexes(session)
+        customers = _customer_page(
+            session, company_id, after_id, now, gap_start, page_size, reference
+        )
+        if not customers:
+            return
+        after_id = customers[-1].id
+        by_zone: dict[str, list[PageCustomer]] = defaultdict(list)
+        for row in customers:
+            timezone = str(row.timezone)
+            if timezone not in today_by_zone:
+                today_by_zone[timezone] = now.astimezone(ZoneInfo(timezone)).date()
+            paused = row.reminders_paused_until
+            if paused is not None and paused >= today_by_zone[timezone]:
+                continue
+            if policy.is_quiet(today_by_zone[timezone]):
+                continue
+            by_zone[timezone].append(row)
+        page: list[_ZoneRows] = []
+        for timezone, rows in by_zone.items():
+            today = today_by_zone[timezone]
+            latest_due = today - dt.timedelta(days=book.earliest_days)
+            invoices_by_customer: dict[int, list[Any]] = defaultdict(list)
+            ids = [r.id for r in rows]
+            for invoice in _invoices(session, ids, today, latest_due, call_wait_start):
+                invoices_by_customer[int(invoice[1])].append(invoice)
+            page.append(_ZoneRows(timezone, today, rows, invoices_by_customer))
+        yield page
+
+
+@dataclass
+class _PagePlanner:
+    """Turns a page's rows into its messages: pure computation, no database."""
+
+    book: ScenarioBook
+    calendar: BusinessCalendar
+    policy: Policy
+    now: dt.datetime
+    any_time: bool
+    send_after_by_zone: dict[str, dt.datetime] = field(default_factory=dict)
+
+    def __call__(self, zones: list[_ZoneRows]) -> list[PlannedMessage]:
+        page: list[PlannedMessage] = []
+        for zone in zones:
+            for row in zone.customers:
+                planned = _plan_customer(row, zone.invoices.get(row.id, []), self.book, zone.today)
+                if planned is None:
+                    continue
+                step, scenario, chosen = planned
+                if step.channel is not Channel.TASK and (
+                    row.in_gap or row.counted >= self.policy.monthly_cap
+                ):
+                    continue
+                page.append(
+                    PlannedMessage(
+                        customer_id=row.id,
+                        reference=str(row.reference),
+                        name=str(row.name),
+                        timezone=zone.timezone,
+                        scenario=scenario,
+                        step=step,
+                        cycle=zone.today.isoformat(),
+                        send_after=self._send_after(step, zone.timezone),
+                        invoices=tuple(chosen),
+                    )
+                )
+        page.sort(key=lambda message: message.customer_id)
+        return page
+
+    def _send_after(self, step: Step, timezone: str) -> dt.datetime:
+        if self.any_time or step.channel is Channel.TASK:
+            return self.now
+        if timezone not in self.send_after_by_zone:
+            self.send_after_by_zone[timezone] = self.calendar.next_send_time(self.now, timezone)
+        return self.send_after_by_zone[timezone]
 
 
 def plan(
@@ -226,73 +381,9 @@ def plan(
     policy = policy or load_policy(session, company_id)
     if policy.frozen:
         return
-    gap_start = now - dt.timedelta(days=book.min_gap_days)
-    call_wait_start = now - dt.timedelta(days=policy.call_wait_days)
-    after_id = 0
-    send_after_by_zone: dict[str, dt.datetime] = {}
-    today_by_zone: dict[str, dt.date] = {}
-    while True:
-        take_write_lock(session)  # SQLite: this page's transaction will write, take it now
-        prefer_indexes(session)
-        customers = _customer_page(session, company_id, after_id, gap_start, page_size, reference)
-        if not customers:
-            return
-        after_id = customers[-1].id
-        by_zone: dict[str, list[Any]] = defaultdict(list)
-        counted = counted_messages(session, [r.id for r in customers], now, pending=True)
-        for row in customers:
-            timezone = str(row.timezone)
-            if timezone not in today_by_zone:
-                today_by_zone[timezone] = now.astimezone(ZoneInfo(timezone)).date()
-            paused = row.reminders_paused_until
-            if paused is not None and paused >= today_by_zone[timezone]:
-                continue
-            if policy.is_quiet(today_by_zone[timezone]):
-                continue
-            by_zone[timezone].append(row)
-        page: list[PlannedMessage] = []
-        for timezone, rows in by_zone.items():
-            today = today_by_zone[timezone]
-            latest_due = today - dt.timedelta(days=book.earliest_days)
-            invoices_by_customer: dict[int, list[Any]] = defaultdict(list)
-            ids = [r.id for r in rows]
-            for invoice in _invoices(session, ids, today, latest_due, call_wait_start):
-                invoices_by_customer[int(invoice[1])].append(invoice)
-            for row in rows:
-                planned = _plan_customer(
-                    row,
-                    invoices_by_customer.get(row.id, []),
-                    book,
-                    today,
-                )
-                if planned is None:
-                    continue
-                step, scenario, chosen = planned
-                if step.channel is not Channel.TASK and (
-                    row.in_gap or counted.get(row.id, 0) >= policy.monthly_cap
-                ):
-                    continue
-                if any_time or step.channel is Channel.TASK:
-                    send_after = now
-                else:
-                    if timezone not in send_after_by_zone:
-                        send_after_by_zone[timezone] = calendar.next_send_time(now, timezone)
-                    send_after = send_after_by_zone[timezone]
-                page.append(
-                    PlannedMessage(
-                        customer_id=row.id,
-                        reference=str(row.reference),
-                        name=str(row.name),
-                        timezone=timezone,
-                        scenario=scenario,
-                        step=step,
-                        cycle=today.isoformat(),
-                        send_after=send_after,
-                        invoices=tuple(chosen),
-                    )
-                )
-        page.sort(key=lambda message: message.customer_id)
-        yield page
+    planner = _PagePlanner(book, calendar, policy, now, any_time)
+    for zones in _read_pages(session, company_id, book, policy, now, page_size, reference):
+        yield planner(zones)
 
 
 def _plan_customer(
@@ -368,6 +459,13 @@ def enqueue(
         return 0
     if session.get_bind().dialect.name == "postgresql":
         return _enqueue_postgresql(session, company_id, messages, now)
+    return _enqueue_rows(session, company_id, messages, now)
+
+
+def _enqueue_rows(
+    session: Session, company_id: int, messages: list[PlannedMessage], now: dt.datetime
+) -> int:
+    """Any backend: the messages with RETURNING, then their invoices and events."""
     statement = (
         conflict_insert(session, cast(Table, ReminderMessage.__table__))
         .on_conflict_do_nothing()
@@ -385,33 +483,6 @@ def enqueue(
     session.execute(conflict_insert(session, item_table).on_conflict_do_nothing(), items)
     session.execute(insert(cast(Table, TimelineEvent.__table__)), events)
     return len(inserted)
-
-
-MESSAGE_COLUMNS = (
-    "company_id",
-    "customer_id",
-    "scenario",
-    "step",
-    "cycle",
-    "channel",
-    "template",
-    "status",
-    "next_attempt_at",
-    "attempts",
-    "created_at",
-)
-ITEM_COLUMNS = ("message_id", "invoice_id", "step", "offset_days")
-EVENT_COLUMNS = (
-    "company_id",
-    "customer_id",
-    "occurred_at",
-    "actor",
-    "actor_id",
-    "action",
-    "subject_type",
-    "subject_id",
-    "details",
-)
 
 
 def _message_row(company_id: int, m: PlannedMessage, now: dt.datetime) -> dict[str, Any]:
@@ -458,65 +529,129 @@ def _children(
                 "action": "reminder.queued",
                 "subject_type": "reminder_message",
                 "subject_id": str(message_id),
-                "details": {
-                    "step": m.step.key,
-                    "channel": str(m.step.channel),
-                    "invoices": [invoice.number for invoice in m.invoices],
-                    "send_after": m.send_after.isoformat(),
-                },
+                "details": _event_details(m),
             }
         )
     return items, events
 
 
+def _event_details(m: PlannedMessage) -> dict[str, Any]:
+    return {
+        "step": m.step.key,
+        "channel": str(m.step.channel),
+        "invoices": [invoice.number for invoice in m.invoices],
+        "send_after": m.send_after.isoformat(),
+    }
+
+
+# One statement per page: the planned messages, their invoices and events travel as
+# arrays; each invoice and event joins the message row actually inserted, so a message
+# that already existed (a second run, another planner) brings nothing of its own.
+ENQUEUE_POSTGRESQL = """
+WITH planned AS (
+    SELECT *
+    FROM unnest(
+        %(customer_id)s::bigint[], %(scenario)s::text[], %(step)s::text[],
+        %(offset_days)s::int[], %(cycle)s::text[], %(channel)s::text[],
+        %(template)s::text[], %(send_after)s::timestamptz[], %(details)s::text[]
+    ) WITH ORDINALITY AS p (
+        customer_id, scenario, step, offset_days, cycle, channel, template, send_after,
+        details, position
+    )
+), messages AS (
+    INSERT INTO reminder_messages (
+        company_id, customer_id, scenario, step, cycle, channel, template, status,
+        next_attempt_at, attempts, created_at
+    )
+    SELECT %(company_id)s, customer_id, scenario, step, cycle, channel, template,
+        %(status)s, send_after, 0, %(now)s
+    FROM planned
+    ORDER BY position
+    ON CONFLICT DO NOTHING
+    RETURNING id, customer_id
+), items AS (
+    INSERT INTO reminder_message_invoices (message_id, invoice_id, step, offset_days)
+    SELECT m.id, i.invoice_id, p.step, p.offset_days
+    FROM unnest(%(item_customer_id)s::bigint[], %(item_invoice_id)s::bigint[])
+        WITH ORDINALITY AS i (customer_id, invoice_id, position)
+    JOIN messages AS m ON m.customer_id = i.customer_id
+    JOIN planned AS p ON p.customer_id = i.customer_id
+    ORDER BY i.position
+    ON CONFLICT DO NOTHING
+), events AS (
+    INSERT INTO timeline_events (
+        company_id, customer_id, occurred_at, actor, actor_id, action, subject_type,
+        subject_id, details
+    )
+    SELECT %(company_id)s, m.customer_id, %(now)s, %(actor)s, 'reminders', 'reminder.queued',
+        'reminder_message', m.id::text, p.details::json
+    FROM messages AS m
+    JOIN planned AS p ON p.customer_id = m.customer_id
+    ORDER BY p.position
+)
+SELECT count(*) FROM messages
+"""
+
+
 def _enqueue_postgresql(
     session: Session, company_id: int, messages: list[PlannedMessage], now: dt.datetime
 ) -> int:
-    """The same as the generic path, with COPY: rows go to session-local staging tables,
-    then one INSERT … SELECT … ON CONFLICT DO NOTHING each (about 4x faster)."""
-    import json
+    """The same rows as the generic path, in one round trip (no per-row statements, no
+    staging tables); ``tests/domain/test_reminder_enqueue.py`` compares the two."""
+    return _execute_enqueue(session, _enqueue_parameters(company_id, messages, now))
 
+
+def _enqueue_parameters(
+    company_id: int, messages: list[PlannedMessage], now: dt.datetime
+) -> dict[str, Any]:
+    """ENQUEUE_POSTGRESQL's arrays for one page."""
+    columns: dict[str, list[Any]] = {
+        key: []
+        for key in (
+            "customer_id",
+            "scenario",
+            "step",
+            "offset_days",
+            "cycle",
+            "channel",
+            "template",
+            "send_after",
+            "details",
+            "item_customer_id",
+            "item_invoice_id",
+        )
+    }
+    for m in messages:
+        columns["customer_id"].append(m.customer_id)
+        columns["scenario"].append(m.scenario)
+        columns["step"].append(m.step.key)
+        columns["offset_days"].append(m.step.days)
+        columns["cycle"].append(m.cycle)
+        columns["channel"].append(str(m.step.channel))
+        columns["template"].append(m.step.template)
+        columns["send_after"].append(m.send_after)
+        columns["details"].append(json.dumps(_event_details(m)))
+        for invoice in m.invoices:
+            columns["item_customer_id"].append(m.customer_id)
+            columns["item_invoice_id"].append(invoice.id)
+    return {
+        **columns,
+        "company_id": company_id,
+        "status": str(MessageStatus.PENDING),
+        "actor": str(Actor.SYSTEM),
+        "now": now,
+    }
+
+
+def _execute_enqueue(session: Session, parameters: dict[str, Any]) -> int:
+    if not parameters["customer_id"]:
+        return 0
     raw = session.connection().connection.driver_connection
     assert raw is not None
     with raw.cursor() as cursor:
-        for staging, source, columns in (
-            ("reminder_staging_messages", "reminder_messages", MESSAGE_COLUMNS),
-            ("reminder_staging_items", "reminder_message_invoices", ITEM_COLUMNS),
-        ):
-            cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {staging} AS "  # noqa: S608 - constants
-                f"SELECT {', '.join(columns)} FROM {source} WITH NO DATA"
-            )
-            cursor.execute(f"DELETE FROM {staging}")  # noqa: S608
-        with cursor.copy(
-            f"COPY reminder_staging_messages ({', '.join(MESSAGE_COLUMNS)}) FROM STDIN"
-        ) as copy:
-            for m in messages:
-                row = _message_row(company_id, m, now)
-                copy.write_row([row[c] for c in MESSAGE_COLUMNS])
-        cursor.execute(
-            f"INSERT INTO reminder_messages ({', '.join(MESSAGE_COLUMNS)}) "  # noqa: S608
-            f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM reminder_staging_messages "
-            "ON CONFLICT DO NOTHING RETURNING id, customer_id"
-        )
-        inserted = {int(customer_id): int(message_id) for message_id, customer_id in cursor}
-        if not inserted:
-            return 0
-        items, events = _children(company_id, messages, inserted, now)
-        with cursor.copy(
-            f"COPY reminder_staging_items ({', '.join(ITEM_COLUMNS)}) FROM STDIN"
-        ) as copy:
-            for item in items:
-                copy.write_row([item[c] for c in ITEM_COLUMNS])
-        cursor.execute(
-            f"INSERT INTO reminder_message_invoices ({', '.join(ITEM_COLUMNS)}) "  # noqa: S608
-            f"SELECT {', '.join(ITEM_COLUMNS)} FROM reminder_staging_items ON CONFLICT DO NOTHING"
-        )
-        with cursor.copy(f"COPY timeline_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
-            for event in events:
-                event["details"] = json.dumps(event["details"])
-                copy.write_row([event[c] for c in EVENT_COLUMNS])
-    return len(inserted)
+        cursor.execute(ENQUEUE_POSTGRESQL, parameters)
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 def run(
@@ -535,18 +670,43 @@ def run(
     now = now or clock.now()
     policy = policy or load_policy(session, company_id)
     result = RunResult()
-    for page in plan(
-        session,
-        company_id,
-        book,
-        calendar,
-        now=now,
-        page_size=page_size,
-        any_time=any_time,
-        reference=reference,
-        policy=policy,
-    ):
-        result.planned += len(page)
-        result.enqueued += enqueue(session, company_id, page, now)
-        session.commit()
+    if policy.frozen:
+        return result
+    planner = _PagePlanner(book, calendar, policy, now, any_time)
+    pages = _read_pages(session, company_id, book, policy, now, page_size, reference)
+    if session.get_bind().dialect.name != "postgresql":
+        for zones in pages:
+            page = planner(zones)
+            result.planned += len(page)
+            result.enqueued += enqueue(session, company_id, page, now)
+            session.commit()
+        return result
+    # PostgreSQL: while the server inserts page k, a thread plans page k + 1 from rows
+    # already read (pure Python, no database), so both cores work. Page k + 1 is read
+    # before page k is written, in the same transaction: pages share no customer, and
+    # nothing planned for one customer depends on another's messages.
+    prepare = partial(_prepared_page, planner, company_id, now)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reminder-planner") as pool:
+        ahead: Future[tuple[int, dict[str, Any]]] | None = None
+        for zones in pages:
+            following = pool.submit(prepare, zones)
+            if ahead is not None:
+                _write_page(session, result, ahead.result())
+            ahead = following
+        if ahead is not None:
+            _write_page(session, result, ahead.result())
     return result
+
+
+def _prepared_page(
+    planner: _PagePlanner, company_id: int, now: dt.datetime, zones: list[_ZoneRows]
+) -> tuple[int, dict[str, Any]]:
+    page = planner(zones)
+    return len(page), _enqueue_parameters(company_id, page, now)
+
+
+def _write_page(session: Session, result: RunResult, prepared: tuple[int, dict[str, Any]]) -> None:
+    planned, parameters = prepared
+    result.planned += planned
+    result.enqueued += _execute_enqueue(session, parameters)
+    session.commit()

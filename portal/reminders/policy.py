@@ -160,7 +160,7 @@ def set_frozen(
     )
 
 
-def _counted(since: dt.datetime, *, pending: bool) -> ColumnElement[bool]:
+def counts_towards_cap(since: dt.datetime, *, pending: bool) -> ColumnElement[bool]:
     """Messages that count towards the cap: sent in the window, in flight, and (when
     planning) waiting to leave. Calls are not messages; cancelled, failed and bounced ones
     never reached the customer."""
@@ -187,7 +187,10 @@ def counted_messages(
         return {}
     query = (
         select(ReminderMessage.customer_id, func.count())
-        .where(ReminderMessage.customer_id.in_(ids), _counted(now - CAP_WINDOW, pending=pending))
+        .where(
+            ReminderMessage.customer_id.in_(ids),
+            counts_towards_cap(now - CAP_WINDOW, pending=pending),
+        )
         .group_by(ReminderMessage.customer_id)
     )
     excluded = sorted(set(excluding))
