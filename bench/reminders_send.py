@@ -114,13 +114,13 @@ def _wait_for_go() -> float:
 
 def child_deliver(settings: Any, profile: str = "") -> dict[str, Any]:
     """One worker process: deliver rounds until nothing is due."""
-    from portal.cli import _delivery_context
+    from portal.cli.reminders import delivery_context
     from portal.db import make_engine, make_session_factory
     from portal.reminders.outbox import deliver_round, new_worker_id
 
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
-    ctx = _delivery_context(settings, any_time=True)
+    ctx = delivery_context(settings, any_time=True)
     ctx.warm_up()  # as portal worker does when it starts
     worker_id = new_worker_id()
     profiler = None
@@ -270,10 +270,10 @@ def measure(
 def _letters(factory: Any, settings: Any, sample: int) -> dict[str, float]:
     """Formal notices: claim + re-check + render (rolled back) against bare fpdf2."""
     from bench.bare_letter import bare_letters
-    from portal.cli import _delivery_context
+    from portal.cli.reminders import delivery_context
     from portal.reminders.outbox import claim
 
-    ctx = _delivery_context(settings, any_time=True)
+    ctx = delivery_context(settings, any_time=True)
     ctx.warm_up()
     with factory() as session:
         session.execute(

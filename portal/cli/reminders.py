@@ -106,7 +106,7 @@ def _print_plan(rows: list[Any], now: Any) -> None:
     print(f"\n{len(rows)} messages would be planned at {now.isoformat(timespec='minutes')}.")
 
 
-def _delivery_context(settings: Settings, any_time: bool = False) -> Any:
+def delivery_context(settings: Settings, any_time: bool = False) -> Any:
     from portal.links.tokens import LinkSigner
     from portal.mail.sender import Mailer
     from portal.reminders.outbox import DeliveryContext
@@ -141,7 +141,7 @@ def start_worker_thread(settings: Settings, *, any_time: bool) -> Any:
     stop = threading.Event()
     thread = threading.Thread(
         target=run_worker,
-        args=(factory, company_id, _delivery_context(settings, any_time), book, stop),
+        args=(factory, company_id, delivery_context(settings, any_time), book, stop),
         kwargs={"any_time": any_time},
         name="reminder-worker",
         daemon=True,
@@ -178,7 +178,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     factory = make_session_factory(engine)
     with transaction(factory) as db:
         company_id = sync_company(db, settings.company).id
-    ctx = _delivery_context(settings, args.send_now)
+    ctx = delivery_context(settings, args.send_now)
     try:
         if args.once:
             if not args.no_plan:
