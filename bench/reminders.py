@@ -310,6 +310,13 @@ def _print_send(backend: str, sample: int, send: dict[str, Any]) -> None:
         f"load average {_load()} on {os.cpu_count()} cores",
         flush=True,
     )
+    two_bare = send["two_bare"]
+    print(
+        f"{backend} two bare smtplib loops at once: {two_bare:.0f} emails/s, "
+        f"{two_bare / bare:.2f}x one (what this machine and sink take from two senders); "
+        f"two workers reach {two / two_bare:.2f} of it",
+        flush=True,
+    )
     print(
         f"{backend} sms ratio {send['sms_app'] / send['sms_bare']:.2f} (goal >= 0.5): worker "
         f"{send['sms_app']:.0f} texts/s, bare http.client {send['sms_bare']:.0f}/s",

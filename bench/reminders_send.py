@@ -232,7 +232,7 @@ def measure(
     peers = ["--smtp-port", str(smtp.port), "--sms-port", str(sms.port)]
     out: dict[str, Any] = {}
     try:
-        ones, bares, twos = [], [], []
+        ones, bares, twos, bare_twos = [], [], [], []
         # Rounds alternate the worker, the bare loop and two workers: load that drifts
         # during the run (the machine is shared) slows all three alike; medians compared.
         for round_number in range(rounds):
@@ -245,14 +245,35 @@ def measure(
             out["sent_one"] = one[0]["done"]
             ids_arg = ["--ids", ",".join(map(str, ids))]
             bares.append(_rate(_children([["--phase", "bare-smtp", *common, *peers, *ids_arg]])))
-            _release(factory, "email", 2 * sample)
+            two_ids = _release(factory, "email", 2 * sample)
             two = _children([["--phase", "deliver", *common, *peers] for _ in range(2)])
             twos.append(_rate(two))
             out["sent_two"] = sum(r["done"] for r in two)
+            # Two bare loops at once, the same messages: what this machine and the sink can
+            # take from two senders, the ceiling the two workers are measured against.
+            halves = [two_ids[0::2], two_ids[1::2]]
+            bare_twos.append(
+                _rate(
+                    _children(
+                        [
+                            [
+                                "--phase",
+                                "bare-smtp",
+                                *common,
+                                *peers,
+                                "--ids",
+                                ",".join(map(str, h)),
+                            ]
+                            for h in halves
+                        ]
+                    )
+                )
+            )
         out["one_worker"] = statistics.median(ones)
         out["bare_smtp"] = statistics.median(bares)
         out["two_workers"] = statistics.median(twos)
-        out["rounds"] = {"one": ones, "bare": bares, "two": twos}
+        out["two_bare"] = statistics.median(bare_twos)
+        out["rounds"] = {"one": ones, "bare": bares, "two": twos, "two_bare": bare_twos}
         out["smtp_received"] = smtp.count
         sms_ids = _release(factory, "sms", max(sample // 2, 1))
         out["sms_app"] = _rate(_children([["--phase", "deliver", *common, *peers]]))

@@ -7,6 +7,7 @@ import enum
 import functools
 import json
 import logging
+import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
@@ -45,6 +46,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from portal import pool_checks, sqlite_async
+from portal.sqlite_writers import WriterTurns
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,7 @@ def make_engine(url: str, *, autocommit: bool = False, **kwargs: Any) -> Engine:
 
         if autocommit:
             return engine
+        turns = _writer_turns(engine)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
@@ -143,8 +146,14 @@ def make_engine(url: str, *, autocommit: bool = False, **kwargs: Any) -> Engine:
             # Page views run in autocommit and never take it; a transaction that only
             # reads may ask for a plain BEGIN (READ_ONLY): one snapshot, no lock.
             options = conn.get_execution_options()
-            if options.get("isolation_level") != "AUTOCOMMIT":
-                conn.exec_driver_sql("BEGIN" if options.get(READ_ONLY) else "BEGIN IMMEDIATE")
+            if options.get("isolation_level") == "AUTOCOMMIT":
+                return
+            if options.get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+                return
+            if turns is not None:
+                turns.take(conn.connection.dbapi_connection)
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_size", 10)
@@ -154,6 +163,42 @@ def make_engine(url: str, *, autocommit: bool = False, **kwargs: Any) -> Engine:
         # Stale connections are still caught, without a round trip on every checkout.
         pool_checks.install(engine)
     return engine
+
+
+def _writer_turns(engine: Engine) -> WriterTurns | None:
+    """Writers of a SQLite file take turns (portal.sqlite_writers); the turn goes back once
+    the transaction has ended, whichever way it ends."""
+    path = engine.url.database
+    if not path or _in_memory_sqlite(str(engine.url)):
+        return None
+    turns = WriterTurns(os.path.abspath(path), SQLITE_BUSY_SECONDS)
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        finally:
+            turns.give_back(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        finally:
+            turns.give_back(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+    @event.listens_for(engine, "close")
+    def _closed(dbapi_connection: Any, _record: Any) -> None:
+        turns.give_back(dbapi_connection)
+
+    @event.listens_for(engine, "invalidate")
+    def _invalidated(dbapi_connection: Any, _record: Any, _exception: Any) -> None:
+        turns.give_back(dbapi_connection)
+
+    return turns
 
 
 def make_session_factory(bind: Any, **kwargs: Any) -> sessionmaker[Session]:
