@@ -40,15 +40,21 @@ class WriterTurns:
         deadline = time.monotonic() + self._timeout
         if not self._in_process.acquire(timeout=self._timeout):
             return
+        # A descriptor per turn, closed when the turn is given back (which drops the lock):
+        # an engine keeps nothing open between transactions, however many engines come and go.
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            while not self._try_file_lock():
+            while not _try_lock(fd):
                 if time.monotonic() >= deadline:
+                    os.close(fd)
                     self._in_process.release()
                     return
                 time.sleep(POLL_SECONDS)
         except BaseException:
+            os.close(fd)
             self._in_process.release()
             raise
+        self._fd = fd
         self._holder = dbapi_connection
 
     def give_back(self, dbapi_connection: Any) -> None:
@@ -56,16 +62,15 @@ class WriterTurns:
         raw = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
         if self._holder is None or self._holder is not raw:
             return
-        self._holder = None
-        assert self._fd is not None
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        fd, self._fd, self._holder = self._fd, None, None
+        assert fd is not None
+        os.close(fd)  # drops the flock
         self._in_process.release()
 
-    def _try_file_lock(self) -> bool:
-        if self._fd is None:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
