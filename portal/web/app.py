@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from portal.assets import STATIC_DIR
 from portal.assets import VENDOR_DIR as HTMX_DIR
 from portal.company.service import sync_company
 from portal.db import (
+    ASYNC_POOL_SIZE,
     make_async_read_engine,
     make_engine,
     make_read_engine,
@@ -103,6 +105,10 @@ def create_app(
         app.state.async_read_session_factory = (
             async_sessionmaker(async_engine, expire_on_commit=False) if async_engine else None
         )
+        # Page views queue for the asyncio pool's connections in arrival order (see
+        # rendering.page_view): the pool's own queue lets a newcomer take a connection
+        # given back before the page views already waiting for one.
+        app.state.page_view_turns = asyncio.Semaphore(ASYNC_POOL_SIZE)
         with transaction(factory) as db:
             company = sync_company(db, settings.company)
             company_id = company.id

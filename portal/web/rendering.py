@@ -103,7 +103,10 @@ def page_view(handler: PageHandler) -> Callable[[Request], Awaitable[Response]]:
         )
         if factory is None:
             return await run_in_threadpool(_in_read_session, handler, request)
-        async with factory() as session:
+        # First come, first served: as many page views at once as the pool has connections,
+        # the others waiting in order (asyncio's semaphore is FIFO). Left to the pool's queue,
+        # under load a few page views lost every race for a connection and waited seconds.
+        async with request.app.state.page_view_turns, factory() as session:
             response = await session.run_sync(lambda db: handler(request, db))
             # The connection is in autocommit: what the handler executed is stored already, and
             # a COMMIT would only cost a trip to the database. ORM changes still need a flush.
