@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.customers.models import Customer
-from portal.db import conflict_insert
+from portal.db import conflict_insert, driver_connection
 from portal.holds.service import reminders_paused
 from portal.invoices.models import Invoice, InvoiceStatus
 from portal.reminders.models import (
@@ -377,13 +377,34 @@ def plan(
     """Pages of planned messages; reads only. ``any_time`` ignores business hours (demo);
     ``reference`` limits the run to one customer; ``policy``: the company's cap, quiet
     periods and freeze (read from the database when not given)."""
+    started = _start(
+        session, company_id, book, calendar, now, page_size, any_time, reference, policy
+    )
+    if started is None:
+        return
+    planner, pages, _now = started
+    for zones in pages:
+        yield planner(zones)
+
+
+def _start(
+    session: Session,
+    company_id: int,
+    book: ScenarioBook,
+    calendar: BusinessCalendar,
+    now: dt.datetime | None,
+    page_size: int,
+    any_time: bool,
+    reference: str | None,
+    policy: Policy | None,
+) -> tuple[_PagePlanner, Iterator[list[_ZoneRows]], dt.datetime] | None:
+    """The planner and the pages of customers to plan, or None while reminders are frozen."""
     now = now or clock.now()
     policy = policy or load_policy(session, company_id)
     if policy.frozen:
-        return
+        return None
     planner = _PagePlanner(book, calendar, policy, now, any_time)
-    for zones in _read_pages(session, company_id, book, policy, now, page_size, reference):
-        yield planner(zones)
+    return planner, _read_pages(session, company_id, book, policy, now, page_size, reference), now
 
 
 def _plan_customer(
@@ -646,9 +667,7 @@ def _enqueue_parameters(
 def _execute_enqueue(session: Session, parameters: dict[str, Any]) -> int:
     if not parameters["customer_id"]:
         return 0
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    with raw.cursor() as cursor:
+    with driver_connection(session.connection()).cursor() as cursor:
         cursor.execute(ENQUEUE_POSTGRESQL, parameters)
         row = cursor.fetchone()
     return int(row[0]) if row else 0
@@ -667,13 +686,13 @@ def run(
     policy: Policy | None = None,
 ) -> RunResult:
     """Plan and enqueue, committing page by page (memory stays flat; a rerun resumes)."""
-    now = now or clock.now()
-    policy = policy or load_policy(session, company_id)
     result = RunResult()
-    if policy.frozen:
+    started = _start(
+        session, company_id, book, calendar, now, page_size, any_time, reference, policy
+    )
+    if started is None:
         return result
-    planner = _PagePlanner(book, calendar, policy, now, any_time)
-    pages = _read_pages(session, company_id, book, policy, now, page_size, reference)
+    planner, pages, now = started
     if session.get_bind().dialect.name != "postgresql":
         for zones in pages:
             page = planner(zones)
